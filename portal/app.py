@@ -1,0 +1,108 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import jinja2
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+from rq import Queue
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from portal import api, health, visitor
+from portal.db import create_db_engine, session_factory
+from portal.errors import EXCEPTION_HANDLERS
+from portal.settings import Settings
+from waitroom.keys import RoomKeys
+from waitroom.room import WaitingRoom
+from waitroom.tokens import TokenSigner
+
+log = logging.getLogger("antrean.portal")
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+TICK_INTERVAL = 0.5
+
+
+def create_templates() -> Jinja2Templates:
+    """Jinja environment: autoescape on, Indonesian strings through gettext."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    return Jinja2Templates(env=env)
+
+
+async def _tick_forever(room: WaitingRoom) -> None:
+    # Admission advances without anyone polling; every process may tick, the
+    # short lock in Redis keeps them from doing the same work twice.
+    while True:
+        try:
+            await room.tick_if_leader(lock_ms=int(TICK_INTERVAL * 1000 * 0.9))
+        except Exception as exc:  # a dead Redis must not kill the loop
+            log.warning("tick failed: %s", type(exc).__name__)
+        await asyncio.sleep(TICK_INTERVAL)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the portal for ``settings``; connections open in the lifespan."""
+    if settings.redis_url is None:
+        raise ValueError("create_app needs settings.redis_url (antrean run starts one)")
+    redis_url = settings.redis_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        client = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2,
+                                health_check_interval=10)
+        sync_client = SyncRedis.from_url(redis_url)
+        engine = create_db_engine(settings.database_url)
+        room = WaitingRoom(client, RoomKeys(settings.redis_prefix, settings.room))
+        app.state.redis = client
+        app.state.engine = engine
+        app.state.db = session_factory(engine)
+        app.state.queue = Queue("antrean", connection=sync_client)
+        app.state.room = room
+        ticker: asyncio.Task[None] | None = None
+        try:
+            try:
+                await room.ensure_config(settings.room_defaults)
+            except Exception as exc:  # start anyway; pages answer 503 until Redis is back
+                log.warning("could not write room defaults: %s", type(exc).__name__)
+            if settings.run_ticker:
+                ticker = asyncio.create_task(_tick_forever(room))
+            yield
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+            await client.aclose()
+            sync_client.close()
+            engine.dispose()
+
+    app = Starlette(
+        routes=[
+            *health.routes,
+            *api.routes,
+            *visitor.routes,
+            Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.signer = TokenSigner(str(settings.secret_key))
+    app.state.templates = create_templates()
+    return app

@@ -1,0 +1,90 @@
+"""The visitor's browser: its secret, its tokens, its cookies."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from waitroom.tokens import QueueTicket, SessionTicket, TokenError, TokenSigner, binding_tag
+
+BROWSER_COOKIE = "antrean_b"
+QUEUE_COOKIE = "antrean_q"
+SESSION_COOKIE = "antrean_s"
+RECEIPT_COOKIE = "antrean_r"
+YEAR = 365 * 86400
+
+
+@dataclass
+class Browser:
+    """The browser secret of a request, created when the browser has none yet."""
+
+    secret: str
+    is_new: bool
+
+    @property
+    def tag(self) -> str:
+        """The public tag tokens embed; also the key of this browser's draft."""
+        return binding_tag(self.secret)
+
+    def csrf_token(self, signer: TokenSigner) -> str:
+        """The hidden form value that proves a POST came from our own page."""
+        return signer.identity_hash("csrf", self.secret)
+
+
+def browser_of(request: Request) -> Browser:
+    """Return the request's browser secret (a fresh one if the cookie is missing)."""
+    secret = request.cookies.get(BROWSER_COOKIE)
+    if secret and 16 <= len(secret) <= 64 and secret.isascii():
+        return Browser(secret, False)
+    return Browser(secrets.token_urlsafe(24), True)
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    """Set an HttpOnly, SameSite=Lax cookie (Secure when configured)."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.cookie_secure,
+        path="/",
+    )
+
+
+def remember_browser(request: Request, response: Response, browser: Browser) -> None:
+    """Store a newly made browser secret."""
+    if browser.is_new:
+        set_cookie(request, response, BROWSER_COOKIE, browser.secret, YEAR)
+
+
+def queue_ticket(request: Request, token: str | None, now: float) -> QueueTicket:
+    """Verify a queue token for this request's browser; raise TokenError."""
+    if not token:
+        raise TokenError("missing")
+    signer: TokenSigner = request.app.state.signer
+    ticket = signer.read_queue_token(token, request.cookies.get(BROWSER_COOKIE), now)
+    if ticket.room != request.app.state.settings.room:
+        raise TokenError("other_room")
+    return ticket
+
+
+def session_ticket(request: Request, token: str | None) -> SessionTicket:
+    """Verify the form-session token for this request's browser; raise TokenError."""
+    if not token:
+        raise TokenError("missing")
+    signer: TokenSigner = request.app.state.signer
+    ticket = signer.read_session_token(token, request.cookies.get(BROWSER_COOKIE))
+    if ticket.room != request.app.state.settings.room:
+        raise TokenError("other_room")
+    return ticket
+
+
+def address_hash(request: Request) -> str:
+    """A short hash of the client address for rate limits (the address is not stored)."""
+    host = request.client.host if request.client else "-"
+    return hashlib.sha256(f"addr|{host}".encode()).hexdigest()[:16]

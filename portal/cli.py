@@ -1,0 +1,88 @@
+"""The ``antrean`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+
+from portal.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        sys.exit(f"antrean: {exc}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from portal.runner import run
+
+    settings = _settings()
+    if args.no_demo:
+        from dataclasses import replace
+
+        settings = replace(settings, demo=False)
+    return run(settings)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from portal.runner import migrate
+
+    migrate(_settings())
+    print("database is up to date")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from redis import Redis
+    from rq import Worker
+
+    settings = _settings()
+    if settings.redis_url is None:
+        sys.exit("antrean: the worker needs ANTREAN_REDIS_URL (antrean run sets it)")
+    connection = Redis.from_url(settings.redis_url)
+    worker = Worker(["antrean"], connection=connection)
+    worker.work(with_scheduler=True)
+    return 0
+
+
+def cmd_loop(args: argparse.Namespace) -> int:
+    from portal.runner import tick_loop
+
+    settings = _settings()
+    if settings.redis_url is None:
+        sys.exit("antrean: the loop needs ANTREAN_REDIS_URL (antrean run sets it)")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(tick_loop(settings))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="antrean", description="Antrean waiting room")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start web server, worker and scheduler loop")
+    run.add_argument("--no-demo", action="store_true", help="start empty (no demo data)")
+    run.set_defaults(func=cmd_run)
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    sub.add_parser("worker", help="run an RQ worker").set_defaults(func=cmd_worker)
+    sub.add_parser("loop", help="run the admission/reminder loop").set_defaults(func=cmd_loop)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``antrean`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""What the pages and the API share about a visitor's place in the queue."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portal.browser import (
+    QUEUE_COOKIE,
+    SESSION_COOKIE,
+    Browser,
+    address_hash,
+    remember_browser,
+    set_cookie,
+)
+from waitroom.eta import WaitEstimate, poll_after_ms
+from waitroom.room import Place, SessionGrant, WaitingRoom
+from waitroom.states import VisitorState
+from waitroom.tokens import QueueTicket, SessionTicket, TokenSigner
+
+_rng = random.SystemRandom()
+
+
+@dataclass(frozen=True)
+class PlaceView:
+    """A place with its wait estimate and when to ask again."""
+
+    place: Place
+    estimate: WaitEstimate | None
+    poll_after_ms: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The public JSON fields of a place."""
+        estimate = self.estimate
+        return {
+            "state": self.place.public_state,
+            "position": self.place.position,
+            "eta_seconds": estimate.seconds if estimate else None,
+            "eta_range_seconds": [estimate.low_seconds, estimate.high_seconds]
+            if estimate
+            else None,
+            "poll_after_ms": self.poll_after_ms,
+            "claim_deadline_ms": self.place.claim_deadline_ms or None,
+        }
+
+
+def room_of(request: Request) -> WaitingRoom:
+    """The waiting room this app serves."""
+    room: WaitingRoom = request.app.state.room
+    return room
+
+
+async def view_place(room: WaitingRoom, place: Place) -> PlaceView:
+    """Attach an estimate and a poll interval to a place."""
+    if place.state in (VisitorState.WAITING, VisitorState.SKIPPED):
+        estimate = await room.estimate_for(place.position)
+        return PlaceView(place, estimate, poll_after_ms(place.position, rng=_rng))
+    if place.state is VisitorState.ADMITTED:
+        return PlaceView(place, WaitEstimate(0, 0, 0.0, False), 2000)
+    return PlaceView(place, None, 0)
+
+
+async def join_queue(request: Request, browser: Browser, identities: list[str]) -> tuple[
+    Place, str
+]:
+    """Queue the visitor; return the place and its signed token."""
+    room = room_of(request)
+    settings = request.app.state.settings
+    place = await room.join(
+        identities,
+        address_hash=address_hash(request),
+        limit_per_minute=settings.join_rate_per_minute,
+    )
+    signer: TokenSigner = request.app.state.signer
+    token = signer.queue_token(
+        QueueTicket(settings.room, place.number, int(time.time()), browser.tag)
+    )
+    return place, token
+
+
+def store_queue_token(request: Request, response: Response, browser: Browser, token: str) -> None:
+    """Set the browser and queue-token cookies on a response."""
+    remember_browser(request, response, browser)
+    set_cookie(request, response, QUEUE_COOKIE, token, 14 * 86400)
+
+
+def start_session(
+    request: Request, response: Response, ticket: QueueTicket, grant: SessionGrant
+) -> None:
+    """Set the session cookie for a session just granted."""
+    signer: TokenSigner = request.app.state.signer
+    token = signer.session_token(
+        SessionTicket(ticket.room, grant.session_id, ticket.number, ticket.binding)
+    )
+    lifetime = max(60, (grant.hard_deadline_ms - int(time.time() * 1000)) // 1000 + 60)
+    set_cookie(request, response, SESSION_COOKIE, token, lifetime)

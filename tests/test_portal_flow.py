@@ -1,0 +1,157 @@
+"""The spine through the HTML pages: join, wait, enter, fill, submit, receipt."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.models import Draft, Submission
+
+VALID = {
+    "nik": "3601284811855133",
+    "nama": "Dian Suryana",
+    "tempat_lahir": "Pandeglang",
+    "tanggal_lahir": "1985-11-08",
+    "unit_kerja": "Dinas Perhubungan",
+    "jabatan": "Pengatur Lalu Lintas",
+    "telepon": "0895-7477-2415",
+    "email": "dian.0@yahoo.co.id",
+}
+
+
+def csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def hidden(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert match, f"page has no {name}"
+    return match.group(1)
+
+
+def join(client: TestClient) -> str:
+    landing = client.get("/")
+    assert landing.status_code == 200
+    page = client.post("/antre", data={"csrf_token": csrf(landing.text)})
+    assert page.status_code == 200
+    return page.text
+
+
+def enter_form(client: TestClient) -> str:
+    page = join(client)
+    assert "Giliran Anda tiba" in page
+    form = client.post("/antre/masuk", data={"csrf_token": csrf(page)})
+    assert form.status_code == 200
+    assert 'action="/formulir"' in form.text
+    return form.text
+
+
+def count_submissions(database_url: str) -> int:
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as connection:
+        total = connection.execute(select(func.count()).select_from(Submission)).scalar_one()
+    engine.dispose()
+    return int(total)
+
+
+def test_landing_shows_queue_state(app) -> None:
+    with TestClient(app) as client:
+        page = client.get("/")
+    assert page.status_code == 200
+    assert "Sedang menunggu" in page.text
+    assert "Perkiraan tunggu" in page.text
+    assert 'lang="id"' in page.text
+
+
+def test_join_enter_submit_receipt(app, database_url: str) -> None:
+    with TestClient(app) as client:
+        form = enter_form(client)
+        response = client.post("/formulir", data={
+            **VALID, "csrf_token": csrf(form), "submit_key": hidden(form, "submit_key")})
+        assert response.status_code == 200
+        assert "Pendaftaran berhasil" in response.text
+        number = re.search(r'id="registration-number">([^<]+)<', response.text)
+        assert number and number.group(1).startswith("REG-")
+        assert "Dian Suryana" in response.text
+        # the place is free again: a new visitor is admitted at once
+        assert client.app.state.room  # the app is alive
+    assert count_submissions(database_url) == 1
+
+
+def test_bad_values_come_back_with_messages_and_kept_values(app) -> None:
+    with TestClient(app) as client:
+        form = enter_form(client)
+        bad = {**VALID, "nik": "12345", "telepon": "12", "email": "bukan-email",
+               "nama": "  O'Brien  ", "csrf_token": csrf(form),
+               "submit_key": hidden(form, "submit_key")}
+        response = client.post("/formulir", data=bad)
+    assert response.status_code == 422
+    text = response.text
+    assert 'value="12345"' in text
+    assert 'value="bukan-email"' in text
+    assert "O&#39;Brien" in text
+    assert "16 digit" in text
+    assert re.search(r'id="e-telepon">[^<]*telepon', text, re.I)
+    assert re.search(r'id="e-email">[^<]*e-mail', text, re.I)
+
+
+def test_double_submit_stores_one_record(app, database_url: str) -> None:
+    with TestClient(app) as client:
+        form = enter_form(client)
+        data = {**VALID, "csrf_token": csrf(form), "submit_key": hidden(form, "submit_key")}
+        first = client.post("/formulir", data=data, follow_redirects=False)
+        second = client.post("/formulir", data=data, follow_redirects=False)
+        assert first.status_code == second.status_code == 303
+        one = client.get("/kwitansi").text
+    assert count_submissions(database_url) == 1
+    assert "Pendaftaran berhasil" in one
+
+
+def test_submitting_frees_the_place_for_the_next_visitor(settings) -> None:
+    # three browsers, each on its own web process of the same room
+    apps = [create_app(settings) for _ in range(3)]
+    with TestClient(apps[0]) as first, TestClient(apps[1]) as second, \
+            TestClient(apps[2]) as third:
+        form = enter_form(first)
+        enter_form(second)  # cap is 2: both in
+        waiting = join(third)
+        assert "Anda dalam antrean" in waiting
+        first.post("/formulir", data={**VALID, "csrf_token": csrf(form),
+                                      "submit_key": hidden(form, "submit_key")})
+        assert "Giliran Anda tiba" in third.get("/antre").text
+
+
+def test_drafts_are_saved_as_the_visitor_types(app, database_url: str) -> None:
+    with TestClient(app) as client:
+        form = enter_form(client)
+        saved = client.post("/formulir/draf", data={"csrf_token": csrf(form), "nama": "Siti"})
+        assert saved.json()["saved"] is True
+        again = client.get("/formulir")
+    assert 'value="Siti"' in again.text
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as connection:
+        drafts = connection.execute(select(Draft.data)).scalars().all()
+    engine.dispose()
+    assert [d["nama"] for d in drafts] == ["Siti"]
+
+
+def test_post_without_csrf_token_is_refused(app) -> None:
+    with TestClient(app) as client:
+        client.get("/")
+        response = client.post("/antre", data={})
+    assert response.status_code == 403
+    assert "Muat ulang" in response.text
+
+
+@pytest.mark.parametrize("path", ["/formulir", "/kwitansi"])
+def test_pages_without_a_session_answer_clearly(app, path: str) -> None:
+    with TestClient(app) as client:
+        response = client.get(path)
+    assert response.status_code in (403, 404)
+    assert "<h1>" in response.text

@@ -1,0 +1,63 @@
+"""Settings come from the environment; production refuses generated defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from portal.settings import Settings, SettingsError
+
+
+def test_development_defaults_live_under_var(tmp_path: Path) -> None:
+    settings = Settings.from_env({"ANTREAN_VAR_DIR": str(tmp_path)})
+    assert settings.database_url == f"sqlite:///{tmp_path / 'antrean.db'}"
+    assert settings.redis_url is None  # antrean run starts the embedded server
+    assert settings.timezone == "Asia/Jakarta"
+    secret = str(settings.secret_key)
+    assert len(secret) >= 32
+    # generated once: the next process reads the same key
+    assert str(Settings.from_env({"ANTREAN_VAR_DIR": str(tmp_path)}).secret_key) == secret
+    assert secret not in repr(settings)
+
+
+def test_production_needs_secret_and_database(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="ANTREAN_SECRET_KEY and ANTREAN_DATABASE_URL"):
+        Settings.from_env({"ANTREAN_ENV": "production", "ANTREAN_VAR_DIR": str(tmp_path)})
+    with pytest.raises(SettingsError, match="ANTREAN_DATABASE_URL"):
+        Settings.from_env({"ANTREAN_ENV": "production", "ANTREAN_SECRET_KEY": "s" * 40})
+    with pytest.raises(SettingsError, match="32 characters"):
+        Settings.from_env({"ANTREAN_ENV": "production", "ANTREAN_SECRET_KEY": "short",
+                           "ANTREAN_DATABASE_URL": "postgresql://db/antrean"})
+    settings = Settings.from_env({
+        "ANTREAN_ENV": "production", "ANTREAN_SECRET_KEY": "s" * 40,
+        "ANTREAN_DATABASE_URL": "postgresql://u@db/antrean",
+        "ANTREAN_REDIS_URL": "redis://cache:6379/0",
+    })
+    assert settings.database_url == "postgresql+psycopg://u@db/antrean"
+    assert settings.cookie_secure and not settings.demo
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("ANTREAN_PORT", "eighty", "whole number"),
+        ("ANTREAN_TIMEZONE", "Mars/Olympus", "time zone"),
+        ("ANTREAN_MAX_ACTIVE", "0", "max_active"),
+        ("ANTREAN_ENV", "staging", "ANTREAN_ENV"),
+        ("ANTREAN_FAIL_MODE", "sideways", "FAIL_MODE"),
+        ("ANTREAN_COOKIE_SECURE", "perhaps", "true or false"),
+    ],
+)
+def test_bad_values_stop_start_up_with_a_clear_message(
+    tmp_path: Path, name: str, value: str, message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({"ANTREAN_VAR_DIR": str(tmp_path), name: value})
+
+
+def test_room_defaults_come_from_the_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env({"ANTREAN_VAR_DIR": str(tmp_path), "ANTREAN_MAX_ACTIVE": "250",
+                                  "ANTREAN_IDLE_TIMEOUT_SECONDS": "300"})
+    assert settings.room_defaults.max_active == 250
+    assert settings.room_defaults.idle_timeout_seconds == 300

@@ -1,0 +1,219 @@
+"""The room's Lua scripts against a real Redis, with a clock the test controls."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from waitroom.config import ConfigError, RoomConfig
+from waitroom.keys import RoomKeys
+from waitroom.room import JoinRateLimited, WaitingRoom
+from waitroom.states import VisitorState
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Clock:
+    """A clock that only moves when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def client(redis_client: redis.Redis, redis_url: str) -> AsyncIterator[Redis]:
+    async_client = Redis.from_url(redis_url)
+    yield async_client
+    await async_client.aclose()
+
+
+async def make_room(client: Redis, clock: Clock, **config: object) -> WaitingRoom:
+    room = WaitingRoom(client, RoomKeys("test", "r1"), clock=clock)
+    await room.ensure_config(RoomConfig().changed(**config) if config else RoomConfig())
+    return room
+
+
+async def occupied(room: WaitingRoom) -> int:
+    stats = await room.stats()
+    return stats.active + stats.admitted_unclaimed
+
+
+async def test_joins_beyond_the_cap_wait_in_order(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=3)
+    places = [await room.join() for _ in range(7)]
+    assert [p.state for p in places[:3]] == [VisitorState.ADMITTED] * 3
+    assert [p.state for p in places[3:]] == [VisitorState.WAITING] * 4
+    assert [p.position for p in places[3:]] == [1, 2, 3, 4]
+    assert await occupied(room) == 3
+    stats = await room.stats()
+    assert stats.waiting == 4
+
+
+async def test_finish_admits_the_next_in_join_order(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=2)
+    places = [await room.join() for _ in range(6)]
+    admitted_order: list[int] = []
+    current = [p.number for p in places[:2]]
+    for _ in range(6):
+        number = current.pop(0)
+        grant = await room.enter(number)
+        assert grant is not None
+        admitted_order.append(number)
+        assert await room.finish(grant.session_id)
+        for p in places:
+            place = await room.poll(p.number)
+            if place.state is VisitorState.ADMITTED and p.number not in current \
+                    and p.number not in admitted_order:
+                current.append(p.number)
+        assert await occupied(room) <= 2
+    assert admitted_order == [p.number for p in places]
+
+
+async def test_idle_session_expires_and_frees_its_place(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=1, idle_timeout_seconds=60,
+                           session_ttl_seconds=3600)
+    first = await room.join()
+    second = await room.join()
+    grant = await room.enter(first.number)
+    assert grant is not None
+    clock.advance(59)
+    assert await room.heartbeat(grant.session_id) is not None  # activity extends it
+    clock.advance(59)
+    assert await room.tick() == 0
+    assert (await room.poll(second.number)).state is VisitorState.WAITING
+    clock.advance(2)
+    assert await room.tick() == 1
+    assert (await room.poll(first.number)).state is VisitorState.EXPIRED
+    assert (await room.poll(second.number)).state is VisitorState.ADMITTED
+    assert await room.heartbeat(grant.session_id) is None
+    assert not await room.finish(grant.session_id)
+
+
+async def test_session_lifetime_is_a_hard_limit(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=1, idle_timeout_seconds=60,
+                           session_ttl_seconds=120)
+    first = await room.join()
+    grant = await room.enter(first.number)
+    assert grant is not None
+    for _ in range(3):
+        clock.advance(50)
+        beat = await room.heartbeat(grant.session_id)
+        assert beat is None or beat.idle_deadline_ms <= grant.hard_deadline_ms
+    clock.advance(1)
+    await room.tick()
+    assert (await room.poll(first.number)).state is VisitorState.EXPIRED
+
+
+async def test_unclaimed_admission_is_reclaimed(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=1, claim_window_seconds=30)
+    first = await room.join()
+    second = await room.join()
+    assert first.state is VisitorState.ADMITTED
+    clock.advance(31)
+    assert await room.enter(first.number) is None  # too late to claim
+    await room.tick()
+    assert (await room.poll(second.number)).state is VisitorState.ADMITTED
+    assert (await room.poll(first.number)).state is VisitorState.EXPIRED
+
+
+async def test_stale_waiters_are_skipped_and_may_return(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=1, stale_after_seconds=60,
+                           return_grace_seconds=600)
+    holder = await room.join()
+    gone = await room.join()
+    present = await room.join()
+    grant = await room.enter(holder.number)
+    assert grant is not None
+    for _ in range(3):
+        clock.advance(30)
+        await room.poll(present.number)  # only this one keeps polling
+    await room.finish(grant.session_id)
+    assert (await room.poll(present.number)).state is VisitorState.ADMITTED
+    assert (await room.poll(gone.number)).state is VisitorState.WAITING  # came back in grace
+    g2 = await room.enter(present.number)
+    assert g2 is not None
+    await room.finish(g2.session_id)
+    assert (await room.poll(gone.number)).state is VisitorState.ADMITTED
+
+
+async def test_pause_stops_admissions_and_resume_continues(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=5)
+    await room.update_config(paused=True)
+    places = [await room.join() for _ in range(3)]
+    assert all(p.state is VisitorState.WAITING for p in places)
+    await room.update_config(paused=False)
+    assert await room.tick() == 3
+    assert [(await room.poll(p.number)).state for p in places] == [VisitorState.ADMITTED] * 3
+
+
+async def test_rate_limits_admissions_per_minute(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=100, admit_per_minute=60)
+    places = [await room.join() for _ in range(30)]
+    admitted = sum(p.state is VisitorState.ADMITTED for p in places)
+    assert admitted == 10  # the burst: ten seconds' worth
+    clock.advance(5)
+    assert await room.tick() == 5
+    clock.advance(60)
+    assert await room.tick() == 10  # never more than the burst at once
+
+
+async def test_same_identifier_gets_the_same_place(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=1)
+    await room.join()
+    first = await room.join(["hash-of-nik"])
+    again = await room.join(["other-hash", "hash-of-nik"])
+    assert again.number == first.number and not again.is_new
+    stored = await client.hgetall(room.keys.key("ids"))
+    assert b"hash-of-nik" in stored  # only the keyed hash is kept
+
+
+async def test_join_rate_limit_per_address(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock)
+    for _ in range(3):
+        await room.join(address_hash="a1", limit_per_minute=3)
+    with pytest.raises(JoinRateLimited) as refused:
+        await room.join(address_hash="a1", limit_per_minute=3)
+    assert 0 < refused.value.retry_after <= 60
+    await room.join(address_hash="a2", limit_per_minute=3)  # another address is not affected
+
+
+async def test_config_changes_apply_at_once_and_are_validated(client: Redis,
+                                                              clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=1)
+    places = [await room.join() for _ in range(4)]
+    assert sum(p.state is VisitorState.ADMITTED for p in places) == 1
+    other_process = WaitingRoom(client, RoomKeys("test", "r1"), clock=clock)
+    await other_process.update_config(max_active=3)
+    assert await room.tick() == 2
+    with pytest.raises(ConfigError) as bad:
+        await room.update_config(max_active=0, admit_per_minute=-1)
+    assert set(bad.value.fields) == {"max_active", "admit_per_minute"}
+    assert (await room.config(max_age=0)).max_active == 3
+
+
+async def test_every_key_shares_the_room_hash_tag(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=1)
+    await room.join(["x"], address_hash="a", limit_per_minute=5)
+    grant = await room.enter(1)
+    assert grant is not None
+    keys = [k.decode() for k in await client.keys("*")]
+    assert keys and all("{r1}" in k for k in keys)

@@ -1,0 +1,52 @@
+"""Redis key names of one waiting room, all under one hash tag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The order here is the order of KEYS in every script; the header of each
+# Lua file lists the same names.
+KEY_NAMES: tuple[str, ...] = (
+    "config",  # hash: the room's live settings
+    "seq",  # string: last queue number handed out
+    "head",  # string: next queue number the admission walk looks at
+    "marks",  # bitfield: u32 per queue number = state (3 bits) | last seen (29 bits)
+    "ids",  # hash: keyed hash of NIK / phone / e-mail -> queue number
+    "admitted",  # zset: queue number -> claim deadline (ms)
+    "active",  # zset: session id -> idle deadline (ms)
+    "hard",  # zset: session id -> lifetime deadline (ms)
+    "sessions",  # hash: session id -> queue number
+    "returning",  # list: skipped visitors who came back, served first
+    "bucket",  # hash: token bucket for the admission rate
+    "stats",  # hash: counters (waiting, admitted_total, finished_total, ...)
+    "outflow",  # list: recent admission times (ms), newest first
+)
+
+# Per-address join counters are the one key per caller; the join script takes
+# it as an extra KEYS entry after the room's own.
+JOIN_LIMIT_PREFIX = "join-limit"
+
+
+@dataclass(frozen=True)
+class RoomKeys:
+    """Builds the keys of one room: ``<prefix>:{<room>}:<name>``."""
+
+    prefix: str = "antrean"
+    room: str = "main"
+
+    def key(self, name: str) -> str:
+        """Return the full key for one of KEY_NAMES."""
+        return f"{self.prefix}:{{{self.room}}}:{name}"
+
+    def all(self) -> list[str]:
+        """Return every key of the room, in script KEYS order."""
+        return [self.key(name) for name in KEY_NAMES]
+
+    def join_limit(self, address_hash: str, minute: int) -> str:
+        """The counter of joins from one (hashed) address in one minute."""
+        return self.key(f"{JOIN_LIMIT_PREFIX}:{address_hash}:{minute}")
+
+    @property
+    def lock(self) -> str:
+        """The short lock that keeps concurrent tickers from doing the same work."""
+        return self.key("tick-lock")

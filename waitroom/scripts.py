@@ -1,0 +1,34 @@
+"""Loads the room's Lua scripts from package files and registers them once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick")
+
+
+@cache
+def script_source(verb: str) -> str:
+    """Return the full source of a verb: the shared prelude, then the verb's file."""
+    lua = resources.files("waitroom") / "lua"
+    return (lua / "_lib.lua").read_text() + "\n" + (lua / f"{verb}.lua").read_text()
+
+
+@dataclass(frozen=True)
+class RoomScripts:
+    """The registered scripts of a room, callable with (keys, args)."""
+
+    join: Any
+    poll: Any
+    enter: Any
+    heartbeat: Any
+    finish: Any
+    tick: Any
+
+
+def register_scripts(client: Any) -> RoomScripts:
+    """Register every verb on a redis client (sync or asyncio) and return them."""
+    return RoomScripts(**{verb: client.register_script(script_source(verb)) for verb in VERBS})

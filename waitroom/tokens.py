@@ -1,0 +1,127 @@
+"""Signed queue and session tokens (pure: no I/O, the clock is an argument).
+
+A queue token carries everything a status check needs (room, queue number,
+issue time) plus a tag of the browser secret it was issued to, so the status
+endpoint needs no per-visitor lookup to trust it, and a token copied to
+another browser is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+_SIG_BYTES = 16
+
+
+class TokenError(Exception):
+    """A token that cannot be trusted; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ForeignToken(TokenError):
+    """A valid token presented by a browser it was not issued to."""
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def binding_tag(browser_secret: str) -> str:
+    """Return the short public tag of a browser secret that a token embeds."""
+    digest = hashlib.sha256(b"antrean-binding\0" + browser_secret.encode()).digest()
+    return _b64(digest[:9])
+
+
+@dataclass(frozen=True)
+class QueueTicket:
+    """What a queue token proves: this browser holds this place in this room."""
+
+    room: str
+    number: int
+    issued_at: int
+    binding: str
+
+
+@dataclass(frozen=True)
+class SessionTicket:
+    """What a session token proves: this browser holds this form session."""
+
+    room: str
+    session_id: str
+    number: int
+    binding: str
+
+
+class TokenSigner:
+    """Signs and verifies tokens with HMAC-SHA256 under one secret key."""
+
+    def __init__(self, secret: str | bytes, *, max_age_seconds: int = 14 * 86400) -> None:
+        key = secret.encode() if isinstance(secret, str) else secret
+        if len(key) < 16:
+            raise ValueError("secret key must be at least 16 bytes")
+        self._key = key
+        self.max_age_seconds = max_age_seconds
+
+    def _sign(self, kind: str, body: str) -> str:
+        mac = hmac.new(self._key, f"{kind}|{body}".encode(), hashlib.sha256).digest()
+        return _b64(mac[:_SIG_BYTES])
+
+    def _open(self, kind: str, token: str, fields: int) -> list[str]:
+        if not isinstance(token, str) or len(token) > 512 or not token.isascii():
+            raise TokenError("malformed")
+        body, _, sig = token.rpartition(".")
+        parts = body.split(".")
+        if not body or len(parts) != fields:
+            raise TokenError("malformed")
+        if not hmac.compare_digest(sig, self._sign(kind, body)):
+            raise TokenError("bad_signature")
+        return parts
+
+    def queue_token(self, ticket: QueueTicket) -> str:
+        """Return the signed token for a queue place."""
+        body = f"{ticket.room}.{ticket.number}.{ticket.issued_at}.{ticket.binding}"
+        return f"{body}.{self._sign('q', body)}"
+
+    def read_queue_token(self, token: str, browser_secret: str | None, now: float) -> QueueTicket:
+        """Verify a queue token for this browser at time ``now``; raise TokenError if not."""
+        room, number, issued, binding = self._open("q", token, 4)
+        try:
+            ticket = QueueTicket(room, int(number), int(issued), binding)
+        except ValueError as exc:
+            raise TokenError("malformed") from exc
+        if ticket.issued_at + self.max_age_seconds < now:
+            raise TokenError("expired")
+        if browser_secret is None or not hmac.compare_digest(
+            binding, binding_tag(browser_secret)
+        ):
+            raise ForeignToken("foreign")
+        return ticket
+
+    def session_token(self, ticket: SessionTicket) -> str:
+        """Return the signed token for a form session."""
+        body = f"{ticket.room}.{ticket.session_id}.{ticket.number}.{ticket.binding}"
+        return f"{body}.{self._sign('s', body)}"
+
+    def read_session_token(self, token: str, browser_secret: str | None) -> SessionTicket:
+        """Verify a session token for this browser; raise TokenError if not."""
+        room, session_id, number, binding = self._open("s", token, 4)
+        try:
+            ticket = SessionTicket(room, session_id, int(number), binding)
+        except ValueError as exc:
+            raise TokenError("malformed") from exc
+        if browser_secret is None or not hmac.compare_digest(
+            binding, binding_tag(browser_secret)
+        ):
+            raise ForeignToken("foreign")
+        return ticket
+
+    def identity_hash(self, kind: str, value: str) -> str:
+        """Return the keyed hash under which an identifier is kept in Redis (never in clear)."""
+        mac = hmac.new(self._key, f"id|{kind}|{value}".encode(), hashlib.sha256).digest()
+        return _b64(mac[:12])
