@@ -13,10 +13,17 @@ from starlette.routing import Route
 
 from portal.browser import SESSION_COOKIE, browser_of, queue_ticket, session_ticket
 from portal.errors import ApiError
-from portal.queueing import join_queue, room_of, start_session, store_queue_token, view_place
+from portal.queueing import (
+    CLOSED_MESSAGE,
+    join_queue,
+    room_of,
+    start_session,
+    store_queue_token,
+    view_place,
+)
 from scheduler.nik import InvalidField, validate_nik
 from scheduler.roster import validate_email, validate_phone
-from waitroom.room import JoinRateLimited
+from waitroom.room import JoinRateLimited, QueueClosed
 from waitroom.tokens import ForeignToken, QueueTicket, SessionTicket, TokenError, TokenSigner
 
 MAX_BODY = 16 * 1024
@@ -79,6 +86,8 @@ async def join(request: Request) -> Response:
         place, token = await join_queue(request, browser, identities)
     except JoinRateLimited as exc:
         raise ApiError(429, "rate_limited", headers={"Retry-After": str(exc.retry_after)}) from exc
+    except QueueClosed as exc:
+        raise ApiError(409, "queue_closed", CLOSED_MESSAGE) from exc
     view = await view_place(room_of(request), place)
     response = JSONResponse({"token": token, **view.as_json(), "offer": None},
                             status_code=201 if place.is_new else 200)

@@ -25,6 +25,10 @@ from waitroom.tokens import QueueTicket, SessionTicket, TokenSigner
 
 _rng = random.SystemRandom()
 
+CLOSED_MESSAGE = (
+    "Pendaftaran sudah ditutup untuk antrean baru. Yang sudah mengantre tetap dilayani."
+)
+
 
 @dataclass(frozen=True)
 class PlaceView:
@@ -39,7 +43,8 @@ class PlaceView:
         estimate = self.estimate
         return {
             "state": self.place.public_state,
-            "position": self.place.position,
+            "position": None if self.place.awaiting_draw else self.place.position,
+            "awaiting_draw": self.place.awaiting_draw,
             "eta_seconds": estimate.seconds if estimate else None,
             "eta_range_seconds": [estimate.low_seconds, estimate.high_seconds]
             if estimate
@@ -57,6 +62,9 @@ def room_of(request: Request) -> WaitingRoom:
 
 async def view_place(room: WaitingRoom, place: Place) -> PlaceView:
     """Attach an estimate and a poll interval to a place."""
+    if place.awaiting_draw:
+        # Before opening nobody's order is known; ask again in a while.
+        return PlaceView(place, None, poll_after_ms(500, rng=_rng))
     if place.state in (VisitorState.WAITING, VisitorState.SKIPPED):
         estimate = await room.estimate_for(place.position)
         return PlaceView(place, estimate, poll_after_ms(place.position, rng=_rng))

@@ -29,7 +29,14 @@ from portal.browser import (
 from portal.errors import error_page
 from portal.forms import FIELD_NAMES, FIELDS, entered_values, validate_registration
 from portal.models import Submission
-from portal.queueing import join_queue, room_of, start_session, store_queue_token, view_place
+from portal.queueing import (
+    CLOSED_MESSAGE,
+    join_queue,
+    room_of,
+    start_session,
+    store_queue_token,
+    view_place,
+)
 from portal.registrations import (
     AlreadyRegistered,
     load_draft,
@@ -37,7 +44,7 @@ from portal.registrations import (
     store_submission,
     submission_by_key,
 )
-from waitroom.room import JoinRateLimited, SessionGrant
+from waitroom.room import JoinRateLimited, QueueClosed, SessionGrant
 from waitroom.states import VisitorState
 from waitroom.tokens import ForeignToken, SessionTicket, TokenError
 
@@ -87,8 +94,29 @@ def _refusal_page(request: Request, exc: _Refused) -> Response:
 
 
 async def landing(request: Request) -> Response:
-    stats = await room_of(request).stats()
-    return render(request, "index.html", {"stats": stats})
+    room = room_of(request)
+    stats = await room.stats()
+    return render(request, "index.html", {"stats": stats, "seed": await room.published_seed()})
+
+
+async def arrival_receipt(request: Request) -> Response:
+    """A signed record of when this visitor joined, to show if a dispute arises."""
+    try:
+        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+    except TokenError:
+        return RedirectResponse("/", status_code=303)
+    signer = request.app.state.signer
+    joined = dt.datetime.fromtimestamp(ticket.issued_at, request.app.state.settings.tz)
+    code = signer.arrival_code(ticket.room, ticket.number, ticket.issued_at)
+    text = (
+        "BUKTI KEDATANGAN ANTREAN\n"
+        f"Nomor antrean : {ticket.number}\n"
+        f"Waktu bergabung: {joined:%Y-%m-%d %H:%M:%S %Z}\n"
+        f"Kode verifikasi: {code}\n"
+        "Petugas dapat memeriksa keaslian kode ini di konsol admin.\n"
+    )
+    return Response(text, media_type="text/plain; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="bukti-antrean-{ticket.number}.txt"'})
 
 
 async def join(request: Request) -> Response:
@@ -102,6 +130,8 @@ async def join(request: Request) -> Response:
     except JoinRateLimited as exc:
         retry = {"Retry-After": str(exc.retry_after)}
         return error_page(request, 429, "rate_limited", headers=retry)
+    except QueueClosed:
+        return error_page(request, 409, "queue_closed", CLOSED_MESSAGE)
     response = RedirectResponse("/antre", status_code=303)
     store_queue_token(request, response, browser, token)
     return response
@@ -304,6 +334,7 @@ routes = [
     Route("/antre", join, methods=["POST"]),
     Route("/antre", waiting, methods=["GET"]),
     Route("/antre/masuk", enter, methods=["POST"]),
+    Route("/antre/bukti", arrival_receipt, methods=["GET"]),
     Route("/formulir", form_page, methods=["GET"]),
     Route("/formulir", submit, methods=["POST"]),
     Route("/formulir/draf", save_draft_endpoint, methods=["POST"]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from starlette.testclient import TestClient
 
@@ -130,3 +132,33 @@ def test_redis_down_fails_closed_with_503(redis_client, tmp_path) -> None:
     assert page.status_code == 503 and "tidak tersedia" in page.text
     assert "Traceback" not in page.text
     assert ready.status_code == 503 and ready.json()["checks"]["database"] == "ok"
+
+
+def test_closed_queue_refuses_new_joins_clearly(redis_client, redis_url, tmp_path) -> None:
+    import time as time_
+
+    settings = make_settings(redis_url, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path,
+                             closes_at=int(time_.time()) - 1)
+    with TestClient(create_app(settings)) as client:
+        api = client.post("/api/v1/queue/join", json={})
+        landing = client.get("/")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', landing.text)
+        assert token
+        page = client.post("/antre", data={"csrf_token": token.group(1)})
+    assert api.status_code == 409 and api.json()["error"]["code"] == "queue_closed"
+    assert page.status_code == 409 and "sudah ditutup" in page.text
+
+
+def test_prequeue_visitors_see_that_the_order_is_drawn_at_opening(
+    redis_client, redis_url, tmp_path
+) -> None:
+    import time as time_
+
+    settings = make_settings(redis_url, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path,
+                             opens_at=int(time_.time()) + 3600)
+    with TestClient(create_app(settings)) as client:
+        body = client.post("/api/v1/queue/join", json={}).json()
+        page = client.get("/antre")
+    assert body["state"] == "waiting" and body["awaiting_draw"] is True
+    assert body["position"] is None
+    assert "diundi" in page.text

@@ -155,3 +155,15 @@ def test_pages_without_a_session_answer_clearly(app, path: str) -> None:
         response = client.get(path)
     assert response.status_code in (403, 404)
     assert "<h1>" in response.text
+
+
+def test_arrival_receipt_is_signed_and_verifiable(app) -> None:
+    with TestClient(app) as client:
+        join(client)
+        receipt = client.get("/antre/bukti")
+    assert receipt.status_code == 200
+    assert "attachment" in receipt.headers["content-disposition"]
+    code = re.search(r"Kode verifikasi: (\S+)", receipt.text)
+    assert code
+    ticket = app.state.signer.read_arrival_code(code.group(1))
+    assert ticket.number == 1 and ticket.room == "main"

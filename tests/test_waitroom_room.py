@@ -217,3 +217,97 @@ async def test_every_key_shares_the_room_hash_tag(client: Redis, clock: Clock) -
     assert grant is not None
     keys = [k.decode() for k in await client.keys("*")]
     assert keys and all("{r1}" in k for k in keys)
+
+
+async def test_prequeue_is_admitted_in_the_order_of_the_published_seed(
+    client: Redis, clock: Clock
+) -> None:
+    from waitroom.prequeue import prequeue_order
+
+    room = await make_room(client, clock, max_active=1, opens_at=int(clock.now) + 600)
+    early = [await room.join() for _ in range(12)]
+    assert all(p.state is VisitorState.WAITING and p.awaiting_draw for p in early)
+    assert await room.tick() == 0  # closed until opening
+    assert await room.published_seed() is None
+    clock.advance(600)
+    late = await room.join()  # after opening, before the draw: behind everyone early
+    assert await room.tick_if_leader() == 1
+    seed = await room.published_seed()
+    assert seed
+    expected = prequeue_order(seed, 12)
+    positions = {p.number: (await room.poll(p.number)).position for p in early[1:]}
+    admitted: list[int] = []
+    for _ in range(13):
+        current = [p.number for p in [*early, late]
+                   if (await room.poll(p.number)).state is VisitorState.ADMITTED]
+        assert len(current) == 1
+        admitted.append(current[0])
+        grant = await room.enter(current[0])
+        assert grant is not None
+        await room.finish(grant.session_id)
+    assert admitted == [*expected, late.number]
+    # the positions shown after the draw matched the drawn order
+    first = expected[0]
+    assert sorted(positions, key=positions.__getitem__) == [n for n in expected if n != first]
+
+
+async def test_prequeue_order_is_not_disturbed_by_a_second_draw(
+    client: Redis, clock: Clock
+) -> None:
+    room = await make_room(client, clock, max_active=5, opens_at=int(clock.now) + 10)
+    for _ in range(3):
+        await room.join()
+    clock.advance(10)
+    assert await room.seal_prequeue()
+    seed = await room.published_seed()
+    assert not await room.seal_prequeue()
+    assert await room.published_seed() == seed
+
+
+async def test_after_closing_new_joins_are_refused_but_the_queue_is_served(
+    client: Redis, clock: Clock
+) -> None:
+    from waitroom.room import QueueClosed
+
+    room = await make_room(client, clock, max_active=1, closes_at=int(clock.now) + 60)
+    first = await room.join(["id-1"])
+    second = await room.join()
+    clock.advance(60)
+    with pytest.raises(QueueClosed):
+        await room.join()
+    again = await room.join(["id-1"])  # someone already in the queue keeps their place
+    assert again.number == first.number
+    grant = await room.enter(first.number)
+    assert grant is not None
+    await room.finish(grant.session_id)
+    assert (await room.poll(second.number)).state is VisitorState.ADMITTED
+
+
+async def test_booked_visitors_go_ahead_within_their_share(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=4, booked_share=0.5)
+    holders = [await room.join() for _ in range(4)]
+    walk_ins = [await room.join() for _ in range(3)]
+    booked = [await room.join(booked=True) for _ in range(3)]
+    assert all(p.state is VisitorState.WAITING for p in walk_ins + booked)
+    grants = [await room.enter(p.number) for p in holders]
+    order: list[int] = []
+    for grant in grants:
+        assert grant is not None
+        await room.finish(grant.session_id)
+        newly = [p.number for p in walk_ins + booked
+                 if (await room.poll(p.number)).state is VisitorState.ADMITTED
+                 and p.number not in order]
+        order.extend(newly)
+    # two booked first (half of four places), then walk-ins in order
+    assert order == [booked[0].number, booked[1].number, walk_ins[0].number, walk_ins[1].number]
+
+
+async def test_places_are_held_for_bookings_expected_now(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=4, booked_share=0.5)
+    await room.set_booked_expected(2)
+    walk_ins = [await room.join() for _ in range(4)]
+    assert sum(p.state is VisitorState.ADMITTED for p in walk_ins) == 2
+    booked = await room.join(booked=True)
+    assert booked.state is VisitorState.ADMITTED
+    await room.set_booked_expected(0)
+    assert await room.tick() == 1  # the last held place goes to the next walk-in

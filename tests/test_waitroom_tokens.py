@@ -84,3 +84,15 @@ def test_identity_hash_is_keyed_and_hides_the_value() -> None:
     assert "3601" not in a
     with pytest.raises(ValueError):
         TokenSigner("short")
+
+
+@given(room=rooms, number=st.integers(1, 10**9), joined=st.integers(0, 2**40))
+def test_arrival_codes_verify_and_resist_tampering(room: str, number: int, joined: int) -> None:
+    code = SIGNER.arrival_code(room, number, joined)
+    ticket = SIGNER.read_arrival_code(code)
+    assert (ticket.room, ticket.number, ticket.issued_at) == (room, number, joined)
+    forged = code.replace(f".{number}.", f".{number + 1}.", 1)
+    with pytest.raises(TokenError):
+        SIGNER.read_arrival_code(forged)
+    with pytest.raises(TokenError):
+        TokenSigner("z" * 32).read_arrival_code(code)

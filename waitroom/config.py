@@ -28,6 +28,10 @@ class RoomConfig:
     return_grace_seconds: int = 600
     expected_session_minutes: float = 20.0
     paused: bool = False
+    # Epoch seconds; 0 means "open now" / "never closes". Joins before opening
+    # wait in a pre-queue whose order is drawn at opening.
+    opens_at: int = 0
+    closes_at: int = 0
 
     def validate(self) -> RoomConfig:
         """Return self, or raise ConfigError naming every bad field."""
@@ -50,6 +54,10 @@ class RoomConfig:
             errors["return_grace_seconds"] = "Tidak boleh negatif."
         if self.expected_session_minutes <= 0:
             errors["expected_session_minutes"] = "Lama sesi rata-rata harus lebih dari 0."
+        if self.opens_at < 0 or self.closes_at < 0:
+            errors["opens_at" if self.opens_at < 0 else "closes_at"] = "Waktu tidak valid."
+        elif self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            errors["closes_at"] = "Waktu tutup harus sesudah waktu buka."
         if errors:
             raise ConfigError(errors)
         return self

@@ -20,6 +20,10 @@ KEY_NAMES: tuple[str, ...] = (
     "bucket",  # hash: token bucket for the admission rate
     "stats",  # hash: counters (waiting, admitted_total, finished_total, ...)
     "outflow",  # list: recent admission times (ms), newest first
+    "priority",  # list: booked visitors present in their slot, served ahead of walk-ins
+    "booked",  # set: queue numbers of booked visitors holding a place (admitted or active)
+    "order",  # list: the pre-queue's drawn order, served first after opening
+    "staging",  # list: the pre-queue order being written before it is sealed
 )
 
 # Per-address join counters are the one key per caller; the join script takes

@@ -6,16 +6,22 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
 from waitroom.config import RoomConfig
 from waitroom.eta import WaitEstimate, estimate_wait
 from waitroom.keys import RoomKeys
+from waitroom.prequeue import new_seed, prequeue_order, rank_of
 from waitroom.scripts import register_scripts
 from waitroom.states import VisitorState
 
 Clock = Callable[[], float]
+
+
+class QueueClosed(Exception):
+    """The queue no longer takes new visitors (those already in it are still served)."""
 
 
 class JoinRateLimited(Exception):
@@ -35,6 +41,8 @@ class Place:
     position: int
     claim_deadline_ms: int
     is_new: bool = False
+    # True while the visitor is in the pre-queue and the order is not drawn yet.
+    awaiting_draw: bool = False
 
     @property
     def public_state(self) -> str:
@@ -86,6 +94,7 @@ class WaitingRoom:
         self._scripts = register_scripts(client)
         self._config: RoomConfig | None = None
         self._config_read_at = 0.0
+        self._ranks: tuple[str, dict[int, int]] | None = None
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -118,43 +127,62 @@ class WaitingRoom:
         self._config_read_at = time.monotonic()
         return updated
 
-    def _place(self, number: int, state: int, head: int, deadline: int, returning: int = 0,
-               is_new: bool = False) -> Place:
+    async def _place(self, number: int, reply: list[Any], is_new: bool = False) -> Place:
+        """Build a Place from a script's reply tail: state, deadline, then standing()."""
+        state, deadline, head, returning, order_left, sealed = (_int(v) for v in reply)
         vstate = VisitorState(state)
+        awaiting_draw = False
+        position = 0
         if vstate in (VisitorState.WAITING, VisitorState.SKIPPED):
-            # Returning visitors are served first; everyone else by number.
-            position = max(1, number - head + 1 + returning) if number >= head else 1
-        else:
-            position = 0
+            if sealed == -1:
+                awaiting_draw = True
+            elif 0 < number <= sealed:
+                rank = (await self._prequeue_ranks(sealed)).get(number, 1)
+                position = returning + max(1, rank - (sealed - order_left))
+            else:
+                position = returning + order_left + max(1, number - head + 1)
         if vstate is VisitorState.ADMITTED and deadline < self._now_ms():
             vstate = VisitorState.EXPIRED
-        return Place(number, vstate, position, deadline, is_new)
+        return Place(number, vstate, position, deadline, is_new, awaiting_draw)
+
+    async def _prequeue_ranks(self, sealed: int) -> dict[int, int]:
+        seed = await self.published_seed() or ""
+        if self._ranks is None or self._ranks[0] != f"{seed}:{sealed}":
+            self._ranks = (f"{seed}:{sealed}", rank_of(prequeue_order(seed, sealed)))
+        return self._ranks[1]
 
     async def join(
-        self, identities: Iterable[str] = (), *, address_hash: str = "", limit_per_minute: int = 0
+        self,
+        identities: Iterable[str] = (),
+        *,
+        address_hash: str = "",
+        limit_per_minute: int = 0,
+        booked: bool = False,
     ) -> Place:
         """Queue a visitor (or find their existing place by identifier hashes).
 
-        Raises JoinRateLimited when the address joined more than ``limit_per_minute``
-        times this minute.
+        A booked visitor present in their slot goes to the priority lane. Raises
+        JoinRateLimited when the address joined more than ``limit_per_minute`` times
+        this minute, and QueueClosed after the closing time.
         """
         now_ms = self._now_ms()
         limit_key = self.keys.join_limit(address_hash or "-", now_ms // 60_000)
         result = await self._scripts.join(
             keys=[*self._keys, limit_key],
-            args=[now_ms, limit_per_minute if address_hash else 0, *identities],
+            args=[now_ms, limit_per_minute if address_hash else 0, 1 if booked else 0,
+                  *identities],
         )
         if _int(result[1]) == -1:
             raise JoinRateLimited(60 - (now_ms // 1000) % 60)
-        number, state, deadline, fresh, head = result
-        return self._place(_int(number), _int(state), _int(head), _int(deadline), is_new=fresh == 1)
+        if _int(result[1]) == -2:
+            raise QueueClosed()
+        number, state, deadline, fresh = (_int(v) for v in result[:4])
+        return await self._place(number, [state, deadline, *result[4:]], is_new=fresh == 1)
 
     async def poll(self, number: int) -> Place:
         """Return a visitor's place and record that they are still waiting."""
-        state, head, deadline, returning = await self._scripts.poll(
-            keys=self._keys, args=[self._now_ms(), number]
-        )
-        return self._place(number, _int(state), _int(head), _int(deadline), _int(returning))
+        reply = await self._scripts.poll(keys=self._keys, args=[self._now_ms(), number])
+        return await self._place(number, reply)
 
     async def enter(self, number: int) -> SessionGrant | None:
         """Claim an admission and start a form session, or None if there is none to claim."""
@@ -196,7 +224,42 @@ class WaitingRoom:
         token = secrets.token_hex(8)
         if not await self.client.set(self.keys.lock, token, nx=True, px=lock_ms):
             return None
+        await self.seal_prequeue()
         return await self.tick()
+
+    async def seal_prequeue(self) -> bool:
+        """At opening, draw and fix the pre-queue's order once; True when sealed now."""
+        config = await self.config()
+        if not config.opens_at or self.clock() < config.opens_at:
+            return False
+        stats_key = self.keys.key("stats")
+        for _attempt in range(5):
+            sealed, last = await self.client.hmget(stats_key, ["prequeue_sealed", "prequeue_last"])
+            if sealed is not None:
+                return False
+            last_number = _int(last, 0)
+            seed = new_seed()
+            order = prequeue_order(seed, last_number)
+            staging = self.keys.key("staging")
+            await self.client.delete(staging)
+            for start in range(0, len(order), 10_000):
+                await self.client.rpush(staging, *order[start:start + 10_000])
+            result = _int(await self._scripts.seal(
+                keys=self._keys, args=[self._now_ms(), last_number, seed]))
+            if result >= 0:
+                return result == 1
+        return False
+
+    async def published_seed(self) -> str | None:
+        """The pre-queue seed, published once the order is sealed (None before)."""
+        raw = await self.client.hget(self.keys.key("stats"), "prequeue_seed")
+        if raw is None:
+            return None
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    async def set_booked_expected(self, count: int) -> None:
+        """Tell the room how many booked visitors are due in the current slot."""
+        await self.client.hset(self.keys.key("stats"), "booked_expected", max(0, count))
 
     async def stats(self) -> RoomStats:
         """Return a snapshot of the room."""

@@ -7,7 +7,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick")
+VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick", "seal")
 
 
 @cache
@@ -27,6 +27,7 @@ class RoomScripts:
     heartbeat: Any
     finish: Any
     tick: Any
+    seal: Any
 
 
 def register_scripts(client: Any) -> RoomScripts:

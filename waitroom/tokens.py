@@ -121,6 +121,19 @@ class TokenSigner:
             raise ForeignToken("foreign")
         return ticket
 
+    def arrival_code(self, room: str, number: int, joined_at: int) -> str:
+        """Return the signed code of an arrival receipt (room, queue number, join time)."""
+        body = f"{room}.{number}.{joined_at}"
+        return f"{body}.{self._sign('r', body)}"
+
+    def read_arrival_code(self, code: str) -> QueueTicket:
+        """Verify an arrival receipt code; raise TokenError if it was not issued by us."""
+        room, number, joined = self._open("r", code.strip(), 3)
+        try:
+            return QueueTicket(room, int(number), int(joined), "")
+        except ValueError as exc:
+            raise TokenError("malformed") from exc
+
     def identity_hash(self, kind: str, value: str) -> str:
         """Return the keyed hash under which an identifier is kept in Redis (never in clear)."""
         mac = hmac.new(self._key, f"id|{kind}|{value}".encode(), hashlib.sha256).digest()

@@ -12,10 +12,15 @@
 -- KEYS[11] bucket    hash   token bucket of the admission rate (tokens, ts)
 -- KEYS[12] stats     hash   counters
 -- KEYS[13] outflow   list   recent admission times (ms), newest first
+-- KEYS[14] priority  list   booked visitors present in their slot, served ahead of walk-ins
+-- KEYS[15] booked    set    queue numbers of booked visitors holding a place
+-- KEYS[16] order     list   the pre-queue's drawn order, served first after opening
+-- KEYS[17] staging   list   the pre-queue order while it is being written
 -- ARGV[1] now, in milliseconds since the epoch (the clock always comes from the caller)
 local K_CONFIG, K_SEQ, K_HEAD, K_MARKS, K_IDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_ADMITTED, K_ACTIVE, K_HARD, K_SESSIONS = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local K_RETURNING, K_BUCKET, K_STATS, K_OUTFLOW = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+local K_PRIORITY, K_BOOKED, K_ORDER, K_STAGING = KEYS[14], KEYS[15], KEYS[16], KEYS[17]
 
 local SPAN = 536870912 -- 2^29: the seconds part of a mark
 local NOW = tonumber(ARGV[1])
@@ -40,7 +45,7 @@ end
 local function config()
   local v = redis.call('HMGET', K_CONFIG, 'max_active', 'admit_per_minute',
     'claim_window_seconds', 'stale_after_seconds', 'paused', 'idle_timeout_seconds',
-    'session_ttl_seconds', 'return_grace_seconds')
+    'session_ttl_seconds', 'return_grace_seconds', 'opens_at', 'closes_at', 'booked_share')
   return {
     max_active = tonumber(v[1]) or 100,
     rate = tonumber(v[2]) or 600,
@@ -50,6 +55,9 @@ local function config()
     idle_ms = (tonumber(v[6]) or 900) * 1000,
     ttl_ms = (tonumber(v[7]) or 3600) * 1000,
     grace_s = tonumber(v[8]) or 0,
+    opens_s = tonumber(v[9]) or 0,
+    closes_s = tonumber(v[10]) or 0,
+    booked_share = tonumber(v[11]) or 0,
   }
 end
 
@@ -60,6 +68,7 @@ local function end_session(sid, state)
   redis.call('HDEL', K_SESSIONS, sid)
   if n then
     mark_set(n, state, NOW_S)
+    redis.call('SREM', K_BOOKED, n)
   end
   return n
 end
@@ -79,6 +88,7 @@ local function expire_overdue()
   local lapsed = redis.call('ZRANGEBYSCORE', K_ADMITTED, '-inf', NOW, 'LIMIT', 0, 500)
   for _, n in ipairs(lapsed) do
     redis.call('ZREM', K_ADMITTED, n)
+    redis.call('SREM', K_BOOKED, n)
     mark_set(n, EXPIRED, NOW_S)
   end
   if freed > 0 then redis.call('HINCRBY', K_STATS, 'expired_total', freed) end
@@ -91,11 +101,31 @@ local function admit_one(n, cfg)
   redis.call('LPUSH', K_OUTFLOW, NOW)
 end
 
--- Admits the next visitors while a place is free and the rate allows:
--- first those who came back after being skipped, then walk-ins in queue order.
+-- Whether admissions may run: after opening, and once the pre-queue's order is sealed.
+local function is_open(cfg)
+  if cfg.opens_s > 0 then
+    if NOW_S < cfg.opens_s then return false end
+    if redis.call('HEXISTS', K_STATS, 'prequeue_sealed') == 0 then return false end
+  end
+  return true
+end
+
+-- Pops the next waiting visitor from a list lane, skipping any no longer waiting.
+local function pop_waiting(list_key)
+  while true do
+    local n = redis.call('LPOP', list_key)
+    if not n then return nil end
+    if mark_get(n) == WAITING then return n end
+  end
+end
+
+-- Admits the next visitors while a place is free and the rate allows: booked
+-- visitors present in their slot (within the booked share), then those who came
+-- back after being skipped, then the pre-queue in its drawn order, then walk-ins
+-- in queue order. Walk-ins leave free the places still reserved for bookings.
 local function admit_next(cfg)
   expire_overdue()
-  if cfg.paused then return 0 end
+  if cfg.paused or not is_open(cfg) then return 0 end
   local free = cfg.max_active - redis.call('ZCARD', K_ACTIVE) - redis.call('ZCARD', K_ADMITTED)
   if free <= 0 then return 0 end
 
@@ -106,20 +136,41 @@ local function admit_next(cfg)
   tokens = math.min(burst, tokens + math.max(0, NOW - ts) * cfg.rate / 60000)
   local allowed = math.min(free, math.floor(tokens))
 
-  local admitted = 0
-  while admitted < allowed do
-    local n = redis.call('LPOP', K_RETURNING)
+  local admitted, booked_admitted = 0, 0
+  local reserve = math.ceil(cfg.booked_share * cfg.max_active)
+  local booked_live = redis.call('SCARD', K_BOOKED)
+  while admitted < allowed and booked_live < reserve do
+    local n = pop_waiting(K_PRIORITY)
     if not n then break end
-    if mark_get(n) == WAITING then
-      admit_one(n, cfg)
-      admitted = admitted + 1
-    end
+    admit_one(n, cfg)
+    redis.call('SADD', K_BOOKED, n)
+    admitted = admitted + 1
+    booked_admitted = booked_admitted + 1
+    booked_live = booked_live + 1
+  end
+
+  -- Places held back for booked visitors expected in this slot but not here yet.
+  local expected = tonumber(redis.call('HGET', K_STATS, 'booked_expected') or '0')
+  local held = math.max(0, math.min(reserve, expected) - booked_live)
+  local walk_in_allowed = math.min(allowed, math.max(admitted, free - held))
+
+  while admitted < walk_in_allowed do
+    local n = pop_waiting(K_RETURNING)
+    if not n then break end
+    admit_one(n, cfg)
+    admitted = admitted + 1
+  end
+  while admitted < walk_in_allowed do
+    local n = pop_waiting(K_ORDER)
+    if not n then break end
+    admit_one(n, cfg)
+    admitted = admitted + 1
   end
 
   local head = tonumber(redis.call('GET', K_HEAD) or '1')
   local tail = tonumber(redis.call('GET', K_SEQ) or '0')
   local scanned, skipped = 0, 0
-  while admitted < allowed and head <= tail and scanned < 1000 do
+  while admitted < walk_in_allowed and head <= tail and scanned < 1000 do
     local state, seen = mark_get(head)
     if state == WAITING then
       if cfg.stale_s > 0 and age_s(seen) > cfg.stale_s then
@@ -140,11 +191,25 @@ local function admit_next(cfg)
     redis.call('LTRIM', K_OUTFLOW, 0, 999)
     redis.call('HINCRBY', K_STATS, 'admitted_total', admitted)
   end
+  if booked_admitted > 0 then
+    redis.call('HINCRBY', K_STATS, 'booked_admitted_total', booked_admitted)
+  end
   if admitted + skipped > 0 then
     redis.call('HINCRBY', K_STATS, 'waiting', -(admitted + skipped))
   end
   if skipped > 0 then redis.call('HINCRBY', K_STATS, 'skipped_total', skipped) end
   redis.call('HSET', K_BUCKET, 'tokens', tokens - admitted, 'ts', NOW)
   return admitted
+end
+
+-- What a visitor needs to know where they stand: {head, returning, pre-queue left, sealed}.
+-- sealed is the last pre-queue number once the order is drawn, -1 before, 0 without pre-queue.
+local function standing(cfg)
+  local sealed = 0
+  if cfg.opens_s > 0 then
+    sealed = tonumber(redis.call('HGET', K_STATS, 'prequeue_sealed') or '-1')
+  end
+  return tonumber(redis.call('GET', K_HEAD) or '1'), redis.call('LLEN', K_RETURNING),
+    redis.call('LLEN', K_ORDER), sealed
 end
 

@@ -1,24 +1,27 @@
 -- join: give a visitor a place in the queue, or their existing place back.
--- KEYS: the room's keys (see _lib.lua); KEYS[14] the caller's join counter for this minute
+-- KEYS: the room's keys (see _lib.lua); KEYS[18] the caller's join counter for this minute
 -- ARGV[1] now (ms); ARGV[2] joins allowed per address per minute (0 = no limit);
--- ARGV[3..] keyed hashes of the identifiers given (NIK, phone, e-mail)
+-- ARGV[3] 1 for a booked visitor present in their slot (priority lane), else 0;
+-- ARGV[4..] keyed hashes of the identifiers given (NIK, phone, e-mail, booking code)
 -- Returns {queue number, state, deadline ms (claim deadline when admitted, else 0),
---          1 if new else 0, head}, or {0, -1} when the caller is over the join limit
+--          1 if new else 0, head, returning, pre-queue left, sealed} (see standing()),
+--          {0, -1} when the caller is over the join limit, or {0, -2} when the queue has closed
 local limit = tonumber(ARGV[2])
 if limit > 0 then
-  local used = redis.call('INCR', KEYS[14])
-  if used == 1 then redis.call('PEXPIRE', KEYS[14], 61000) end
+  local used = redis.call('INCR', KEYS[18])
+  if used == 1 then redis.call('PEXPIRE', KEYS[18], 61000) end
   if used > limit then return {0, -1} end
 end
 
 local cfg = config()
 local number = nil
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local known = redis.call('HGET', K_IDS, ARGV[i])
   if known then
     local state = mark_get(known)
     if state >= WAITING and state <= ACTIVE then
       number = tonumber(known)
+      if ARGV[3] == '1' and state == WAITING then redis.call('RPUSH', K_PRIORITY, number) end
       break
     end
   end
@@ -26,11 +29,17 @@ end
 
 local fresh = 0
 if number == nil then
+  if cfg.closes_s > 0 and NOW_S >= cfg.closes_s then return {0, -2} end
   number = redis.call('INCR', K_SEQ)
   mark_set(number, WAITING, NOW_S)
   redis.call('HINCRBY', K_STATS, 'waiting', 1)
   redis.call('HINCRBY', K_STATS, 'joined_total', 1)
-  for i = 3, #ARGV do
+  if cfg.opens_s > 0 and NOW_S < cfg.opens_s then
+    -- joined before opening: part of the pre-queue whose order is drawn at opening
+    redis.call('HSET', K_STATS, 'prequeue_last', number)
+  end
+  if ARGV[3] == '1' then redis.call('RPUSH', K_PRIORITY, number) end
+  for i = 4, #ARGV do
     redis.call('HSET', K_IDS, ARGV[i], number)
   end
   fresh = 1
@@ -40,4 +49,5 @@ end
 local state = mark_get(number)
 local deadline = 0
 if state == ADMITTED then deadline = tonumber(redis.call('ZSCORE', K_ADMITTED, number)) end
-return {number, state, deadline, fresh, tonumber(redis.call('GET', K_HEAD) or '1')}
+local head, returning, order_left, sealed = standing(cfg)
+return {number, state, deadline, fresh, head, returning, order_left, sealed}

@@ -1,7 +1,8 @@
 -- poll: a waiting visitor asks where they stand; records that they are still there.
 -- KEYS: the room's keys (see _lib.lua)
 -- ARGV[1] now (ms); ARGV[2] queue number
--- Returns {state, head, deadline ms (claim deadline when admitted, else 0), returning length}
+-- Returns {state, deadline ms (claim deadline when admitted, else 0), head, returning,
+--          pre-queue left, sealed} (see standing())
 local cfg = config()
 local number = tonumber(ARGV[2])
 local state, seen = mark_get(number)
@@ -18,5 +19,5 @@ local deadline = 0
 if state == ADMITTED then
   deadline = tonumber(redis.call('ZSCORE', K_ADMITTED, number) or '0')
 end
-return {state, tonumber(redis.call('GET', K_HEAD) or '1'), deadline,
-  redis.call('LLEN', K_RETURNING)}
+local head, returning, order_left, sealed = standing(cfg)
+return {state, deadline, head, returning, order_left, sealed}
