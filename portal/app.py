@@ -17,7 +17,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from portal import api, health, visitor
+from portal import admin_api, api, health, visitor
 from portal.db import create_db_engine, session_factory
 from portal.errors import EXCEPTION_HANDLERS
 from portal.settings import Settings
@@ -95,6 +95,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             *health.routes,
+            *admin_api.routes,
             *api.routes,
             *visitor.routes,
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
