@@ -10,14 +10,14 @@ from pathlib import Path
 
 import jinja2
 from redis import Redis as SyncRedis
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from rq import Queue
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from portal import admin_api, api, health, visitor
+from portal import admin_api, api, health, registration, visitor
 from portal.db import create_db_engine, session_factory
 from portal.errors import EXCEPTION_HANDLERS
 from portal.settings import Settings
@@ -42,6 +42,9 @@ def create_templates() -> Jinja2Templates:
         lstrip_blocks=True,
     )
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    # Messages built at run time (validation errors may quote what was typed) go
+    # through this filter: a catalogue look-up that stays plain, escaped text.
+    env.filters["tr"] = lambda message: str(message)
     return Jinja2Templates(env=env)
 
 
@@ -64,8 +67,11 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        client = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2,
-                                health_check_interval=10)
+        # A burst of requests waits briefly for a free connection; the default pool
+        # raises MaxConnectionsError (a 503) once 100 requests are in flight.
+        client = Redis.from_pool(BlockingConnectionPool.from_url(
+            redis_url, max_connections=100, timeout=5, socket_timeout=5,
+            socket_connect_timeout=2, health_check_interval=10))
         sync_client = SyncRedis.from_url(redis_url)
         engine = create_db_engine(settings.database_url)
         room = WaitingRoom(client, RoomKeys(settings.redis_prefix, settings.room))
@@ -98,6 +104,7 @@ def create_app(settings: Settings) -> Starlette:
             *admin_api.routes,
             *api.routes,
             *visitor.routes,
+            *registration.routes,
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -92,3 +92,32 @@ def store_submission(
             continue  # the random registration number collided: draw again
         return submission, True
     raise RuntimeError("could not draw a free registration number")
+
+
+def new_code(length: int = 8) -> str:
+    """Return a random code from the unambiguous alphabet, grouped by four."""
+    chars = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    return "-".join(chars[i:i + 4] for i in range(0, length, 4))
+
+
+def normalise_code(text: str) -> str:
+    """Read a code as people type it: any case, spaces or dashes, O for 0, I and L for 1."""
+    cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
+    return "-".join(cleaned[i:i + 4] for i in range(0, len(cleaned), 4))
+
+
+def adopt_draft(session: Session, owner: str, nik: str, recovery_code: str) -> Draft | None:
+    """Move a draft typed in another browser to this one, given its NIK and recovery code."""
+    wanted = normalise_code(recovery_code)
+    candidates = session.scalars(select(Draft).where(Draft.nik == nik)).all()
+    found = next((d for d in candidates if (d.data or {}).get("_recovery") == wanted), None)
+    if found is None or found.owner == owner:
+        return found
+    current = load_draft(session, owner)
+    if current is not None:
+        session.delete(current)
+        session.flush()  # the owner column is unique: free it before taking it over
+    found.owner = owner
+    session.flush()
+    return found

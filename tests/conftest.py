@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from portal.app import create_app
@@ -32,6 +33,11 @@ from waitroom.config import RoomConfig
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+# These machines are shared and noisy: a per-example deadline only makes
+# property tests flaky, never more correct.
+hypothesis_settings.register_profile("antrean", deadline=None)
+hypothesis_settings.load_profile("antrean")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -14,13 +14,29 @@ from portal.models import Draft, Submission
 VALID = {
     "nik": "3601284811855133",
     "nama": "Dian Suryana",
+    "nomor_thk2": "",
     "tempat_lahir": "Pandeglang",
     "tanggal_lahir": "1985-11-08",
-    "unit_kerja": "Dinas Perhubungan",
+    "jenis_kelamin": "P",
+    "pendidikan": "S1",
+    "nama_sekolah": "Universitas Sultan Ageng Tirtayasa",
+    "nomor_ijazah": "UNTIRTA/2008/00123",
+    "tanggal_lulus": "2008-09-01",
+    "nomor_sk": "800/123/DISHUB/2012",
+    "tanggal_sk": "2012-01-02",
+    "pejabat_sk": "Kepala Dinas Perhubungan",
+    "tmt_mulai": "2012-01-02",
+    "tmt_selesai": "",
     "jabatan": "Pengatur Lalu Lintas",
+    "unit_kerja": "Dinas Perhubungan",
+    "instansi": "Pemerintah Provinsi Banten",
+    "sumber_gaji": "APBD",
     "telepon": "0895-7477-2415",
     "email": "dian.0@yahoo.co.id",
 }
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+FILES = {"berkas_sk": ("sk.pdf", PDF, "application/pdf"),
+         "berkas_ijazah": ("ijazah.pdf", PDF, "application/pdf")}
 
 
 def csrf(html: str) -> str:
@@ -73,7 +89,8 @@ def test_join_enter_submit_receipt(app, database_url: str) -> None:
     with TestClient(app) as client:
         form = enter_form(client)
         response = client.post("/formulir", data={
-            **VALID, "csrf_token": csrf(form), "submit_key": hidden(form, "submit_key")})
+            **VALID, "csrf_token": csrf(form), "submit_key": hidden(form, "submit_key")},
+            files=FILES)
         assert response.status_code == 200
         assert "Pendaftaran berhasil" in response.text
         number = re.search(r'id="registration-number">([^<]+)<', response.text)
@@ -105,8 +122,8 @@ def test_double_submit_stores_one_record(app, database_url: str) -> None:
     with TestClient(app) as client:
         form = enter_form(client)
         data = {**VALID, "csrf_token": csrf(form), "submit_key": hidden(form, "submit_key")}
-        first = client.post("/formulir", data=data, follow_redirects=False)
-        second = client.post("/formulir", data=data, follow_redirects=False)
+        first = client.post("/formulir", data=data, files=FILES, follow_redirects=False)
+        second = client.post("/formulir", data=data, files=FILES, follow_redirects=False)
         assert first.status_code == second.status_code == 303
         one = client.get("/kwitansi").text
     assert count_submissions(database_url) == 1
@@ -123,7 +140,7 @@ def test_submitting_frees_the_place_for_the_next_visitor(settings) -> None:
         waiting = join(third)
         assert "Anda dalam antrean" in waiting
         first.post("/formulir", data={**VALID, "csrf_token": csrf(form),
-                                      "submit_key": hidden(form, "submit_key")})
+                                      "submit_key": hidden(form, "submit_key")}, files=FILES)
         assert "Giliran Anda tiba" in third.get("/antre").text
 
 

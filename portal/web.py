@@ -1,0 +1,93 @@
+"""What every HTML page shares: rendering with the browser's CSRF token, checked POSTs."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from portal.browser import Browser, browser_of, remember_browser
+from portal.errors import error_page
+
+MAX_FORM_BYTES = 64 * 1024
+MAX_MULTIPART_BYTES = 2 * 1024 * 1024 + 128 * 1024  # two 1 MB PDFs and the fields
+
+
+class Refused(Exception):
+    """A POST refused before it is read: too large, or not from our own page."""
+
+    def __init__(self, status: int, code: str) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+
+
+@dataclass
+class PostedForm:
+    """The text fields and the files of a checked POST."""
+
+    values: dict[str, str]
+    files: dict[str, UploadFile] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        """Release the uploaded files' temporary storage."""
+        for upload in self.files.values():
+            await upload.close()
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200,
+           browser: Browser | None = None) -> Response:
+    """Render a page with the CSRF token of this browser."""
+    browser = browser or browser_of(request)
+    context.setdefault("csrf_token", browser.csrf_token(request.app.state.signer))
+    response = request.app.state.templates.TemplateResponse(
+        request, name, context, status_code=status
+    )
+    remember_browser(request, response, browser)
+    return response
+
+
+async def checked_post(request: Request, *, max_files: int = 0) -> PostedForm:
+    """Read a bounded POST (urlencoded, or multipart with files) and verify its CSRF token."""
+    multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
+    limit = MAX_MULTIPART_BYTES if multipart and max_files else MAX_FORM_BYTES
+    length = request.headers.get("content-length")
+    if length is None and multipart:
+        raise Refused(411, "length_required")
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        raise Refused(413, "too_large")
+    try:
+        form = await request.form(max_files=max_files, max_fields=100, max_part_size=64 * 1024)
+    except Exception as exc:  # the multipart parser raises several kinds for bad bodies
+        raise Refused(400, "bad_form") from exc
+    posted = PostedForm({k: v for k, v in form.items() if isinstance(v, str)},
+                        {k: v for k, v in form.items() if isinstance(v, UploadFile)})
+    browser = browser_of(request)
+    expected = browser.csrf_token(request.app.state.signer)
+    if browser.is_new or not hmac.compare_digest(posted.values.get("csrf_token", ""), expected):
+        await posted.close()
+        raise Refused(403, "csrf")
+    return posted
+
+
+async def checked_form(request: Request) -> dict[str, str]:
+    """Read a bounded urlencoded POST and verify its CSRF token."""
+    return (await checked_post(request)).values
+
+
+REFUSALS = {
+    "csrf": "Formulir kedaluwarsa atau dikirim dari halaman lain. Muat ulang halaman lalu "
+    "coba lagi.",
+    "too_large": "Data yang dikirim terlalu besar. Setiap berkas paling besar 1 MB.",
+    "length_required": "Permintaan tanpa panjang data tidak dapat diterima.",
+    "bad_form": "Data formulir tidak dapat dibaca. Coba kirim lagi.",
+}
+
+
+def refusal_page(request: Request, exc: Refused) -> Response:
+    """The page (or JSON) for a refused POST."""
+    return error_page(request, exc.status, exc.code, REFUSALS.get(exc.code))
