@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test check bench clean
+.PHONY: install run test check bench messages clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Antrean needs Python 3.11 or newer (set PYTHON=...)")'
@@ -28,6 +28,11 @@ check: install
 
 bench: install
 	$(PY) -m bench
+
+# Re-extract the translatable text and merge it into the English catalogue.
+messages: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -o portal/locale/messages.pot .
+	$(VENV)/bin/pybabel update -i portal/locale/messages.pot -d portal/locale -D messages --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -99,7 +99,8 @@ async def status(request: Request) -> Response:
     token = request.path_params["token"]
     ticket = _queue_ticket(request, token)
     room = room_of(request)
-    view = await view_place(room, await room.poll(ticket.number))
+    place = room.poll_from_snapshot(ticket.number) or await room.poll(ticket.number)
+    view = await view_place(room, place)
     body = view.as_json()
     if body["state"] == "admitted":
         body["enter_url"] = f"/api/v1/queue/{token}/enter"

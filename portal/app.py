@@ -8,18 +8,19 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import jinja2
 from redis import Redis as SyncRedis
 from redis.asyncio import BlockingConnectionPool, Redis
 from rq import Queue
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
-from starlette.templating import Jinja2Templates
 
 from portal import admin_api, api, health, registration, visitor
 from portal.db import create_db_engine, session_factory
 from portal.errors import EXCEPTION_HANDLERS
+from portal.i18n import create_templates
+from portal.middleware import SecurityHeaders
 from portal.settings import Settings
 from waitroom.keys import RoomKeys
 from waitroom.room import WaitingRoom
@@ -32,30 +33,19 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 TICK_INTERVAL = 0.5
 
 
-def create_templates() -> Jinja2Templates:
-    """Jinja environment: autoescape on, Indonesian strings through gettext."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
-        extensions=["jinja2.ext.i18n"],
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
-    # Messages built at run time (validation errors may quote what was typed) go
-    # through this filter: a catalogue look-up that stays plain, escaped text.
-    env.filters["tr"] = lambda message: str(message)
-    return Jinja2Templates(env=env)
-
-
-async def _tick_forever(room: WaitingRoom) -> None:
-    # Admission advances without anyone polling; every process may tick, the
-    # short lock in Redis keeps them from doing the same work twice.
+async def _upkeep_forever(room: WaitingRoom, tick: bool) -> None:
+    # Every half second: read the room's snapshot (fast answers for polls far back),
+    # send the batched "still here" marks, and, unless disabled, advance admission
+    # without anyone polling. The short lock in Redis keeps the processes that all
+    # tick from doing the same work twice.
     while True:
         try:
-            await room.tick_if_leader(lock_ms=int(TICK_INTERVAL * 1000 * 0.9))
+            await room.refresh()
+            await room.flush_touches()
+            if tick:
+                await room.tick_if_leader(lock_ms=int(TICK_INTERVAL * 1000 * 0.9))
         except Exception as exc:  # a dead Redis must not kill the loop
-            log.warning("tick failed: %s", type(exc).__name__)
+            log.warning("room upkeep failed: %s", type(exc).__name__)
         await asyncio.sleep(TICK_INTERVAL)
 
 
@@ -86,14 +76,15 @@ def create_app(settings: Settings) -> Starlette:
                 await room.ensure_config(settings.room_defaults)
             except Exception as exc:  # start anyway; pages answer 503 until Redis is back
                 log.warning("could not write room defaults: %s", type(exc).__name__)
-            if settings.run_ticker:
-                ticker = asyncio.create_task(_tick_forever(room))
+            ticker = asyncio.create_task(_upkeep_forever(room, settings.run_ticker))
             yield
         finally:
             if ticker is not None:
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await ticker
+            with contextlib.suppress(Exception):
+                await room.flush_touches()
             await client.aclose()
             sync_client.close()
             engine.dispose()
@@ -108,9 +99,10 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(SecurityHeaders, hsts=settings.cookie_secure)],
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.signer = TokenSigner(str(settings.secret_key))
-    app.state.templates = create_templates()
+    app.state.templates = create_templates(TEMPLATES_DIR, STATIC_DIR)
     return app

@@ -86,8 +86,9 @@ def error_page(
     """Return the Indonesian error page (or the JSON error for programs)."""
     if wants_json(request):
         return json_error(status, code, message, headers=headers)
-    templates = request.app.state.templates
-    return templates.TemplateResponse(
+    from portal.i18n import templates_for  # errors load before the app's templates exist
+
+    return templates_for(request).TemplateResponse(
         request,
         "error.html",
         {"status": status, "code": code, "message": message or MESSAGES.get(status), **context},

@@ -16,6 +16,11 @@ from scheduler.nik import InvalidField, nik_birth, validate_nik
 from scheduler.roster import validate_email, validate_name, validate_phone
 
 
+def N_(text: str) -> str:
+    """Mark text for the translation catalogue; it is translated when shown."""
+    return text
+
+
 @dataclass(frozen=True)
 class Field:
     """One input of the form."""
@@ -41,44 +46,44 @@ class Section:
 
 EDUCATION = (("SD", "SD"), ("SMP", "SMP"), ("SMA", "SMA/SMK/MA"), ("D1", "D-I"), ("D2", "D-II"),
              ("D3", "D-III"), ("D4", "D-IV"), ("S1", "S-1"), ("S2", "S-2"), ("S3", "S-3"))
-SALARY_SOURCES = (("APBN", "APBN"), ("APBD", "APBD"), ("LAINNYA", "Lainnya"))
-SEXES = (("L", "Laki-laki"), ("P", "Perempuan"))
+SALARY_SOURCES = (("APBN", "APBN"), ("APBD", "APBD"), ("LAINNYA", N_("Lainnya")))
+SEXES = (("L", N_("Laki-laki")), ("P", N_("Perempuan")))
 
 SECTIONS: tuple[Section, ...] = (
-    Section("Data pribadi", (
-        Field("nik", "NIK (Nomor Induk Kependudukan)", max_length=32, inputmode="numeric",
-              hint="16 digit sesuai KTP."),
-        Field("nama", "Nama lengkap (tanpa gelar)", autocomplete="name"),
-        Field("nomor_thk2", "Nomor peserta THK-II", required=False, max_length=30,
-              hint="Isi hanya jika Anda eks tenaga honorer kategori II."),
-        Field("tempat_lahir", "Tempat lahir", max_length=100),
-        Field("tanggal_lahir", "Tanggal lahir", kind="date", max_length=10),
-        Field("jenis_kelamin", "Jenis kelamin", kind="select", max_length=1, choices=SEXES),
+    Section(N_("Data pribadi"), (
+        Field("nik", N_("NIK (Nomor Induk Kependudukan)"), max_length=32, inputmode="numeric",
+              hint=N_("16 digit sesuai KTP.")),
+        Field("nama", N_("Nama lengkap (tanpa gelar)"), autocomplete="name"),
+        Field("nomor_thk2", N_("Nomor peserta THK-II"), required=False, max_length=30,
+              hint=N_("Isi hanya jika Anda eks tenaga honorer kategori II.")),
+        Field("tempat_lahir", N_("Tempat lahir"), max_length=100),
+        Field("tanggal_lahir", N_("Tanggal lahir"), kind="date", max_length=10),
+        Field("jenis_kelamin", N_("Jenis kelamin"), kind="select", max_length=1, choices=SEXES),
     )),
-    Section("Pendidikan terakhir", (
-        Field("pendidikan", "Jenjang pendidikan", kind="select", max_length=3,
+    Section(N_("Pendidikan terakhir"), (
+        Field("pendidikan", N_("Jenjang pendidikan"), kind="select", max_length=3,
               choices=EDUCATION),
-        Field("nama_sekolah", "Nama sekolah / perguruan tinggi"),
-        Field("nomor_ijazah", "Nomor ijazah", max_length=100),
-        Field("tanggal_lulus", "Tanggal lulus", kind="date", max_length=10),
+        Field("nama_sekolah", N_("Nama sekolah / perguruan tinggi")),
+        Field("nomor_ijazah", N_("Nomor ijazah"), max_length=100),
+        Field("tanggal_lulus", N_("Tanggal lulus"), kind="date", max_length=10),
     )),
-    Section("Kepegawaian", (
-        Field("nomor_sk", "Nomor SK pengangkatan", max_length=100),
-        Field("tanggal_sk", "Tanggal SK", kind="date", max_length=10),
-        Field("pejabat_sk", "Jabatan pejabat yang menandatangani SK"),
-        Field("tmt_mulai", "Terhitung mulai tanggal (TMT) bekerja", kind="date", max_length=10),
-        Field("tmt_selesai", "Tanggal akhir masa kerja", kind="date", required=False,
-              max_length=10, hint="Kosongkan jika masih bekerja."),
-        Field("jabatan", "Jabatan"),
-        Field("unit_kerja", "Unit kerja"),
-        Field("instansi", "Instansi"),
-        Field("sumber_gaji", "Sumber gaji", kind="select", max_length=7,
+    Section(N_("Kepegawaian"), (
+        Field("nomor_sk", N_("Nomor SK pengangkatan"), max_length=100),
+        Field("tanggal_sk", N_("Tanggal SK"), kind="date", max_length=10),
+        Field("pejabat_sk", N_("Jabatan pejabat yang menandatangani SK")),
+        Field("tmt_mulai", N_("Terhitung mulai tanggal (TMT) bekerja"), kind="date", max_length=10),
+        Field("tmt_selesai", N_("Tanggal akhir masa kerja"), kind="date", required=False,
+              max_length=10, hint=N_("Kosongkan jika masih bekerja.")),
+        Field("jabatan", N_("Jabatan")),
+        Field("unit_kerja", N_("Unit kerja")),
+        Field("instansi", N_("Instansi")),
+        Field("sumber_gaji", N_("Sumber gaji"), kind="select", max_length=7,
               choices=SALARY_SOURCES),
     )),
-    Section("Kontak", (
-        Field("telepon", "Nomor HP", kind="tel", max_length=32, autocomplete="tel",
-              inputmode="tel", hint="Contoh: 0812 3456 7890"),
-        Field("email", "E-mail", kind="email", required=False, max_length=254,
+    Section(N_("Kontak"), (
+        Field("telepon", N_("Nomor HP"), kind="tel", max_length=32, autocomplete="tel",
+              inputmode="tel", hint=N_("Contoh: 0812 3456 7890")),
+        Field("email", N_("E-mail"), kind="email", required=False, max_length=254,
               autocomplete="email", inputmode="email"),
     )),
 )
@@ -87,8 +92,10 @@ FIELD_NAMES = tuple(f.name for f in FIELDS)
 BY_NAME = {f.name: f for f in FIELDS}
 
 # Uploads: the decree (SK) and the diploma, PDF only, checked by content.
-UPLOADS: tuple[tuple[str, str], ...] = (("berkas_sk", "Unggah SK (PDF, maks. 1 MB)"),
-                                         ("berkas_ijazah", "Unggah ijazah (PDF, maks. 1 MB)"))
+UPLOADS: tuple[tuple[str, str], ...] = (
+    ("berkas_sk", N_("Unggah SK (PDF, maks. 1 MB)")),
+    ("berkas_ijazah", N_("Unggah ijazah (PDF, maks. 1 MB)")),
+)
 MAX_UPLOAD_BYTES = 1024 * 1024
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -109,11 +116,11 @@ class UploadError(ValueError):
 def check_pdf(data: bytes) -> None:
     """Accept a PDF by its content (header, trailer, size); raise UploadError if not."""
     if not data:
-        raise UploadError("Berkas kosong.")
+        raise UploadError(N_("Berkas kosong."))
     if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadError("Berkas lebih dari 1 MB. Perkecil hasil pindaian lalu unggah lagi.")
+        raise UploadError(N_("Berkas lebih dari 1 MB. Perkecil hasil pindaian lalu unggah lagi."))
     if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-2048:]:
-        raise UploadError("Berkas bukan PDF yang utuh. Unggah berkas PDF.")
+        raise UploadError(N_("Berkas bukan PDF yang utuh. Unggah berkas PDF."))
 
 
 @dataclass
@@ -163,7 +170,7 @@ def validate_registration(raw: Mapping[str, object], today: dt.date) -> FormResu
         elif f.required and not value:
             errors[f.name] = f"{f.label} wajib diisi."
         elif f.choices and value and value not in dict(f.choices):
-            errors[f.name] = "Pilih salah satu pilihan yang tersedia."
+            errors[f.name] = N_("Pilih salah satu pilihan yang tersedia.")
 
     def check(name: str, validator: Callable[[str], object]) -> None:
         if name in errors or (not values[name] and not BY_NAME[name].required):
@@ -191,12 +198,12 @@ def validate_registration(raw: Mapping[str, object], today: dt.date) -> FormResu
     for name in ("nomor_thk2", "nomor_ijazah", "nomor_sk"):
         number = cleaned.get(name)
         if number and not _DOCUMENT_NUMBER.match(number):
-            errors[name] = "Hanya huruf, angka, spasi dan tanda . / - : ( ) yang diperbolehkan."
+            errors[name] = N_("Hanya huruf, angka, spasi dan tanda . / - : ( ) yang diperbolehkan.")
 
     _check_dates(result, today)
     _check_against_nik(result, today)
     if cleaned.get("nama") and _TITLES.search(str(cleaned["nama"])):
-        warnings["nama"] = "Nama sepertinya memuat gelar. Tulis nama tanpa gelar sesuai KTP."
+        warnings["nama"] = N_("Nama sepertinya memuat gelar. Tulis nama tanpa gelar sesuai KTP.")
     return result
 
 
@@ -210,15 +217,15 @@ def _check_dates(result: FormResult, today: dt.date) -> None:
     for name in ("tanggal_lahir", "tanggal_lulus", "tanggal_sk", "tmt_mulai"):
         day = date_of(name)
         if day is not None and day > today:
-            errors[name] = "Tanggal tidak boleh di masa depan."
+            errors[name] = N_("Tanggal tidak boleh di masa depan.")
     born = date_of("tanggal_lahir")
     if born is not None and not (today.year - 100 <= born.year <= today.year - 15):
-        errors["tanggal_lahir"] = "Tanggal lahir tidak masuk akal untuk tenaga kerja."
+        errors["tanggal_lahir"] = N_("Tanggal lahir tidak masuk akal untuk tenaga kerja.")
     # The order a working life goes in: born, then educated, then appointed.
-    ordered = (("tanggal_lahir", "tanggal_lulus", "Tanggal lulus harus sesudah tanggal lahir."),
-               ("tanggal_lulus", "tmt_mulai", "TMT bekerja harus sesudah tanggal lulus."),
-               ("tanggal_lahir", "tanggal_sk", "Tanggal SK harus sesudah tanggal lahir."),
-               ("tmt_mulai", "tmt_selesai", "Tanggal akhir harus sesudah TMT bekerja."))
+    ordered = (("tanggal_lahir", "tanggal_lulus", N_("Tanggal lulus harus sesudah tanggal lahir.")),
+               ("tanggal_lulus", "tmt_mulai", N_("TMT bekerja harus sesudah tanggal lulus.")),
+               ("tanggal_lahir", "tanggal_sk", N_("Tanggal SK harus sesudah tanggal lahir.")),
+               ("tmt_mulai", "tmt_selesai", N_("Tanggal akhir harus sesudah TMT bekerja.")))
     for earlier, later, message in ordered:
         first, second = date_of(earlier), date_of(later)
         if first is not None and second is not None and second <= first:
@@ -242,4 +249,4 @@ def _check_against_nik(result: FormResult, today: dt.date) -> None:
         )
     sex = result.cleaned.get("jenis_kelamin")
     if sex and sex != birth.sex:
-        result.warnings["jenis_kelamin"] = "Jenis kelamin berbeda dengan yang tercantum di NIK."
+        result.warnings["jenis_kelamin"] = N_("Jenis kelamin berbeda dengan yang tercantum di NIK.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from portal.forms import (
     FIELD_NAMES,
     FIELDS,
     MAX_UPLOAD_BYTES,
+    N_,
     SECTIONS,
     UPLOADS,
     UploadError,
@@ -44,6 +46,7 @@ from waitroom.room import SessionGrant
 from waitroom.tokens import SessionTicket, TokenError
 
 UPLOAD_NAMES = dict(UPLOADS)
+SUBMIT_KEY = re.compile(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}")
 
 
 async def live_session(request: Request) -> tuple[SessionTicket, SessionGrant] | None:
@@ -216,9 +219,9 @@ async def restore_endpoint(request: Request) -> Response:
     restored = bool(nik) and await run_in_threadpool(adopt)
     data = await run_in_threadpool(_open_draft, request, browser.tag)
     context = {**_form_context(data), **_session_context(live[1]),
-               "restore_message": "Draf berhasil dipulihkan." if restored else None,
+               "restore_message": N_("Draf berhasil dipulihkan.") if restored else None,
                "restore_error": None if restored else
-               "Draf tidak ditemukan. Periksa NIK dan kode pemulihan."}
+               N_("Draf tidak ditemukan. Periksa NIK dan kode pemulihan.")}
     return render(request, "form.html", context, status=200 if restored else 422)
 
 
@@ -266,7 +269,9 @@ async def submit(request: Request) -> Response:
 
 async def _submit(request: Request, posted: PostedForm) -> Response:
     browser = browser_of(request)
-    key = posted.values.get("submit_key", "")[:64]
+    key = posted.values.get("submit_key", "")
+    if not SUBMIT_KEY.fullmatch(key):
+        key = ""  # not one we issued: no record can be found or stored under it
     if key:
         done = await run_in_threadpool(_find_submission, request, key)
         if done is not None:  # a second click or a resubmit: the same record
@@ -288,7 +293,7 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
             except UploadError as exc:
                 result.errors[name] = str(exc)
         if name not in files and name not in result.errors:
-            result.errors[name] = "Berkas ini wajib diunggah."
+            result.errors[name] = N_("Berkas ini wajib diunggah.")
     data["_files"] = files
     if not result.ok or not key:
         context = {**_form_context(data, result.values, result.errors, result.warnings),
@@ -300,7 +305,7 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
             _store_result, request, browser.tag, key, record, ticket.number
         )
     except AlreadyRegistered:
-        errors = {**result.errors, "nik": "NIK ini sudah menyelesaikan pendaftaran."}
+        errors = {**result.errors, "nik": N_("NIK ini sudah menyelesaikan pendaftaran.")}
         context = {**_form_context(data, result.values, errors, result.warnings),
                    **_session_context(grant)}
         return render(request, "form.html", context, status=409)

@@ -48,6 +48,7 @@ class Settings:
     join_rate_per_minute: int = 30
     room_defaults: RoomConfig = field(default_factory=RoomConfig)
     demo: bool = True
+    language: str = "id"
 
     @property
     def production(self) -> bool:
@@ -161,7 +162,14 @@ class Settings:
             join_rate_per_minute=get_int("JOIN_RATE_PER_MINUTE", 30),
             room_defaults=room_defaults,
             demo=get_bool("DEMO", not production),
+            language=_language(get("LANG", "id") or "id"),
         )
+
+
+def _language(value: str) -> str:
+    if value not in ("id", "en"):
+        raise SettingsError("ANTREAN_LANG must be id or en")
+    return value
 
 
 def _development_secret(var_dir: Path) -> str:

@@ -50,7 +50,9 @@ class UploadStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-        label = os.path.basename(name or "berkas.pdf")[:120] or "berkas.pdf"
+        # The visitor's file name is only a label: printable characters, bounded.
+        label = "".join(ch for ch in os.path.basename(name or "") if ch.isprintable())[:120]
+        label = label.strip() or "berkas.pdf"
         return StoredFile(file_id, label, len(data), hashlib.sha256(data).hexdigest())
 
     def read(self, file_id: str) -> bytes:

@@ -81,7 +81,8 @@ async def waiting(request: Request) -> Response:
     except TokenError:
         return RedirectResponse("/", status_code=303)
     room = room_of(request)
-    view = await view_place(room, await room.poll(ticket.number))
+    place = room.poll_from_snapshot(ticket.number) or await room.poll(ticket.number)
+    view = await view_place(room, place)
     state = view.place.state
     if state is VisitorState.ACTIVE and request.cookies.get(SESSION_COOKIE):
         return RedirectResponse("/formulir", status_code=303)

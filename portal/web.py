@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from portal.browser import Browser, browser_of, remember_browser
 from portal.errors import error_page
+from portal.i18n import remember_language, templates_for
 
 MAX_FORM_BYTES = 64 * 1024
 MAX_MULTIPART_BYTES = 2 * 1024 * 1024 + 128 * 1024  # two 1 MB PDFs and the fields
@@ -44,10 +45,11 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
     """Render a page with the CSRF token of this browser."""
     browser = browser or browser_of(request)
     context.setdefault("csrf_token", browser.csrf_token(request.app.state.signer))
-    response = request.app.state.templates.TemplateResponse(
+    response = templates_for(request).TemplateResponse(
         request, name, context, status_code=status
     )
     remember_browser(request, response, browser)
+    remember_language(request, response)
     return response
 
 

@@ -59,10 +59,29 @@ class RedisProcess:
                     return
             except redis.ConnectionError:
                 time.sleep(0.05)
+        self.stop()
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: redis flushes its append-only file
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()  # SIGTERM: redis flushes its append-only file
             self.process.wait(timeout=10)
         self.process = None
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is valid and free too."""
+    import socket
+
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")

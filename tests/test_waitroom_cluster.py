@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio.cluster import RedisCluster
 
-from tests.redis_servers import RedisProcess, redis_server_binary
+from tests.redis_servers import RedisProcess, cluster_port, redis_server_binary
 from waitroom.config import RoomConfig
 from waitroom.keys import RoomKeys
 from waitroom.room import WaitingRoom
@@ -33,7 +33,8 @@ def anyio_backend() -> str:
 def cluster_nodes(tmp_path: Path) -> Iterator[list[RedisProcess]]:
     nodes = [
         RedisProcess(tmp_path / f"node{i}", "--cluster-enabled", "yes",
-                     "--cluster-config-file", "nodes.conf", "--appendonly", "no")
+                     "--cluster-config-file", "nodes.conf", "--appendonly", "no",
+                     port=cluster_port())
         for i in range(3)
     ]
     try:

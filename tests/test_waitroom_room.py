@@ -313,3 +313,43 @@ async def test_places_are_held_for_bookings_expected_now(client: Redis, clock: C
     assert booked.state is VisitorState.ADMITTED
     await room.set_booked_expected(0)
     assert await room.tick() == 1  # the last held place goes to the next walk-in
+
+
+async def test_polls_far_back_are_answered_from_the_snapshot(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=2, stale_after_seconds=60)
+    places = [await room.join() for _ in range(10)]
+    await room.refresh()
+    near = room.poll_from_snapshot(places[2].number)
+    assert near is None  # within the next max_active places: Redis answers exactly
+    for place in places[4:]:
+        fast = room.poll_from_snapshot(place.number)
+        exact = await room.poll(place.number)
+        assert fast is not None and fast.state is VisitorState.WAITING
+        assert fast.position == exact.position
+    # the batched "still here" marks keep a far-back poller from going stale
+    await room.flush_touches()
+    clock.advance(50)
+    assert room.poll_from_snapshot(places[9].number) is not None
+    assert await room.flush_touches() == 1
+    clock.advance(50)  # 100 s since anyone else polled, 50 s since the last one did
+    await room.update_config(max_active=20)
+    assert await room.tick() == 1
+    stats = await client.hgetall(room.keys.key("stats"))
+    assert int(stats[b"skipped_total"]) == 7
+    assert (await room.poll(places[9].number)).state is VisitorState.ADMITTED
+
+
+async def test_snapshot_never_claims_a_place_held_out_of_order(client: Redis,
+                                                               clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=1, booked_share=1.0)
+    await room.join()
+    for _ in range(5):
+        await room.join()
+    booked = await room.join(booked=True)
+    holder = await room.poll(1)
+    grant = await room.enter(holder.number)
+    assert grant is not None
+    await room.finish(grant.session_id)  # the freed place goes to the booked visitor
+    await room.refresh()
+    assert room.poll_from_snapshot(booked.number) is None
+    assert (await room.poll(booked.number)).state is VisitorState.ADMITTED

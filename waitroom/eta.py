@@ -56,21 +56,31 @@ def estimate_wait(
     paused: bool = False,
 ) -> WaitEstimate | None:
     """Estimate the wait of the visitor at ``position`` (1 = next); None if unknowable."""
+    return estimate_at_rate(
+        position,
+        measured_rate(admission_times_ms, now_ms),
+        planned_rate(max_active, admit_per_minute, session_minutes),
+        paused=paused,
+    )
+
+
+def estimate_at_rate(
+    position: int, measured: float | None, planned: float, *, paused: bool = False
+) -> WaitEstimate | None:
+    """Estimate from an outflow already measured (None: too little data) or planned."""
     if position <= 0:
         return WaitEstimate(0, 0, 0.0, False)
-    rate = measured_rate(admission_times_ms, now_ms)
-    measured = rate is not None
-    if rate is None:
-        rate = planned_rate(max_active, admit_per_minute, session_minutes)
+    rate = measured if measured is not None else planned
     if rate <= 0 or paused:
         return None
     middle = position * 60.0 / rate
+    measured_ = measured is not None
     # A measured rate is trusted more than a planned one; both get a range,
     # since departures from the queue ahead only make the wait shorter.
-    spread = 0.25 if measured else 0.5
+    spread = 0.25 if measured_ else 0.5
     low = max(0, math.floor(middle * (1 - spread)))
     high = math.ceil(middle * (1 + spread))
-    return WaitEstimate(low, max(high, low), round(rate, 2), measured)
+    return WaitEstimate(low, max(high, low), round(rate, 2), measured_)
 
 
 def poll_after_ms(

@@ -11,10 +11,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from waitroom.config import RoomConfig
-from waitroom.eta import WaitEstimate, estimate_wait
+from waitroom.eta import WaitEstimate, estimate_at_rate, planned_rate
 from waitroom.keys import RoomKeys
 from waitroom.prequeue import new_seed, prequeue_order, rank_of
 from waitroom.scripts import register_scripts
+from waitroom.snapshot import RoomSnapshot, _int, read_snapshot
 from waitroom.states import VisitorState
 
 Clock = Callable[[], float]
@@ -75,14 +76,6 @@ class RoomStats:
     estimate_for_new: WaitEstimate | None
 
 
-def _int(value: object, default: int = 0) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bytes):
-        value = value.decode()
-    return int(float(str(value)))
-
-
 class WaitingRoom:
     """One room's queue, admissions and sessions; every change is one Lua call."""
 
@@ -95,6 +88,8 @@ class WaitingRoom:
         self._config: RoomConfig | None = None
         self._config_read_at = 0.0
         self._ranks: tuple[str, dict[int, int]] | None = None
+        self.snapshot: RoomSnapshot | None = None
+        self._touched: set[int] = set()
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -261,52 +256,88 @@ class WaitingRoom:
         """Tell the room how many booked visitors are due in the current slot."""
         await self.client.hset(self.keys.key("stats"), "booked_expected", max(0, count))
 
-    async def stats(self) -> RoomStats:
-        """Return a snapshot of the room."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self.keys.key("stats"))
-            pipe.zcard(self.keys.key("active"))
-            pipe.zcard(self.keys.key("admitted"))
-            pipe.lrange(self.keys.key("outflow"), 0, 999)
-            raw, active, admitted, outflow = await pipe.execute()
-        config = await self.config()
+    async def refresh(self) -> RoomSnapshot:
+        """Read the room's snapshot now (one round trip) and keep it for fast answers."""
+        snapshot = await read_snapshot(self.client, self.keys, time.monotonic(), self._now_ms())
+        self.snapshot = snapshot
+        self._config, self._config_read_at = snapshot.config, snapshot.taken_at
+        return snapshot
 
-        def stat(name: str) -> int:
-            return _int(raw.get(name.encode(), raw.get(name)), 0)
+    async def current(self, max_age: float = 0.5) -> RoomSnapshot:
+        """The snapshot, read again when older than ``max_age`` seconds."""
+        snapshot = self.snapshot
+        if snapshot is None or time.monotonic() - snapshot.taken_at > max_age:
+            snapshot = await self.refresh()
+        return snapshot
 
-        waiting = max(0, stat("waiting"))
-        estimate = estimate_wait(
-            waiting + 1,
-            max_active=config.max_active,
-            admit_per_minute=config.admit_per_minute,
-            session_minutes=config.expected_session_minutes,
-            admission_times_ms=[_int(t) for t in outflow],
-            now_ms=self._now_ms(),
-            paused=config.paused,
-        )
+    def poll_from_snapshot(self, number: int, *, max_age: float = 1.0) -> Place | None:
+        """Answer a poll from the snapshot when that is exact enough, else None.
+
+        Exact enough: the visitor is further back than the next ``max_active``
+        places and holds no place out of queue order, so they are certainly still
+        waiting and their position moved at most half a second ago. The poll is
+        recorded and sent to Redis with the others of this process in one batch.
+        """
+        snapshot = self.snapshot
+        if snapshot is None or time.monotonic() - snapshot.taken_at > max_age:
+            return None
+        if number in snapshot.holders or number > snapshot.seq:
+            return None
+        in_prequeue = 0 < number <= snapshot.sealed
+        if snapshot.sealed == -1:
+            return None
+        if in_prequeue:
+            ranks = self._ranks
+            if ranks is None or ranks[0] != f"{snapshot.seed}:{snapshot.sealed}":
+                return None  # the first poll after the draw computes the ranks
+            rank = ranks[1].get(number, 1)
+            ahead = snapshot.returning + rank - (snapshot.sealed - snapshot.order_left)
+        else:
+            if number < snapshot.head:
+                return None
+            ahead = snapshot.returning + snapshot.order_left + number - snapshot.head
+        if ahead < snapshot.config.max_active:
+            return None  # near the front: ask Redis for the exact state
+        self._touched.add(number)
+        return Place(number, VisitorState.WAITING, ahead + 1, 0)
+
+    async def flush_touches(self) -> int:
+        """Send the polls answered from the snapshot to Redis, so nobody looks stale."""
+        if not self._touched:
+            return 0
+        numbers, self._touched = sorted(self._touched), set()
+        touched = 0
+        for start in range(0, len(numbers), 5000):
+            touched += _int(await self._scripts.touch(
+                keys=self._keys, args=[self._now_ms(), *numbers[start:start + 5000]]))
+        return touched
+
+    async def stats(self, max_age: float = 0.5) -> RoomStats:
+        """Return a snapshot of the room, at most ``max_age`` seconds old."""
+        snapshot = await self.current(max_age)
+        config = snapshot.config
+        waiting = max(0, snapshot.stat("waiting"))
+        estimate = self.estimate_from(snapshot, waiting + 1)
         return RoomStats(
             waiting=waiting,
-            active=_int(active),
-            admitted_unclaimed=_int(admitted),
+            active=snapshot.active,
+            admitted_unclaimed=snapshot.admitted,
             max_active=config.max_active,
             admit_per_minute=config.admit_per_minute,
             paused=config.paused,
-            admitted_total=stat("admitted_total"),
-            finished_total=stat("finished_total"),
-            expired_total=stat("expired_total"),
+            admitted_total=snapshot.stat("admitted_total"),
+            finished_total=snapshot.stat("finished_total"),
+            expired_total=snapshot.stat("expired_total"),
             estimate_for_new=estimate,
         )
 
+    def estimate_from(self, snapshot: RoomSnapshot, position: int) -> WaitEstimate | None:
+        """Estimate the wait at ``position`` from a snapshot's settings and outflow."""
+        config = snapshot.config
+        planned = planned_rate(config.max_active, config.admit_per_minute,
+                               config.expected_session_minutes)
+        return estimate_at_rate(position, snapshot.measured_rate, planned, paused=config.paused)
+
     async def estimate_for(self, position: int) -> WaitEstimate | None:
-        """Estimate the wait for a visitor at ``position``."""
-        config = await self.config()
-        outflow = await self.client.lrange(self.keys.key("outflow"), 0, 999)
-        return estimate_wait(
-            position,
-            max_active=config.max_active,
-            admit_per_minute=config.admit_per_minute,
-            session_minutes=config.expected_session_minutes,
-            admission_times_ms=[_int(t) for t in outflow],
-            now_ms=self._now_ms(),
-            paused=config.paused,
-        )
+        """Estimate the wait for a visitor at ``position`` (snapshot at most 1 s old)."""
+        return self.estimate_from(await self.current(max_age=1.0), position)

@@ -7,7 +7,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick", "seal")
+VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick", "seal", "touch")
 
 
 @cache
@@ -28,6 +28,7 @@ class RoomScripts:
     finish: Any
     tick: Any
     seal: Any
+    touch: Any
 
 
 def register_scripts(client: Any) -> RoomScripts:

@@ -1,0 +1,92 @@
+"""Languages: Bahasa Indonesia first, English from a Babel catalogue."""
+
+from __future__ import annotations
+
+import gettext
+import hashlib
+import io
+from functools import cache
+from pathlib import Path
+
+import jinja2
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+LANGUAGES = ("id", "en")
+LANG_COOKIE = "antrean_lang"
+
+
+@cache
+def translations(lang: str) -> gettext.NullTranslations:
+    """The catalogue of a language (Indonesian is the source text: no catalogue)."""
+    po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
+    if lang == "id" or not po.exists():
+        return gettext.NullTranslations()
+    with open(po, "rb") as handle:
+        catalog = read_po(handle, locale=lang)
+    # Compiled in memory at start: the repository holds only the readable .po.
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return Translations(fp=compiled)
+
+
+def static_version(static_dir: Path) -> str:
+    """A short hash of the static files, so browsers may cache them for long."""
+    digest = hashlib.sha256()
+    for path in sorted(static_dir.rglob("*")):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def create_templates(directory: Path, static_dir: Path) -> dict[str, Jinja2Templates]:
+    """One Jinja environment per language: autoescape on, text through gettext."""
+    version = static_version(static_dir)
+    result: dict[str, Jinja2Templates] = {}
+    for lang in LANGUAGES:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(directory),
+            autoescape=True,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        catalogue = translations(lang)
+        env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
+        # Messages built at run time (validation errors may quote what was typed)
+        # go through this filter: a catalogue look-up that stays plain, escaped text.
+        env.filters["tr"] = lambda message, _c=catalogue: _c.gettext(str(message))
+        env.globals["static_version"] = version
+        env.globals["lang"] = lang
+        result[lang] = Jinja2Templates(env=env)
+    return result
+
+
+def language_of(request: Request) -> str:
+    """The page language: ``?lang=``, then the cookie, then the configured default."""
+    asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+    if asked in LANGUAGES:
+        return asked
+    default: str = request.app.state.settings.language
+    return default
+
+
+def templates_for(request: Request) -> Jinja2Templates:
+    """The templates in this request's language."""
+    templates: dict[str, Jinja2Templates] = request.app.state.templates
+    return templates[language_of(request)]
+
+
+def remember_language(request: Request, response: Response) -> None:
+    """Keep a language chosen with ``?lang=`` for the next pages."""
+    asked = request.query_params.get("lang")
+    if asked in LANGUAGES and request.cookies.get(LANG_COOKIE) != asked:
+        response.set_cookie(LANG_COOKIE, asked, max_age=365 * 86400, httponly=True,
+                            samesite="lax", path="/")

@@ -1,0 +1,2 @@
+/* Receipt: the print button. */
+document.getElementById("print").addEventListener("click", function () { window.print(); });
