@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import sys
 
+from portal import cli_schedule
 from portal.settings import Settings, SettingsError
 
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="run an RQ worker").set_defaults(func=cmd_worker)
     sub.add_parser("loop", help="run the admission/reminder loop").set_defaults(func=cmd_loop)
+    cli_schedule.register(sub)
     return parser
 
 

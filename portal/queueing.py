@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -24,6 +27,11 @@ from waitroom.states import VisitorState
 from waitroom.tokens import QueueTicket, SessionTicket, TokenSigner
 
 _rng = random.SystemRandom()
+
+# What a Redis outage looks like to a caller.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
+OPEN_DOOR_PREFIX = "open-"
+OPEN_DOOR_SECONDS = 3600
 
 CLOSED_MESSAGE = (
     "Pendaftaran sudah ditutup untuk antrean baru. Yang sudah mengantre tetap dilayani."
@@ -95,6 +103,32 @@ def store_queue_token(request: Request, response: Response, browser: Browser, to
     """Set the browser and queue-token cookies on a response."""
     remember_browser(request, response, browser)
     set_cookie(request, response, QUEUE_COOKIE, token, 14 * 86400)
+
+
+def open_door(request: Request, response: Response, browser: Browser) -> None:
+    """Fail-open mode: a form session that does not need Redis, valid for an hour."""
+    settings = request.app.state.settings
+    expires = int(time.time()) + OPEN_DOOR_SECONDS
+    session_id = f"{OPEN_DOOR_PREFIX}{expires}-{secrets.token_hex(8)}"
+    signer: TokenSigner = request.app.state.signer
+    token = signer.session_token(SessionTicket(settings.room, session_id, 0, browser.tag))
+    remember_browser(request, response, browser)
+    set_cookie(request, response, SESSION_COOKIE, token, OPEN_DOOR_SECONDS)
+
+
+def open_door_grant(request: Request, ticket: SessionTicket) -> SessionGrant | None:
+    """The grant of a fail-open session while fail-open is on and it has not expired."""
+    if not ticket.session_id.startswith(OPEN_DOOR_PREFIX):
+        return None
+    if not request.app.state.settings.fail_open:
+        return None
+    try:
+        expires = int(ticket.session_id[len(OPEN_DOOR_PREFIX):].split("-", 1)[0])
+    except ValueError:
+        return None
+    if expires <= time.time():
+        return None
+    return SessionGrant(ticket.session_id, expires * 1000, expires * 1000)
 
 
 def start_session(

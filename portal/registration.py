@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import time
 from typing import Any
@@ -29,7 +30,7 @@ from portal.forms import (
     validate_registration,
 )
 from portal.models import Submission
-from portal.queueing import room_of
+from portal.queueing import REDIS_DOWN, open_door_grant, room_of
 from portal.registrations import (
     AlreadyRegistered,
     adopt_draft,
@@ -45,6 +46,7 @@ from scheduler.nik import InvalidField, validate_nik
 from waitroom.room import SessionGrant
 from waitroom.tokens import SessionTicket, TokenError
 
+log = logging.getLogger("antrean.portal")
 UPLOAD_NAMES = dict(UPLOADS)
 SUBMIT_KEY = re.compile(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}")
 
@@ -55,6 +57,9 @@ async def live_session(request: Request) -> tuple[SessionTicket, SessionGrant] |
         ticket = session_ticket(request, request.cookies.get(SESSION_COOKIE))
     except TokenError:
         return None
+    opened = open_door_grant(request, ticket)
+    if opened is not None:
+        return ticket, opened
     grant = await room_of(request).heartbeat(ticket.session_id)
     return (ticket, grant) if grant is not None else None
 
@@ -309,7 +314,11 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
         context = {**_form_context(data, result.values, errors, result.warnings),
                    **_session_context(grant)}
         return render(request, "form.html", context, status=409)
-    await room_of(request).finish(ticket.session_id)
+    try:
+        await room_of(request).finish(ticket.session_id)
+    except REDIS_DOWN:
+        # The record is stored: show the receipt; the place frees itself at its timeout.
+        log.warning("could not free a place after a submission: Redis unavailable")
     return _to_receipt(request, submission)
 
 

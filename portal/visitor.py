@@ -13,7 +13,9 @@ from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, browser_of, queue_ticke
 from portal.errors import error_page
 from portal.queueing import (
     CLOSED_MESSAGE,
+    REDIS_DOWN,
     join_queue,
+    open_door,
     room_of,
     start_session,
     store_queue_token,
@@ -29,8 +31,14 @@ __all__ = ["checked_form", "render", "routes"]
 
 async def landing(request: Request) -> Response:
     room = room_of(request)
-    stats = await room.stats()
-    return render(request, "index.html", {"stats": stats, "seed": await room.published_seed()})
+    try:
+        stats = await room.stats()
+        seed = await room.published_seed()
+    except REDIS_DOWN:
+        if not request.app.state.settings.fail_open:
+            raise
+        return render(request, "index.html", {"stats": None, "seed": None, "degraded": True})
+    return render(request, "index.html", {"stats": stats, "seed": seed})
 
 
 async def arrival_receipt(request: Request) -> Response:
@@ -61,6 +69,13 @@ async def join(request: Request) -> Response:
     browser = browser_of(request)
     try:
         _place, token = await join_queue(request, browser, [])
+    except REDIS_DOWN:
+        if not request.app.state.settings.fail_open:
+            raise  # fail closed: the 503 page
+        # Operators chose to keep the form open while the queue cannot count.
+        response = RedirectResponse("/formulir", status_code=303)
+        open_door(request, response, browser)
+        return response
     except JoinRateLimited as exc:
         retry = {"Retry-After": str(exc.retry_after)}
         return error_page(request, 429, "rate_limited", headers=retry)

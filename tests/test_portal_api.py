@@ -170,3 +170,29 @@ def test_prequeue_visitors_see_that_the_order_is_drawn_at_opening(
     assert body["state"] == "waiting" and body["awaiting_draw"] is True
     assert body["position"] is None
     assert "diundi" in page.text
+
+
+def test_fail_open_lets_visitors_fill_the_form_while_redis_is_down(tmp_path) -> None:
+    from dataclasses import replace
+
+    from portal.db import create_db_engine, upgrade
+    from tests.conftest import free_port
+    from tests.test_portal_flow import FILES, VALID, csrf, hidden
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = create_db_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = replace(make_settings(dead, url, tmp_path), fail_open=True)
+    with TestClient(create_app(settings)) as client:
+        landing = client.get("/")
+        assert landing.status_code == 200 and "gangguan" in landing.text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', landing.text)
+        assert token
+        form = client.post("/antre", data={"csrf_token": token.group(1)})
+        assert form.status_code == 200 and 'action="/formulir"' in form.text
+        done = client.post("/formulir", data={**VALID, "csrf_token": csrf(form.text),
+                                              "submit_key": hidden(form.text, "submit_key")},
+                           files=FILES)
+    assert done.status_code == 200 and "Pendaftaran berhasil" in done.text

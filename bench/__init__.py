@@ -1,0 +1,1 @@
+"""Benchmarks of the waiting room: ``python -m bench`` (or ``make bench``)."""

@@ -1,0 +1,464 @@
+"""Slots and bookings: the JSON API (v1) and the visitor's booking pages.
+
+Personal data never goes into a URL: the NIK that proves a booking is the
+caller's travels in the JSON body, the ``X-Antrean-NIK`` header or a POSTed
+form, never in the path or the query string.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from portal.api import json_body
+from portal.errors import ApiError
+from portal.queueing import room_of
+from portal.web import Refused, checked_form, refusal_page, render
+from scheduler.bookings import (
+    BookingError,
+    BookingNotFound,
+    Contact,
+    book_by_preference,
+    book_slot,
+    booking_by_code,
+    cancel_booking,
+    find_booking,
+    offer_slots,
+    reschedule_booking,
+)
+from scheduler.codes import InvalidCode, format_code, parse_code
+from scheduler.ics import booking_ics
+from scheduler.models import Booking, Slot
+from scheduler.nik import InvalidField, validate_nik
+from scheduler.roster import validate_email, validate_name, validate_phone
+from scheduler.spreading import TIME_OF_DAY, SlotPreference
+from scheduler.store import list_slots
+
+log = logging.getLogger("antrean.portal")
+
+NIK_HEADER = "X-Antrean-NIK"
+MAX_RANGE_DAYS = 92
+OFFERS_ON_PAGE = 5
+T = TypeVar("T")
+
+
+# --- Shared helpers -------------------------------------------------------------
+
+
+def _room(request: Request) -> str:
+    return str(request.app.state.settings.room)
+
+
+def _zone(request: Request) -> ZoneInfo:
+    zone: ZoneInfo = request.app.state.settings.tz
+    return zone
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _in_transaction(request: Request, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction: committed if it returns, rolled back if it raises."""
+    with request.app.state.db() as session, session.begin():
+        return work(session)
+
+
+def slot_json(slot: Slot, zone: ZoneInfo) -> dict[str, Any]:
+    """The public JSON form of a slot, times in the registration's zone."""
+    return {
+        "id": slot.id,
+        "start": slot.start.astimezone(zone).isoformat(),
+        "end": slot.end.astimezone(zone).isoformat(),
+        "day": slot.day.isoformat(),
+        "capacity": slot.capacity,
+        "booked": slot.booked,
+        "free": slot.free,
+        "holiday": slot.holiday,
+        "over_capacity": slot.over_capacity,
+    }
+
+
+def booking_json(booking: Booking, slot: Slot, zone: ZoneInfo) -> dict[str, Any]:
+    """The public JSON form of a booking (no NIK, no contact details)."""
+    code = format_code(booking.code)
+    return {
+        "code": code,
+        "status": booking.status,
+        "slot": slot_json(slot, zone),
+        "ics_url": f"/api/v1/bookings/{code}.ics",
+    }
+
+
+def slot_label(slot: Slot, zone: ZoneInfo) -> str:
+    """A slot as Indonesians read it: ``Senin, 2 Juni 2025 08.00-08.30 WIB``."""
+    day = format_datetime(slot.start, "EEEE, d MMMM y", tzinfo=zone, locale="id")
+    start = format_datetime(slot.start, "HH.mm", tzinfo=zone, locale="id")
+    end = format_datetime(slot.end, "HH.mm zzz", tzinfo=zone, locale="id")
+    suffix = f" ({slot.holiday})" if slot.holiday else ""
+    return f"{day} {start}\u2013{end}{suffix}"
+
+
+def _contact(values: dict[str, Any]) -> tuple[Contact | None, dict[str, str]]:
+    """Validate nik, name, phone and email; return the contact or the field errors."""
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    checks: tuple[tuple[str, Callable[[str], Any]], ...] = (
+        ("nik", validate_nik),
+        ("name", validate_name),
+        ("phone", validate_phone),
+        ("email", validate_email),
+    )
+    for name, validate in checks:
+        value = values.get(name, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            errors[name] = "Harus berupa teks."
+            continue
+        try:
+            cleaned[name] = validate(value)
+        except InvalidField as exc:
+            errors[name] = exc.message
+    if errors:
+        return None, errors
+    return Contact(cleaned["nik"], cleaned["name"], cleaned["phone"], cleaned["email"]), {}
+
+
+def _preference(raw: Any) -> SlotPreference:
+    """Read booking preferences from JSON; raise ApiError 422 naming the bad part."""
+    if not isinstance(raw, dict):
+        raise _invalid({"preferences": "Harus berupa objek."})
+    try:
+        dates = raw.get("dates")
+        weekdays = raw.get("weekdays")
+        hours = raw.get("hours")
+        return SlotPreference(
+            dates=frozenset(dt.date.fromisoformat(day) for day in dates) if dates else None,
+            weekdays=frozenset(int(day) for day in weekdays) if weekdays else None,
+            time_of_day=raw.get("time_of_day") or None,
+            hours=(int(hours[0]), int(hours[1])) if hours else None,
+            avoid_holidays=bool(raw.get("avoid_holidays", False)),
+        )
+    except (TypeError, ValueError, IndexError) as exc:
+        raise _invalid(
+            {"preferences": "Pilihan tidak valid: dates (YYYY-MM-DD), weekdays (0-6), "
+             "time_of_day (" + ", ".join(TIME_OF_DAY) + "), hours [awal, akhir]."}
+        ) from exc
+
+
+def _invalid(fields: dict[str, str]) -> ApiError:
+    return ApiError(422, "invalid_fields", "Ada data yang tidak valid.", fields)
+
+
+def _api_error(exc: BookingError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message)
+
+
+def _code(raw: str) -> str:
+    try:
+        return parse_code(raw)
+    except InvalidCode as exc:
+        # A code that cannot exist is as unknown as one that does not.
+        raise ApiError(404, "not_found", "Kode pemesanan tidak ditemukan.") from exc
+
+
+def _owner_nik(request: Request, body: dict[str, Any] | None = None) -> str:
+    raw = (body or {}).get("nik") or request.headers.get(NIK_HEADER, "")
+    if not isinstance(raw, str) or not raw:
+        raise _invalid({"nik": f"NIK pemilik wajib dikirim (badan JSON atau {NIK_HEADER})."})
+    try:
+        return validate_nik(raw)
+    except InvalidField as exc:
+        raise _invalid({"nik": exc.message}) from exc
+
+
+def _slot_id(raw: Any, field: str = "slot_id") -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise _invalid({field: "Harus berupa nomor jadwal."})
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise _invalid({field: "Harus berupa nomor jadwal."}) from exc
+
+
+# --- JSON API -----------------------------------------------------------------
+
+
+async def api_slots(request: Request) -> Response:
+    zone = _zone(request)
+    fields: dict[str, str] = {}
+    days: dict[str, dt.date | None] = {}
+    for name in ("from", "to"):
+        raw = request.query_params.get(name)
+        try:
+            days[name] = dt.date.fromisoformat(raw) if raw else None
+        except ValueError:
+            fields[name] = "Tanggal harus berformat YYYY-MM-DD."
+    first, last = days.get("from"), days.get("to")
+    if first and last and last < first:
+        fields["to"] = "Tanggal akhir tidak boleh sebelum tanggal awal."
+    elif first and last and (last - first).days > MAX_RANGE_DAYS:
+        fields["to"] = f"Rentang paling lama {MAX_RANGE_DAYS} hari."
+    if fields:
+        raise _invalid(fields)
+    room = _room(request)
+    slots = await run_in_threadpool(
+        _in_transaction, request, lambda session: list_slots(session, room, first, last)
+    )
+    return JSONResponse({"slots": [slot_json(slot, zone) for slot in slots]})
+
+
+async def api_book(request: Request) -> Response:
+    body = await json_body(request)
+    contact, errors = _contact(body)
+    has_slot = body.get("slot_id") not in (None, "")
+    if not has_slot and body.get("preferences") is None:
+        errors["slot_id"] = "Pilih jadwal (slot_id) atau kirim preferences."
+    if errors or contact is None:
+        raise _invalid(errors)
+    room, now, zone = _room(request), _now(), _zone(request)
+    if has_slot:
+        slot_id = _slot_id(body["slot_id"])
+
+        def work(session: Session) -> dict[str, Any]:
+            booking = book_slot(session, room, contact, slot_id, now)
+            return booking_json(booking, session.get_one(Slot, booking.slot_id), zone)
+    else:
+        preference = _preference(body["preferences"])
+
+        def work(session: Session) -> dict[str, Any]:
+            booking = book_by_preference(session, room, contact, preference, now)
+            return booking_json(booking, session.get_one(Slot, booking.slot_id), zone)
+
+    try:
+        answer = await run_in_threadpool(_in_transaction, request, work)
+    except BookingError as exc:
+        raise _api_error(exc) from exc
+    return JSONResponse(answer, status_code=201)
+
+
+async def api_booking(request: Request) -> Response:
+    code = _code(request.path_params["code"])
+    nik = _owner_nik(request)
+    zone = _zone(request)
+    try:
+        answer = await run_in_threadpool(
+            _in_transaction, request,
+            lambda session: booking_json(*find_booking(session, code, nik), zone),
+        )
+    except BookingError as exc:
+        raise _api_error(exc) from exc
+    return JSONResponse(answer)
+
+
+async def api_cancel(request: Request) -> Response:
+    code = _code(request.path_params["code"])
+    nik = _owner_nik(request, await json_body(request))
+    room, now, zone = _room(request), _now(), _zone(request)
+    try:
+        answer = await run_in_threadpool(
+            _in_transaction, request,
+            lambda session: booking_json(*cancel_booking(session, room, code, nik, now), zone),
+        )
+    except BookingError as exc:
+        raise _api_error(exc) from exc
+    return JSONResponse(answer)
+
+
+async def api_reschedule(request: Request) -> Response:
+    code = _code(request.path_params["code"])
+    body = await json_body(request)
+    nik = _owner_nik(request, body)
+    slot_id = _slot_id(body.get("slot_id"))
+    room, now, zone = _room(request), _now(), _zone(request)
+    try:
+        answer = await run_in_threadpool(
+            _in_transaction, request,
+            lambda session: booking_json(
+                *reschedule_booking(session, room, code, nik, slot_id, now), zone
+            ),
+        )
+    except BookingError as exc:
+        raise _api_error(exc) from exc
+    return JSONResponse(answer)
+
+
+def _ics_for(request: Request, code: str) -> bytes | None:
+    with request.app.state.db() as session:
+        found = booking_by_code(session, code)
+    if found is None or found[0].status != "active":
+        return None
+    booking, slot = found
+    portal_url = str(request.base_url).rstrip("/") + "/booking/cek"
+    return booking_ics(booking.code, slot.start, slot.end, portal_url,
+                       request.app.state.settings.timezone)
+
+
+async def api_booking_ics(request: Request) -> Response:
+    # The code alone is enough here: the file holds the slot time, the code and
+    # the portal address, no personal data, and calendar apps cannot send a header.
+    code = _code(request.path_params["code"])
+    data = await run_in_threadpool(_ics_for, request, code)
+    if data is None:
+        raise ApiError(404, "not_found", "Kode pemesanan tidak ditemukan.")
+    return Response(
+        data,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="jadwal-{format_code(code)}.ics"'},
+    )
+
+
+# --- Visitor pages --------------------------------------------------------------
+
+
+async def _eta_seconds(request: Request) -> int:
+    try:
+        estimate = (await room_of(request).stats()).estimate_for_new
+    except Exception as exc:  # no queue figure: offer from now rather than no page at all
+        log.warning("queue stats unavailable for offers: %s", type(exc).__name__)
+        return 0
+    return estimate.seconds if estimate is not None else 0
+
+
+def _offers(request: Request, eta: int) -> list[dict[str, Any]]:
+    zone, room, now = _zone(request), _room(request), _now()
+    with request.app.state.db() as session:
+        offers = offer_slots(session, room, now, eta, OFFERS_ON_PAGE)
+    return [{"id": slot.id, "label": slot_label(slot, zone), "free": slot.free}
+            for slot in offers]
+
+
+async def booking_page(request: Request) -> Response:
+    offers = await run_in_threadpool(_offers, request, await _eta_seconds(request))
+    return render(request, "booking.html", {"offers": offers, "values": {}, "errors": {},
+                                            "time_of_day": list(TIME_OF_DAY)})
+
+
+async def booking_submit(request: Request) -> Response:
+    try:
+        form = await checked_form(request)
+    except Refused as exc:
+        return refusal_page(request, exc)
+    values = {name: form.get(name, "") for name in ("nik", "name", "phone", "email")}
+    contact, errors = _contact(values)
+    choice = form.get("slot_id", "")
+    time_of_day = form.get("time_of_day", "")
+    if not choice and not time_of_day:
+        errors["slot_id"] = "Pilih salah satu jadwal."
+    error_message = None
+    if contact is not None and not errors:
+        room, now, zone = _room(request), _now(), _zone(request)
+
+        def work(session: Session) -> dict[str, Any]:
+            if choice:
+                booking = book_slot(session, room, contact, _form_slot_id(choice), now)
+            else:
+                preference = SlotPreference(time_of_day=time_of_day if time_of_day in TIME_OF_DAY
+                                            else None)
+                booking = book_by_preference(session, room, contact, preference, now)
+            slot = session.get_one(Slot, booking.slot_id)
+            return {"code": format_code(booking.code), "label": slot_label(slot, zone)}
+
+        try:
+            done = await run_in_threadpool(_in_transaction, request, work)
+        except BookingError as exc:
+            error_message = exc.message
+        else:
+            return render(request, "booking_done.html", done, status=201)
+    offers = await run_in_threadpool(_offers, request, await _eta_seconds(request))
+    return render(request, "booking.html", {
+        "offers": offers, "values": values, "errors": errors, "message": error_message,
+        "time_of_day": list(TIME_OF_DAY), "chosen": choice,
+    }, status=422 if errors else 409)
+
+
+def _form_slot_id(raw: str) -> int:
+    if not raw.isdigit():
+        raise BookingNotFound("Jadwal tidak ditemukan.")
+    return int(raw)
+
+
+async def check_page(request: Request) -> Response:
+    return render(request, "booking_check.html", {"values": {}, "errors": {}})
+
+
+async def check_submit(request: Request) -> Response:
+    try:
+        form = await checked_form(request)
+    except Refused as exc:
+        return refusal_page(request, exc)
+    values = {"code": form.get("code", ""), "nik": form.get("nik", "")}
+    errors: dict[str, str] = {}
+    code = nik = ""
+    try:
+        code = parse_code(values["code"])
+    except InvalidCode as exc:
+        errors["code"] = str(exc)
+    try:
+        nik = validate_nik(values["nik"])
+    except InvalidField as exc:
+        errors["nik"] = exc.message
+    if errors:
+        return render(request, "booking_check.html", {"values": values, "errors": errors},
+                      status=422)
+    action = form.get("action", "lihat")
+    room, now, zone = _room(request), _now(), _zone(request)
+
+    def work(session: Session) -> tuple[Booking, Slot]:
+        if action == "batal":
+            return cancel_booking(session, room, code, nik, now)
+        if action == "pindah":
+            return reschedule_booking(session, room, code, nik,
+                                      _form_slot_id(form.get("slot_id", "")), now)
+        return find_booking(session, code, nik)
+
+    notice = {"batal": "Jadwal Anda telah dibatalkan.", "pindah": "Jadwal Anda telah dipindahkan."}
+    try:
+        booking, slot = await run_in_threadpool(_in_transaction, request, work)
+    except BookingError as exc:
+        status = 404 if isinstance(exc, BookingNotFound) else 409
+        if status == 404:
+            return render(request, "booking_check.html",
+                          {"values": values, "errors": {}, "message": exc.message}, status=404)
+        booking, slot = await run_in_threadpool(
+            _in_transaction, request, lambda session: find_booking(session, code, nik))
+        message: str | None = exc.message
+        done: str | None = None
+    else:
+        status, message, done = 200, None, notice.get(action)
+    offers: list[dict[str, Any]] = []
+    if booking.status == "active":
+        offers = await run_in_threadpool(_offers, request, 0)
+    return render(request, "booking_check.html", {
+        "values": {"code": format_code(booking.code), "nik": nik}, "errors": {},
+        "booking": {"code": format_code(booking.code), "status": booking.status,
+                    "label": slot_label(slot, zone), "slot_id": slot.id},
+        "offers": [offer for offer in offers if offer["id"] != slot.id],
+        "message": message, "done": done,
+    }, status=status)
+
+
+routes = [
+    Route("/api/v1/slots", api_slots, methods=["GET"]),
+    Route("/api/v1/bookings", api_book, methods=["POST"]),
+    # Before "{code}": a path parameter would also match "K7M2-9QXA.ics".
+    Route("/api/v1/bookings/{code}.ics", api_booking_ics, methods=["GET"]),
+    Route("/api/v1/bookings/{code}", api_booking, methods=["GET"]),
+    Route("/api/v1/bookings/{code}", api_cancel, methods=["DELETE"]),
+    Route("/api/v1/bookings/{code}/reschedule", api_reschedule, methods=["POST"]),
+    Route("/booking", booking_page, methods=["GET"]),
+    Route("/booking", booking_submit, methods=["POST"]),
+    Route("/booking/cek", check_page, methods=["GET"]),
+    Route("/booking/cek", check_submit, methods=["POST"]),
+]

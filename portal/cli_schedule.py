@@ -1,0 +1,233 @@
+"""``antrean roster``, ``schedule`` and ``calendar``: the scheduler from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from portal.settings import Settings, SettingsError
+
+REASON_LABELS = {
+    "nik_length": "NIK bukan 16 digit",
+    "nik_letters": "NIK berisi huruf",
+    "nik_bad_date": "tanggal lahir pada NIK tidak sah",
+    "nik_bad_region": "kode wilayah NIK tidak dikenal",
+    "nik_duplicate": "NIK ganda",
+    "phone_invalid": "nomor telepon tidak valid",
+    "email_invalid": "e-mail tidak valid",
+    "name_missing": "nama kosong",
+}
+
+
+def register(sub: Any) -> None:
+    """Add the roster, schedule and calendar commands to the ``antrean`` parser."""
+    roster = sub.add_parser("roster", help="staff roster")
+    roster_sub = roster.add_subparsers(dest="roster_command", required=True)
+    importer = roster_sub.add_parser("import", help="import a CSV or XLSX roster")
+    importer.add_argument("file", type=Path, help="roster file (.csv or .xlsx)")
+    importer.add_argument("--report", type=Path, default=None,
+                          help="where to write the bad-row report (default: next to FILE)")
+    importer.set_defaults(func=cmd_roster_import)
+
+    schedule = sub.add_parser("schedule", help="slot scheduling")
+    schedule_sub = schedule.add_subparsers(dest="schedule_command", required=True)
+    assign = schedule_sub.add_parser("assign", help="give every unbooked registrant a slot")
+    assign.set_defaults(func=cmd_schedule_assign)
+
+    calendar = sub.add_parser("calendar", help="registration window and slots")
+    calendar_sub = calendar.add_subparsers(dest="calendar_command", required=True)
+    calendar_sub.add_parser("show", help="print the window and slots per day").set_defaults(
+        func=cmd_calendar_show
+    )
+    setter = calendar_sub.add_parser("set", help="set the window and regenerate the slots")
+    setter.add_argument("--start", type=dt.date.fromisoformat, required=True,
+                        help="first day (YYYY-MM-DD)")
+    setter.add_argument("--end", type=dt.date.fromisoformat, required=True,
+                        help="last day, inclusive (YYYY-MM-DD)")
+    setter.add_argument("--hours", default="00:00-00:00",
+                        help="daily opening hours, e.g. 07:00-22:00 (default: all day)")
+    setter.add_argument("--slot-minutes", type=int, default=30)
+    setter.add_argument("--holiday-weight", type=float, default=1.5)
+    setter.add_argument("--min-notice", type=int, default=60, help="minutes")
+    setter.set_defaults(func=cmd_calendar_set)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        sys.exit(f"antrean: {exc}")
+
+
+def _sessions(settings: Settings) -> Any:
+    from portal.db import create_db_engine, session_factory
+
+    return session_factory(create_db_engine(settings.database_url))
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    def show(done: int, total: int) -> None:
+        end = "\n" if done >= total else ""
+        print(f"\r{label}: {done:,}/{total:,}".replace(",", "."), end=end, flush=True)
+
+    return show
+
+
+def cmd_roster_import(args: argparse.Namespace) -> int:
+    """Import a roster file; print counts and write the bad-row report."""
+    from scheduler.roster import RosterFormatError, parse_roster
+    from scheduler.store import import_registrants
+
+    settings = _settings()
+    path: Path = args.file
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        sys.exit(f"antrean: tidak dapat membaca {path}: {exc.strerror}")
+    print(f"Membaca {path.name} ...", flush=True)
+    try:
+        report = parse_roster(data, path.name, dt.datetime.now(settings.tz).date())
+    except RosterFormatError as exc:
+        sys.exit(f"antrean: {exc}")
+    print(f"{report.total_rows} baris: {len(report.rows)} sah, {len(report.bad_rows)} ditolak")
+    sessions = _sessions(settings)
+    with sessions() as session, session.begin():
+        counts = import_registrants(session, report, progress=_progress("Menyimpan"))
+    print(f"Baru: {counts.inserted}, diperbarui: {counts.updated}, tetap: {counts.unchanged}")
+    if report.bad_rows:
+        for reason, count in sorted(report.counts_by_reason().items(), key=lambda kv: -kv[1]):
+            print(f"  {count:6d}  {REASON_LABELS.get(reason, reason)} ({reason})")
+        target = args.report or path.with_name(f"{path.stem}-baris-ditolak.csv")
+        target.write_text(report.bad_rows_csv(), encoding="utf-8")
+        print(f"Laporan baris ditolak: {target}")
+    return 0
+
+
+def _capacity_rule(settings: Settings) -> Any:
+    from scheduler.store import CapacityRule
+    from waitroom.config import RoomConfig
+
+    config = settings.room_defaults
+    if settings.redis_url:
+        # The live cap, as operators last set it, beats the start-up default.
+        try:
+            from redis import Redis
+
+            from waitroom.keys import RoomKeys
+
+            client = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+            raw = client.hgetall(RoomKeys(settings.redis_prefix, settings.room).key("config"))
+            client.close()
+            if raw:
+                config = RoomConfig.from_redis(raw)
+        except Exception as exc:  # Redis down: say so and use the configured defaults
+            print(f"(pengaturan langsung tidak terbaca: {type(exc).__name__}; memakai bawaan)")
+    return CapacityRule(config.max_active, config.booked_share, config.expected_session_minutes)
+
+
+def cmd_schedule_assign(args: argparse.Namespace) -> int:
+    """Regenerate the slots, then book every unbooked registrant; print the shortfall."""
+    from scheduler.assign import assign_unbooked
+    from scheduler.store import get_calendar, regenerate_slots
+
+    settings = _settings()
+    rule = _capacity_rule(settings)
+    sessions = _sessions(settings)
+    now = dt.datetime.now(dt.UTC)
+    started = time.monotonic()
+    labels = {"read": "Membaca pendaftar", "write": "Menyiapkan jadwal",
+              "insert": "Menyimpan pemesanan", "done": "Selesai"}
+
+    def show(stage: str, done: int, total: int) -> None:
+        print(f"[{time.monotonic() - started:6.1f} s] {labels.get(stage, stage)}: "
+              f"{done:,}/{total:,}".replace(",", "."), flush=True)
+
+    with sessions() as session, session.begin():
+        if get_calendar(session, settings.room) is None:
+            sys.exit("antrean: belum ada jendela pendaftaran; jalankan `antrean calendar set`.")
+        changes = regenerate_slots(session, settings.room, rule, now)
+        print(f"Slot: {changes.created} baru, {changes.updated} diubah, {changes.removed} dihapus")
+        if changes.over_capacity:
+            print(f"PERHATIAN: {changes.over_capacity} slot melebihi kapasitas.")
+        result = assign_unbooked(session, settings.room, now, max_active=rule.max_active,
+                                 progress=show)
+    print(f"{result.assigned} dari {result.registrants} pendaftar mendapat jadwal "
+          f"({time.monotonic() - started:.1f} s).")
+    if result.shortfall is not None:
+        short = result.shortfall
+        print(f"KURANG {short.places} tempat.")
+        if short.suggested_last_day is not None:
+            print(f"  Perpanjang jendela {short.extra_days} hari, sampai "
+                  f"{short.suggested_last_day.isoformat()}, atau")
+        if short.required_max_active is not None:
+            print(f"  naikkan batas pengguna aktif menjadi {short.required_max_active}.")
+        return 2
+    return 0
+
+
+def cmd_calendar_show(args: argparse.Namespace) -> int:
+    """Print the registration window and, per day, slots, places and bookings."""
+    from scheduler.store import get_calendar, list_slots
+
+    settings = _settings()
+    sessions = _sessions(settings)
+    with sessions() as session:
+        row = get_calendar(session, settings.room)
+        if row is None:
+            print("Belum ada jendela pendaftaran (antrean calendar set).")
+            return 1
+        zone = settings.tz
+        print(f"Ruang {row.room}: {row.window_start.astimezone(zone):%Y-%m-%d %H:%M} s.d. "
+              f"{row.window_end.astimezone(zone):%Y-%m-%d %H:%M} ({row.timezone})")
+        print(f"Slot {row.slot_minutes} menit, bobot hari libur {row.holiday_weight}, "
+              f"pemberitahuan minimal {row.min_notice_minutes} menit")
+        days: dict[dt.date, list[int]] = {}
+        holidays: dict[dt.date, str] = {}
+        for slot in list_slots(session, settings.room):
+            figures = days.setdefault(slot.day, [0, 0, 0, 0])
+            figures[0] += 1
+            figures[1] += slot.capacity
+            figures[2] += slot.booked
+            figures[3] += int(slot.over_capacity)
+            if slot.holiday:
+                holidays[slot.day] = slot.holiday
+    print(f"{'tanggal':<16}{'slot':>6}{'kapasitas':>11}{'dipesan':>9}{'lebih':>7}  libur")
+    for day, (count, capacity, booked, over) in sorted(days.items()):
+        print(f"{day:%a %Y-%m-%d} {count:>5}{capacity:>11}{booked:>9}{over:>7}  "
+              f"{holidays.get(day, '')}")
+    return 0
+
+
+def cmd_calendar_set(args: argparse.Namespace) -> int:
+    """Save the window (every day open in the given hours) and regenerate the slots."""
+    from scheduler.calendar import WorkingPlan
+    from scheduler.store import regenerate_slots, save_calendar
+
+    settings = _settings()
+    try:
+        opens, closes = (dt.time.fromisoformat(part) for part in args.hours.split("-"))
+        plan = WorkingPlan(tuple(((opens, closes),) for _ in range(7)))
+    except ValueError as exc:
+        sys.exit(f"antrean: --hours harus seperti 07:00-22:00 ({exc})")
+    zone = settings.tz
+    start = dt.datetime.combine(args.start, dt.time(0), tzinfo=zone)
+    end = dt.datetime.combine(args.end + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
+    sessions = _sessions(settings)
+    try:
+        with sessions() as session, session.begin():
+            save_calendar(session, settings.room, window_start=start, window_end=end,
+                          timezone=settings.timezone, slot_minutes=args.slot_minutes,
+                          plan=plan, holiday_weight=args.holiday_weight,
+                          min_notice_minutes=args.min_notice)
+            changes = regenerate_slots(session, settings.room, _capacity_rule(settings),
+                                       dt.datetime.now(dt.UTC))
+    except ValueError as exc:
+        sys.exit(f"antrean: {exc}")
+    print(f"Slot: {changes.created} baru, {changes.updated} diubah, {changes.removed} dihapus, "
+          f"{changes.over_capacity} melebihi kapasitas")
+    return 0
