@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,11 +31,28 @@ def load_draft(session: Session, owner: str) -> Draft | None:
 
 
 def save_draft(session: Session, owner: str, values: dict[str, Any]) -> Draft:
-    """Merge values into this browser's draft (only fields present are replaced)."""
+    """Merge values into this browser's draft (only fields present are replaced).
+
+    Autosaves and uploads of one browser arrive concurrently; each merge first
+    takes the draft's write lock (a row lock on PostgreSQL, the database write
+    lock on SQLite) so that no merge overwrites another's fields.
+    """
+    session.execute(
+        update(Draft).where(Draft.owner == owner).values(updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
     draft = load_draft(session, owner)
-    if draft is None:
+    if draft is not None:
+        session.refresh(draft)  # read what the lock holder before us committed
+    else:
         draft = Draft(owner=owner, data={})
-        session.add(draft)
+        try:
+            with session.begin_nested():
+                session.add(draft)
+                session.flush()
+        except IntegrityError:
+            # Created a moment ago by a concurrent request: merge into that one.
+            return save_draft(session, owner, values)
     merged = dict(draft.data or {})
     merged.update(values)
     draft.data = merged

@@ -1,7 +1,6 @@
 /* Waiting page: polls at the interval the server names; enters once admitted. */
 (function(){
   var box=document.getElementById("status"), token=box.dataset.token, first=null;
-  var m=document.querySelector('meta[http-equiv="refresh"]'); if(m) m.parentNode.removeChild(m);
   var t=box.dataset;
   function fmt(r){ if(!r) return t.msgUnknown;
     if(r[1]<60) return t.msgUnderMinute;

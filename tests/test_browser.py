@@ -1,0 +1,377 @@
+"""The visitor's path in a real browser: Debian's Chromium on a phone-sized screen."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Request, expect, sync_playwright
+
+from portal.db import create_db_engine, upgrade
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("ANTREAN_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                 "--disable-gpu", "--no-first-run", "--disable-sync"]
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "id-ID",
+}
+WAIT_MS = 15_000  # the waiting page asks again every ~2 s; a few rounds at most
+
+FIRST = {
+    "nik": "3601284811855133",
+    "nama": "Dian Suryana",
+    "tempat_lahir": "Pandeglang",
+    "tanggal_lahir": "1985-11-08",
+    "jenis_kelamin": "P",
+    "pendidikan": "S1",
+    "nama_sekolah": "Universitas Sultan Ageng Tirtayasa",
+    "nomor_ijazah": "UNTIRTA/2008/0412",
+    "tanggal_lulus": "2008-09-20",
+    "nomor_sk": "800/112-DISHUB/2012",
+    "tanggal_sk": "2012-01-02",
+    "pejabat_sk": "Kepala Dinas Perhubungan",
+    "tmt_mulai": "2012-01-02",
+    "jabatan": "Pengatur Lalu Lintas",
+    "unit_kerja": "Dinas Perhubungan",
+    "instansi": "Pemerintah Provinsi Banten",
+    "sumber_gaji": "APBD",
+    "telepon": "0895-7477-2415",
+    "email": "dian.suryana@yahoo.co.id",
+}
+SECOND = {
+    "nik": "3601281203900007",
+    "nama": "Rahmat Hidayat",
+    "tempat_lahir": "Serang",
+    "tanggal_lahir": "1990-03-12",
+    "jenis_kelamin": "L",
+    "pendidikan": "SMA",
+    "nama_sekolah": "SMK Negeri 1 Serang",
+    "nomor_ijazah": "DN-28 Mk 0012345",
+    "tanggal_lulus": "2008-05-31",
+    "nomor_sk": "421/045-DISDIK/2015",
+    "tanggal_sk": "2015-07-01",
+    "pejabat_sk": "Kepala Dinas Pendidikan",
+    "tmt_mulai": "2015-07-13",
+    "jabatan": "Operator Sekolah",
+    "unit_kerja": "Dinas Pendidikan",
+    "instansi": "Pemerintah Provinsi Banten",
+    "sumber_gaji": "APBD",
+    "telepon": "0812-3456-7890",
+    "email": "rahmat.hidayat@gmail.com",
+}
+# The smallest file the portal takes for a scanned document: a PDF by header and trailer.
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's chromium package")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A migrated SQLite database, for tests whose pages do not depend on the database."""
+    url = f"sqlite:///{tmp_path / 'antrean.db'}"
+    engine = create_db_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+class Visits:
+    """Every URL a browser context asked for, to prove nothing left the portal."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.urls: list[str] = []
+        context.on("request", self._seen)
+
+    def _seen(self, request: Request) -> None:
+        self.urls.append(request.url)
+
+    def foreign(self, base_url: str) -> list[str]:
+        """URLs that went anywhere but the live server."""
+        ours = urlsplit(base_url).netloc
+        return [url for url in self.urls if urlsplit(url).netloc != ours]
+
+
+def phone(browser: Browser, **options: object) -> tuple[BrowserContext, Page, Visits]:
+    context = browser.new_context(**PHONE, **options)  # type: ignore[arg-type]
+    context.set_default_timeout(WAIT_MS)
+    visits = Visits(context)
+    return context, context.new_page(), visits
+
+
+def take_a_number(page: Page, base_url: str) -> None:
+    page.goto(base_url + "/")
+    page.get_by_role("button", name="Ambil nomor antrean sekarang").click()
+
+
+def fill_form(page: Page, values: dict[str, str], javascript: bool = True) -> None:
+    """Attach a PDF to every upload, type every value, and check nothing required is empty."""
+    # One upload at a time, each finished before typing starts, as a person does:
+    # the server merges drafts read-modify-write, so an upload racing another upload
+    # or a draft save can be lost (reported as a bug).
+    uploads = page.locator("#reg-form input[type=file]")
+    for index in range(uploads.count()):
+        upload = uploads.nth(index)
+        name = upload.get_attribute("name")
+        upload.set_input_files(files=[
+            {"name": f"{name}.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+        if javascript:
+            expect(page.locator(f"#have-{name}")).to_contain_text("Sudah diunggah")
+    for name, value in values.items():
+        control = page.locator(f"#f-{name}")
+        if control.evaluate("e => e.tagName") == "SELECT":
+            control.select_option(value)
+        else:
+            control.fill(value)
+    empty = page.eval_on_selector_all(
+        "#reg-form [required]", "els => els.filter(e => !e.value).map(e => e.name)")
+    assert empty == [], f"required fields this test does not fill: {empty}"
+
+
+def submit_form(page: Page) -> None:
+    page.get_by_role("button", name="Kirim pendaftaran").click()
+
+
+def expect_receipt(page: Page, values: dict[str, str]) -> str:
+    page.wait_for_url("**/kwitansi")
+    expect(page.get_by_role("heading", name="Pendaftaran berhasil")).to_be_visible()
+    number = page.locator("#registration-number")
+    expect(number).to_have_text(re.compile(r"^REG-[A-Z0-9]{4}-[A-Z0-9]{4}$"))
+    expect(page.locator("main")).to_contain_text(values["nama"])
+    return number.inner_text()
+
+
+def screenshot(page: Page, artifacts: Path, name: str) -> None:
+    page.screenshot(path=str(artifacts / name), full_page=True)
+
+
+class ApiVisitor:
+    """A visitor through the JSON API, to hold the only place while a browser waits."""
+
+    def __init__(self, base_url: str) -> None:
+        self.client = httpx.Client(base_url=base_url, timeout=10)
+
+    def take_the_place(self) -> None:
+        joined = self.client.post("/api/v1/queue/join").json()
+        assert joined["state"] == "admitted", joined
+        entered = self.client.post(f"/api/v1/queue/{joined['token']}/enter")
+        assert entered.status_code == 200, entered.text
+
+    def leave(self) -> None:
+        finished = self.client.post("/api/v1/session/finish")
+        assert finished.json() == {"finished": True}
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def test_waiting_visitor_moves_on_to_the_form_and_the_receipt(
+    browser: Browser, live_server_factory, database_url: str, artifacts: Path
+) -> None:
+    server = live_server_factory(database_url, ANTREAN_MAX_ACTIVE="1")
+    db = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    first_context, first, first_visits = phone(browser)
+    second_context, second, second_visits = phone(browser)
+    try:
+        # the first visitor walks straight in: the waiting page claims the place itself
+        take_a_number(first, server.url)
+        first.wait_for_url("**/formulir")
+
+        take_a_number(second, server.url)
+        second.wait_for_url("**/antre")
+        expect(second.get_by_role("heading", name="Anda dalam antrean")).to_be_visible()
+        expect(second.locator("#position")).to_have_text("1")
+        screenshot(second, artifacts, f"phone-{db}-1-waiting.png")
+
+        fill_form(first, FIRST)
+        submit_form(first)
+        expect_receipt(first, FIRST)
+
+        # no click: the page's polling notices the free place and enters the form
+        second.wait_for_url("**/formulir")
+        expect(second.get_by_role("heading", name="Formulir pendaftaran")).to_be_visible()
+        fill_form(second, {**SECOND, "nik": "12345"})
+        submit_form(second)
+        error = second.locator("#e-nik")
+        expect(error).to_contain_text("NIK harus 16 digit angka")
+        expect(second.locator("#f-nik")).to_have_attribute("aria-invalid", "true")
+        expect(second.locator("#f-nik")).to_have_value("12345")
+        for name, value in SECOND.items():
+            if name != "nik":
+                expect(second.locator(f"#f-{name}")).to_have_value(value)
+        # the PDFs were taken with the first attempt and need no second upload
+        expect(second.locator("#have-berkas_sk")).to_contain_text("Sudah diunggah")
+        expect(second.get_by_role("alert")).to_contain_text("perlu diperbaiki")
+        screenshot(second, artifacts, f"phone-{db}-2-form-with-error.png")
+
+        second.fill("#f-nik", SECOND["nik"])
+        submit_form(second)
+        number = expect_receipt(second, SECOND)
+        screenshot(second, artifacts, f"phone-{db}-3-receipt.png")
+        first_number = first.locator("#registration-number").inner_text()
+        assert number != first_number
+    finally:
+        first_context.close()
+        second_context.close()
+    assert first_visits.foreign(server.url) == []
+    assert second_visits.foreign(server.url) == []
+
+
+def test_waiting_page_works_without_javascript(
+    browser: Browser, live_server_factory, sqlite_url: str, artifacts: Path
+) -> None:
+    server = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1")
+    holder = ApiVisitor(server.url)
+    holder.take_the_place()
+    context, page, visits = phone(browser, java_script_enabled=False)
+    try:
+        take_a_number(page, server.url)
+        page.wait_for_url("**/antre")
+        expect(page.get_by_role("heading", name="Anda dalam antrean")).to_be_visible()
+        expect(page.locator('meta[http-equiv="refresh"]')).to_have_count(1)
+        # the page asks again by itself, while still waiting
+        with page.expect_response(lambda r: urlsplit(r.url).path == "/antre"
+                                  and r.request.method == "GET"):
+            pass
+        expect(page.locator("#position")).to_have_text("1")
+
+        holder.leave()
+        enter = page.get_by_role("button", name="Masuk ke formulir")
+        expect(enter).to_be_visible()
+        screenshot(page, artifacts, "phone-nojs-admitted.png")
+        enter.click()
+        page.wait_for_url("**/formulir")
+        fill_form(page, SECOND, javascript=False)
+        submit_form(page)
+        expect_receipt(page, SECOND)
+    finally:
+        context.close()
+        holder.close()
+    assert visits.foreign(server.url) == []
+
+
+class PageWeight:
+    """Bytes a page load costs: response bodies, and bodies plus headers on the wire."""
+
+    def __init__(self, page: Page) -> None:
+        self.requests: list[Request] = []
+        page.on("requestfinished", lambda request: self.requests.append(request))
+
+    def measure(self, path_prefix: str = "/") -> dict[str, object]:
+        body = wire = 0
+        urls = []
+        for request in self.requests:
+            if not urlsplit(request.url).path.startswith(path_prefix):
+                continue
+            sizes = request.sizes()
+            body += sizes["responseBodySize"]
+            wire += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+            urls.append(f"{request.method} {urlsplit(request.url).path}")
+        self.requests.clear()
+        return {"requests": urls, "body_bytes": body, "transferred_bytes": wire}
+
+
+def test_pages_are_light_for_slow_mobile_data(
+    browser: Browser, live_server_factory, sqlite_url: str, artifacts: Path
+) -> None:
+    server = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1")
+    holder = ApiVisitor(server.url)
+    holder.take_the_place()
+    context, page, visits = phone(browser)
+    weights: dict[str, dict[str, object]] = {}
+    try:
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        weight = PageWeight(page)
+
+        page.goto(server.url + "/", wait_until="load")
+        weights["landing"] = weight.measure()
+
+        # the waiting page as the visitor gets it: the join POST, its redirect, the page
+        page.get_by_role("button", name="Ambil nomor antrean sekarang").click()
+        page.wait_for_url("**/antre", wait_until="load")
+        expect(page.locator("#position")).to_have_text("1")
+        weights["waiting"] = weight.measure()
+
+        with page.expect_response(lambda r: "/api/v1/queue/" in r.url) as poll:
+            pass
+        poll.value.finished()
+        weights["status_poll"] = weight.measure("/api/v1/queue/")
+
+        holder.leave()
+        page.wait_for_url("**/formulir", wait_until="load")
+        weight.measure()  # the hop from waiting to the form, not a page of its own
+        page.reload(wait_until="load")
+        expect(page.get_by_role("heading", name="Formulir pendaftaran")).to_be_visible()
+        weights["form"] = weight.measure()
+    finally:
+        context.close()
+        holder.close()
+
+    (artifacts / "page-weights.json").write_text(json.dumps(weights, indent=2) + "\n")
+    for name, figures in weights.items():
+        print(f"\n{name}: {figures['transferred_bytes']} bytes transferred "
+              f"({figures['body_bytes']} in bodies) by {', '.join(figures['requests'])}")
+    assert weights["waiting"]["transferred_bytes"] <= 30 * 1024  # type: ignore[operator]
+    assert weights["form"]["transferred_bytes"] <= 100 * 1024  # type: ignore[operator]
+    assert visits.foreign(server.url) == []
+
+
+def test_waiting_page_with_javascript_polls_instead_of_reloading(
+    browser: Browser, live_server_factory, sqlite_url: str
+) -> None:
+    server = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1")
+    holder = ApiVisitor(server.url)
+    holder.take_the_place()
+    context, page, _visits = phone(browser)
+    loads: list[str] = []
+    page.on("request", lambda r: loads.append(r.url) if r.resource_type == "document" else None)
+    try:
+        take_a_number(page, server.url)
+        page.wait_for_url("**/antre")
+        with page.expect_response(lambda r: "/api/v1/queue/" in r.url):
+            pass
+        page.wait_for_timeout(3000)  # longer than the page's own refresh interval
+    finally:
+        context.close()
+        holder.close()
+    # the landing page, the join POST and its redirect: nothing after that but polls
+    assert [urlsplit(url).path for url in loads] == ["/", "/antre", "/antre"]
+
+
+def test_receipt_values_are_readable_on_a_phone(
+    browser: Browser, live_server_factory, sqlite_url: str
+) -> None:
+    server = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1")
+    context, page, _visits = phone(browser)
+    try:
+        take_a_number(page, server.url)
+        page.wait_for_url("**/formulir")
+        fill_form(page, FIRST)
+        submit_form(page)
+        expect_receipt(page, FIRST)
+        widths = page.eval_on_selector_all(
+            "main dd", "els => els.map(e => e.getBoundingClientRect().width)")
+    finally:
+        context.close()
+    assert widths and min(widths) >= 120, widths  # CSS px, of a 390 px wide screen
