@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from typing import Any
 
@@ -11,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from portal.bookings import offer_for_wait
 from portal.browser import SESSION_COOKIE, browser_of, queue_ticket, session_ticket
 from portal.errors import ApiError
 from portal.queueing import (
@@ -21,28 +21,12 @@ from portal.queueing import (
     store_queue_token,
     view_place,
 )
+from portal.web import json_body
 from scheduler.nik import InvalidField, validate_nik
 from scheduler.roster import validate_email, validate_phone
 from waitroom.room import JoinRateLimited, QueueClosed
+from waitroom.states import VisitorState
 from waitroom.tokens import ForeignToken, QueueTicket, SessionTicket, TokenError, TokenSigner
-
-MAX_BODY = 16 * 1024
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    """Parse a small JSON object body (an empty body is an empty object)."""
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "too_large")
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_json", "Badan permintaan bukan JSON yang sah.") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_json", "Badan permintaan harus berupa objek JSON.")
-    return body
 
 
 def _queue_ticket(request: Request, token: str) -> QueueTicket:
@@ -89,7 +73,9 @@ async def join(request: Request) -> Response:
     except QueueClosed as exc:
         raise ApiError(409, "queue_closed", CLOSED_MESSAGE) from exc
     view = await view_place(room_of(request), place)
-    response = JSONResponse({"token": token, **view.as_json(), "offer": None},
+    offer = await offer_for_wait(request, view.estimate.seconds if view.estimate else None) \
+        if place.state is VisitorState.WAITING else None
+    response = JSONResponse({"token": token, **view.as_json(), "offer": offer},
                             status_code=201 if place.is_new else 200)
     store_queue_token(request, response, browser, token)
     return response

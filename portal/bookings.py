@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -17,13 +18,20 @@ from babel.dates import format_datetime
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.api import json_body
-from portal.errors import ApiError
-from portal.queueing import room_of
-from portal.web import Refused, checked_form, refusal_page, render
+from portal.browser import QUEUE_COOKIE, browser_of, queue_ticket
+from portal.errors import ApiError, error_page
+from portal.forms import N_
+from portal.queueing import (
+    CLOSED_MESSAGE,
+    REDIS_DOWN,
+    join_queue,
+    room_of,
+    store_queue_token,
+)
+from portal.web import Refused, checked_form, json_body, refusal_page, render
 from scheduler.bookings import (
     BookingError,
     BookingNotFound,
@@ -43,6 +51,8 @@ from scheduler.nik import InvalidField, validate_nik
 from scheduler.roster import validate_email, validate_name, validate_phone
 from scheduler.spreading import TIME_OF_DAY, SlotPreference
 from scheduler.store import list_slots
+from waitroom.room import JoinRateLimited, QueueClosed
+from waitroom.tokens import TokenError
 
 log = logging.getLogger("antrean.portal")
 
@@ -339,10 +349,60 @@ def _offers(request: Request, eta: int) -> list[dict[str, Any]]:
             for slot in offers]
 
 
+# Offers depend only on the wait and the free slots: one query per process per
+# half-hour band of waits every 30 seconds, not one per waiting visitor.
+_OFFER_CACHE: dict[tuple[int, int], tuple[float, dict[str, Any] | None]] = {}
+OFFER_CACHE_SECONDS = 30.0
+OFFER_WHEN_WAIT_OVER = 30 * 60
+
+
+async def offer_for_wait(request: Request, eta_seconds: int | None) -> dict[str, Any] | None:
+    """A slot to offer instead of a long wait (None when the wait is short or no slot is free)."""
+    if eta_seconds is None or eta_seconds < OFFER_WHEN_WAIT_OVER:
+        return None
+    band = eta_seconds // 1800
+    key = (id(request.app), band)
+    now = time.monotonic()
+    cached = _OFFER_CACHE.get(key)
+    if cached is not None and now - cached[0] < OFFER_CACHE_SECONDS:
+        return cached[1]
+    zone, room = _zone(request), _room(request)
+
+    def first_offer() -> dict[str, Any] | None:
+        with request.app.state.db() as session:
+            offers = offer_slots(session, room, _now(), band * 1800, 1)
+            return slot_json(offers[0], zone) | {"label": slot_label(offers[0], zone)} \
+                if offers else None
+
+    try:
+        offer = await run_in_threadpool(first_offer)
+    except Exception as exc:  # an offer is a courtesy: never fail the queue for it
+        log.warning("no slot offer: %s", type(exc).__name__)
+        offer = None
+    _OFFER_CACHE[key] = (now, offer)
+    return offer
+
+
+async def _leave_queue(request: Request) -> None:
+    """A visitor who booked a slot gives up their place in the queue."""
+    try:
+        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+        await room_of(request).leave(ticket.number)
+    except (TokenError, *REDIS_DOWN):
+        pass
+
+
 async def booking_page(request: Request) -> Response:
     offers = await run_in_threadpool(_offers, request, await _eta_seconds(request))
+    chosen = request.query_params.get("slot", "")  # an offer from the waiting page
+    if chosen.isdigit() and int(chosen) not in {offer["id"] for offer in offers}:
+        offered = await offer_for_wait(request, await _eta_seconds(request))
+        if offered is not None and str(offered["id"]) == chosen:
+            offers.insert(0, {"id": offered["id"], "label": offered["label"],
+                              "free": offered["capacity"] - offered["booked"]})
     return render(request, "booking.html", {"offers": offers, "values": {}, "errors": {},
-                                            "time_of_day": list(TIME_OF_DAY)})
+                                            "time_of_day": list(TIME_OF_DAY),
+                                            "chosen": chosen})
 
 
 async def booking_submit(request: Request) -> Response:
@@ -375,6 +435,7 @@ async def booking_submit(request: Request) -> Response:
         except BookingError as exc:
             error_message = exc.message
         else:
+            await _leave_queue(request)
             return render(request, "booking_done.html", done, status=201)
     offers = await run_in_threadpool(_offers, request, await _eta_seconds(request))
     return render(request, "booking.html", {
@@ -414,6 +475,8 @@ async def check_submit(request: Request) -> Response:
                       status=422)
     action = form.get("action", "lihat")
     room, now, zone = _room(request), _now(), _zone(request)
+    if action == "masuk":
+        return await _enter_at_slot(request, values, code, nik)
 
     def work(session: Session) -> tuple[Booking, Slot]:
         if action == "batal":
@@ -443,10 +506,55 @@ async def check_submit(request: Request) -> Response:
     return render(request, "booking_check.html", {
         "values": {"code": format_code(booking.code), "nik": nik}, "errors": {},
         "booking": {"code": format_code(booking.code), "status": booking.status,
-                    "label": slot_label(slot, zone), "slot_id": slot.id},
+                    "label": slot_label(slot, zone), "slot_id": slot.id,
+                    "now": _in_slot_time(slot, now)},
         "offers": [offer for offer in offers if offer["id"] != slot.id],
         "message": message, "done": done,
     }, status=status)
+
+
+# A booked visitor may come a little early; the slot's own end is the limit.
+EARLY_ARRIVAL = dt.timedelta(minutes=10)
+
+
+def _in_slot_time(slot: Slot, now: dt.datetime) -> bool:
+    return slot.start - EARLY_ARRIVAL <= now < slot.end
+
+
+async def _enter_at_slot(request: Request, values: dict[str, str], code: str,
+                         nik: str) -> Response:
+    """A booked visitor in their slot joins the priority lane of the waiting room."""
+    now, zone = _now(), _zone(request)
+    try:
+        booking, slot = await run_in_threadpool(
+            _in_transaction, request, lambda session: find_booking(session, code, nik))
+    except BookingError as exc:
+        return render(request, "booking_check.html",
+                      {"values": values, "errors": {}, "message": exc.message}, status=404)
+    context = {"values": {"code": format_code(booking.code), "nik": nik}, "errors": {},
+               "booking": {"code": format_code(booking.code), "status": booking.status,
+                           "label": slot_label(slot, zone), "slot_id": slot.id,
+                           "now": _in_slot_time(slot, now)},
+               "offers": []}
+    if booking.status != "active" or not _in_slot_time(slot, now):
+        context["message"] = N_(
+            "Jadwal Anda bukan sekarang. Silakan masuk pada waktu jadwal Anda, atau ambil "
+            "nomor antrean biasa.")
+        return render(request, "booking_check.html", context, status=409)
+    browser = browser_of(request)
+    signer = request.app.state.signer
+    try:
+        _place, token = await join_queue(
+            request, browser, [signer.identity_hash("booking", booking.code)], booked=True)
+    except QueueClosed:
+        context["message"] = CLOSED_MESSAGE
+        return render(request, "booking_check.html", context, status=409)
+    except JoinRateLimited as exc:
+        return error_page(request, 429, "rate_limited",
+                          headers={"Retry-After": str(exc.retry_after)})
+    response = RedirectResponse("/antre", status_code=303)
+    store_queue_token(request, response, browser, token)
+    return response
 
 
 routes = [

@@ -81,16 +81,17 @@ async def view_place(room: WaitingRoom, place: Place) -> PlaceView:
     return PlaceView(place, None, 0)
 
 
-async def join_queue(request: Request, browser: Browser, identities: list[str]) -> tuple[
-    Place, str
-]:
-    """Queue the visitor; return the place and its signed token."""
+async def join_queue(
+    request: Request, browser: Browser, identities: list[str], *, booked: bool = False
+) -> tuple[Place, str]:
+    """Queue the visitor (booked: in the priority lane); return the place and its token."""
     room = room_of(request)
     settings = request.app.state.settings
     place = await room.join(
         identities,
         address_hash=address_hash(request),
         limit_per_minute=settings.join_rate_per_minute,
+        booked=booked,
     )
     signer: TokenSigner = request.app.state.signer
     token = signer.queue_token(

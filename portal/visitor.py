@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from portal.bookings import offer_for_wait
 from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, browser_of, queue_ticket
 from portal.errors import error_page
 from portal.queueing import (
@@ -102,10 +103,14 @@ async def waiting(request: Request) -> Response:
     if state is VisitorState.ACTIVE and request.cookies.get(SESSION_COOKIE):
         return RedirectResponse("/formulir", status_code=303)
     config = await room.config()
+    offer = None
+    if state is VisitorState.WAITING and view.estimate is not None:
+        offer = await offer_for_wait(request, view.estimate.seconds)
     return render(
         request,
         "waiting.html",
         {
+            "offer": offer,
             "view": view,
             "token": request.cookies.get(QUEUE_COOKIE),
             "refresh_seconds": max(2, round(view.poll_after_ms / 1000)),

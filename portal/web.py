@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.browser import Browser, browser_of, remember_browser
-from portal.errors import error_page
+from portal.errors import ApiError, error_page
 from portal.i18n import remember_language, templates_for
 
+MAX_BODY = 16 * 1024
 MAX_FORM_BYTES = 64 * 1024
 MAX_MULTIPART_BYTES = 2 * 1024 * 1024 + 128 * 1024  # two 1 MB PDFs and the fields
 
@@ -93,3 +95,19 @@ REFUSALS = {
 def refusal_page(request: Request, exc: Refused) -> Response:
     """The page (or JSON) for a refused POST."""
     return error_page(request, exc.status, exc.code, REFUSALS.get(exc.code))
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """Parse a small JSON object body (an empty body is an empty object)."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "too_large")
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "bad_json", "Badan permintaan bukan JSON yang sah.") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_json", "Badan permintaan harus berupa objek JSON.")
+    return body

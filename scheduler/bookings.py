@@ -222,8 +222,8 @@ def offer_slots(
     days = list(by_day)
     if not days:
         return []
-    if len(days) <= count:
-        chosen_days = days
+    if len(days) <= count or count == 1:
+        chosen_days = days[:count]
     else:
         chosen_days = [days[round(i * (len(days) - 1) / (count - 1))] for i in range(count)]
     offers = [by_day[chosen_days[0]][0]]

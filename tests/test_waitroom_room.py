@@ -353,3 +353,19 @@ async def test_snapshot_never_claims_a_place_held_out_of_order(client: Redis,
     await room.refresh()
     assert room.poll_from_snapshot(booked.number) is None
     assert (await room.poll(booked.number)).state is VisitorState.ADMITTED
+
+
+async def test_a_visitor_who_leaves_is_passed_over(client: Redis, clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=1)
+    holder = await room.join()
+    leaving = await room.join()
+    staying = await room.join()
+    assert await room.leave(leaving.number)
+    assert not await room.leave(leaving.number)
+    assert not await room.leave(holder.number)  # admitted, not waiting
+    assert (await room.stats(max_age=0)).waiting == 1
+    grant = await room.enter(holder.number)
+    assert grant is not None
+    await room.finish(grant.session_id)
+    assert (await room.poll(staying.number)).state is VisitorState.ADMITTED
+    assert (await room.poll(leaving.number)).public_state == "left"

@@ -210,6 +210,10 @@ class WaitingRoom:
         )
         return _int(live) == 1
 
+    async def leave(self, number: int) -> bool:
+        """Give up a waiting place (e.g. the visitor booked a slot instead)."""
+        return _int(await self._scripts.leave(keys=self._keys, args=[self._now_ms(), number])) == 1
+
     async def tick(self) -> int:
         """Expire what is overdue and admit whoever may come in; returns how many."""
         return _int(await self._scripts.tick(keys=self._keys, args=[self._now_ms()]))

@@ -7,7 +7,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick", "seal", "touch")
+VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick", "seal", "touch", "leave")
 
 
 @cache
@@ -29,6 +29,7 @@ class RoomScripts:
     tick: Any
     seal: Any
     touch: Any
+    leave: Any
 
 
 def register_scripts(client: Any) -> RoomScripts:

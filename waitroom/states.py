@@ -28,4 +28,6 @@ class VisitorState(IntEnum):
             return "active"
         if self is VisitorState.FINISHED:
             return "finished"
+        if self is VisitorState.LEFT:
+            return "left"
         return "expired"
