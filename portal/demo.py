@@ -1,14 +1,55 @@
-"""Demo data for a newcomer's first ``make run``."""
+"""Demo data for a newcomer's first ``make run``: a live window, a scheduled roster."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from pathlib import Path
 
+from portal.db import create_db_engine, session_factory
 from portal.settings import Settings
+from scheduler.assign import assign_unbooked
+from scheduler.roster import parse_roster
+from scheduler.store import (
+    CapacityRule,
+    get_calendar,
+    import_registrants,
+    regenerate_slots,
+    save_calendar,
+)
 
 log = logging.getLogger("antrean.demo")
 
+SAMPLE_ROSTER = Path(__file__).resolve().parent / "demo_data" / "roster-sample.csv"
+DEMO_DAYS = 14
 
-def seed_demo(settings: Settings) -> None:
-    """Put the demo data in place (idempotent)."""
-    log.info("demo mode: the waiting room starts with its default settings")
+
+def seed_demo(settings: Settings, now: dt.datetime | None = None) -> bool:
+    """Open a two-week window from today and schedule the sample roster; once only.
+
+    Returns True when the demo data was written now, False when it was there already.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    engine = create_db_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            if get_calendar(session, settings.room) is not None:
+                return False
+            today = now.astimezone(settings.tz).date()
+            start = dt.datetime.combine(today, dt.time(0), tzinfo=settings.tz)
+            save_calendar(session, settings.room, window_start=start,
+                          window_end=start + dt.timedelta(days=DEMO_DAYS),
+                          timezone=settings.timezone)
+            room = settings.room_defaults
+            regenerate_slots(session, settings.room,
+                             CapacityRule(room.max_active, room.booked_share,
+                                          room.expected_session_minutes), now)
+            report = parse_roster(SAMPLE_ROSTER.read_bytes(), SAMPLE_ROSTER.name, today=today)
+            counts = import_registrants(session, report)
+            assigned = assign_unbooked(session, settings.room, now)
+        log.info("demo: window of %d days from %s, %d registrants imported (%d rows refused), "
+                 "%d scheduled", DEMO_DAYS, today, counts.inserted, len(report.bad_rows),
+                 assigned.assigned)
+        return True
+    finally:
+        engine.dispose()
