@@ -123,8 +123,9 @@ end
 -- visitors present in their slot (within the booked share), then those who came
 -- back after being skipped, then the pre-queue in its drawn order, then walk-ins
 -- in queue order. Walk-ins leave free the places still reserved for bookings.
-local function admit_next(cfg)
-  expire_overdue()
+local function admit_next(cfg, skip_sweep)
+  -- A join only fills places free now; the ticker sweeps expiries every half second.
+  if not skip_sweep then expire_overdue() end
   if cfg.paused or not is_open(cfg) then return 0 end
   local free = cfg.max_active - redis.call('ZCARD', K_ACTIVE) - redis.call('ZCARD', K_ADMITTED)
   if free <= 0 then return 0 end

@@ -43,7 +43,7 @@ if number == nil then
     redis.call('HSET', K_IDS, ARGV[i], number)
   end
   fresh = 1
-  admit_next(cfg)
+  admit_next(cfg, true)
 end
 
 local state = mark_get(number)
