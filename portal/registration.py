@@ -10,6 +10,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -42,6 +43,8 @@ from portal.registrations import (
 )
 from portal.uploads import StoredFile, UploadStore
 from portal.web import PostedForm, Refused, checked_post, refusal_page, render
+from scheduler.bookings import BookingError, find_booking
+from scheduler.codes import InvalidCode, parse_code
 from scheduler.nik import InvalidField, validate_nik
 from waitroom.room import SessionGrant
 from waitroom.tokens import SessionTicket, TokenError
@@ -215,9 +218,13 @@ async def restore_endpoint(request: Request) -> Response:
     except InvalidField:
         nik = ""
 
+    typed = posted.values.get("kode", "")
+
     def adopt() -> bool:
         with request.app.state.db() as session:
-            found = adopt_draft(session, browser.tag, nik, posted.values.get("kode", ""))
+            found = adopt_draft(session, browser.tag, nik, typed)
+            if found is None and _is_booking_of(session, typed, nik):
+                found = adopt_draft(session, browser.tag, nik, None)
             session.commit()
             return found is not None
 
@@ -228,6 +235,15 @@ async def restore_endpoint(request: Request) -> Response:
                "restore_error": None if restored else
                N_("Draf tidak ditemukan. Periksa NIK dan kode pemulihan.")}
     return render(request, "form.html", context, status=200 if restored else 422)
+
+
+def _is_booking_of(session: Session, typed: str, nik: str) -> bool:
+    """Whether ``typed`` is the booking code of this NIK (a booking proves the draft's owner)."""
+    try:
+        find_booking(session, parse_code(typed), nik)
+    except (InvalidCode, BookingError):
+        return False
+    return True
 
 
 def _receipt_signer(request: Request) -> Signer:

@@ -124,11 +124,21 @@ def normalise_code(text: str) -> str:
     return "-".join(cleaned[i:i + 4] for i in range(0, len(cleaned), 4))
 
 
-def adopt_draft(session: Session, owner: str, nik: str, recovery_code: str) -> Draft | None:
-    """Move a draft typed in another browser to this one, given its NIK and recovery code."""
-    wanted = normalise_code(recovery_code)
-    candidates = session.scalars(select(Draft).where(Draft.nik == nik)).all()
-    found = next((d for d in candidates if (d.data or {}).get("_recovery") == wanted), None)
+def adopt_draft(session: Session, owner: str, nik: str, recovery_code: str | None) -> Draft | None:
+    """Move a draft typed in another browser to this one.
+
+    Proof of ownership is the NIK with the draft's recovery code, or the NIK alone
+    when the caller has already proved it otherwise (``recovery_code`` None: the
+    visitor showed the booking code of that NIK); then the latest draft is taken.
+    """
+    candidates = session.scalars(
+        select(Draft).where(Draft.nik == nik).order_by(Draft.updated_at.desc(), Draft.id.desc())
+    ).all()
+    if recovery_code is None:
+        found = candidates[0] if candidates else None
+    else:
+        wanted = normalise_code(recovery_code)
+        found = next((d for d in candidates if (d.data or {}).get("_recovery") == wanted), None)
     if found is None or found.owner == owner:
         return found
     current = load_draft(session, owner)

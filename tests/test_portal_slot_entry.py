@@ -102,3 +102,23 @@ def test_outside_the_slot_time_the_booking_does_not_open_the_door(app, slots) ->
         assert "bukan sekarang" in response.text
         assert re.search(r'id="enter-slot"', response.text) is None
         assert "Anda dalam antrean" not in join(client)  # cap 2: a plain join is admitted
+
+
+def test_a_booking_code_brings_back_the_draft_of_its_nik(settings, slots) -> None:  # noqa: F811
+    from tests.test_portal_flow import VALID, enter_form
+
+    with TestClient(create_app(settings)) as phone:
+        form = enter_form(phone)
+        phone.post("/formulir/draf", data={"csrf_token": csrf(form), **VALID})
+        code = phone.post("/api/v1/bookings",
+                          json={**person(nik=VALID["nik"]), "slot_id": slots[0]["id"]}
+                          ).json()["code"]
+    with TestClient(create_app(settings)) as laptop:
+        fresh = enter_form(laptop)
+        wrong_nik = laptop.post("/formulir/pulihkan", data={
+            "csrf_token": csrf(fresh), "nik": "3601021210672749", "kode": code})
+        assert wrong_nik.status_code == 422
+        restored = laptop.post("/formulir/pulihkan", data={
+            "csrf_token": csrf(fresh), "nik": VALID["nik"], "kode": code.lower()})
+    assert restored.status_code == 200
+    assert f'value="{VALID["nama"]}"' in restored.text
