@@ -184,3 +184,59 @@ def test_walk_ins_are_admitted_in_join_order(live_server_factory, sqlite_url: st
     stats = settled_stats(server.url)
     assert stats["waiting"] == 0
     assert stats["active"] == 0
+
+
+async def _prequeue_visit(url: str, count: int, start_at: float) -> list[tuple[float, int]]:
+    """Join the pre-queue at once, then take each turn; return (admitted at, number)."""
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    clients = [httpx.AsyncClient(base_url=url, timeout=30) for _ in range(count)]
+    try:
+        joined = await asyncio.gather(*(_join(client) for client in clients))
+        assert all(place["awaiting_draw"] for place in joined), joined
+
+        async def take_turn(client: httpx.AsyncClient, place: dict) -> tuple[float, int]:
+            admitted = await _wait_and_enter(client, place)
+            await _finish(client)
+            return admitted, queue_number(place["token"])
+
+        return list(await asyncio.gather(*(take_turn(c, p) for c, p in zip(clients, joined,
+                                                                            strict=True))))
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+def run_prequeue_visitors(url: str, count: int, start_at: float) -> list[tuple[float, int]]:
+    """Entry point of a load process for the pre-queue test."""
+    return asyncio.run(_prequeue_visit(url, count, start_at))
+
+
+@pytest.mark.slow
+def test_prequeue_is_served_in_the_order_drawn_from_the_published_seed(
+    live_server_factory, sqlite_url: str
+) -> None:
+    import re
+
+    from waitroom.prequeue import prequeue_order
+
+    token = "operator-token-for-the-prequeue-test"
+    server = live_server_factory(sqlite_url, workers=2, ANTREAN_MAX_ACTIVE="1",
+                                 ANTREAN_ADMIT_PER_MINUTE="100000", ANTREAN_ADMIN_TOKEN=token)
+    opens_at = int(time.time()) + 5
+    changed = httpx.patch(f"{server.url}/api/v1/admin/settings", json={"opens_at": opens_at},
+                          headers={"Authorization": f"Bearer {token}"})
+    assert changed.status_code == 200, changed.text
+    start_at = time.time() + 1.5
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(LOAD_PROCESSES, mp_context=context) as pool:
+        futures = [pool.submit(run_prequeue_visitors, server.url, 20, start_at)
+                   for _ in range(LOAD_PROCESSES)]
+        turns = [turn for future in futures for turn in future.result(timeout=120)]
+    assert time.time() > opens_at
+    landing = httpx.get(server.url + "/").text
+    seed = re.search(r'<code id="seed">([^<]+)</code>', landing)
+    assert seed, "the seed is published after opening"
+    numbers = sorted(number for _, number in turns)
+    assert numbers == list(range(1, 41))
+    admission_order = [number for _, number in sorted(turns)]
+    assert admission_order == prequeue_order(seed.group(1), 40)
