@@ -12,6 +12,7 @@ from starlette.routing import Route
 from portal.bookings import offer_for_wait
 from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, browser_of, queue_ticket
 from portal.errors import error_page
+from portal.forms import N_
 from portal.queueing import (
     CLOSED_MESSAGE,
     REDIS_DOWN,
@@ -25,7 +26,7 @@ from portal.queueing import (
 from portal.web import Refused, checked_form, refusal_page, render
 from waitroom.room import JoinRateLimited, QueueClosed
 from waitroom.states import VisitorState
-from waitroom.tokens import ForeignToken, TokenError
+from waitroom.tokens import ForeignToken, QueueTicket, TokenError
 
 __all__ = ["checked_form", "render", "routes"]
 
@@ -136,10 +137,30 @@ async def enter(request: Request) -> Response:
     return response
 
 
+async def resume(request: Request) -> Response:
+    """The link of a "your turn" message: this browser takes over the admitted place."""
+    signer = request.app.state.signer
+    settings = request.app.state.settings
+    try:
+        room_name, number = signer.read_resume_token(request.path_params["token"], time.time())
+    except TokenError:
+        return error_page(request, 410, "link_expired", N_(
+            "Tautan ini sudah tidak berlaku. Ambil nomor antrean baru; isian yang sudah Anda "
+            "ketik tetap tersimpan."))
+    if room_name != settings.room:
+        return error_page(request, 404, "not_found")
+    browser = browser_of(request)
+    token = signer.queue_token(QueueTicket(room_name, number, int(time.time()), browser.tag))
+    response = RedirectResponse("/antre", status_code=303)
+    store_queue_token(request, response, browser, token)
+    return response
+
+
 routes = [
     Route("/", landing, methods=["GET"]),
     Route("/antre", join, methods=["POST"]),
     Route("/antre", waiting, methods=["GET"]),
     Route("/antre/masuk", enter, methods=["POST"]),
     Route("/antre/bukti", arrival_receipt, methods=["GET"]),
+    Route("/antre/lanjut/{token}", resume, methods=["GET"]),
 ]

@@ -184,3 +184,23 @@ def test_arrival_receipt_is_signed_and_verifiable(app) -> None:
     assert code
     ticket = app.state.signer.read_arrival_code(code.group(1))
     assert ticket.number == 1 and ticket.room == "main"
+
+
+def test_a_turn_link_lets_another_browser_take_the_admitted_place(settings) -> None:
+    import time
+
+    apps = [create_app(settings) for _ in range(2)]
+    with TestClient(apps[0]) as waiting, TestClient(apps[1]) as mail_app:
+        waiting.post("/api/v1/queue/join", json={})
+        waiting.post("/api/v1/queue/join", json={"nik": "3601021210672749"})
+        signer = apps[0].state.signer
+        link = signer.resume_token("main", 1, int(time.time()) + 120)
+        page = mail_app.get(f"/antre/lanjut/{link}")
+        assert page.status_code == 200 and "Giliran Anda tiba" in page.text
+        form = mail_app.post("/antre/masuk", data={"csrf_token": csrf(page.text)})
+        assert 'action="/formulir"' in form.text
+        expired = signer.resume_token("main", 2, int(time.time()) - 1)
+        gone = mail_app.get(f"/antre/lanjut/{expired}")
+        forged = mail_app.get(f"/antre/lanjut/main.2.{int(time.time()) + 99}.AAAA")
+    assert gone.status_code == 410 and "tidak berlaku" in gone.text
+    assert forged.status_code == 410

@@ -369,3 +369,23 @@ async def test_a_visitor_who_leaves_is_passed_over(client: Redis, clock: Clock) 
     await room.finish(grant.session_id)
     assert (await room.poll(staying.number)).state is VisitorState.ADMITTED
     assert (await room.poll(leaving.number)).public_state == "left"
+
+
+async def test_visitors_who_asked_are_listed_for_a_notice_when_admitted(
+    client: Redis, clock: Clock
+) -> None:
+    room = await make_room(client, clock, max_active=1)
+    holder = await room.join()
+    quiet = await room.join()
+    told = await room.join()
+    await room.want_notice(told.number)
+    for _ in range(2):
+        place = await room.poll(quiet.number)
+        number = holder.number if place.state is VisitorState.WAITING else quiet.number
+        grant = await room.enter(number)
+        assert grant is not None
+        await room.finish(grant.session_id)
+    assert await room.take_due_notices() == [told.number]
+    assert await room.take_due_notices() == []  # popped once, by one process
+    deadline = await room.claim_deadline_ms(told.number)
+    assert deadline is not None and deadline > clock.now * 1000

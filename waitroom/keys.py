@@ -24,6 +24,8 @@ KEY_NAMES: tuple[str, ...] = (
     "booked",  # set: queue numbers of booked visitors holding a place (admitted or active)
     "order",  # list: the pre-queue's drawn order, served first after opening
     "staging",  # list: the pre-queue order being written before it is sealed
+    "wanted",  # set: queue numbers that asked to be told when their turn opens
+    "due",  # list: admitted numbers to tell now (the notifier pops them)
 )
 
 # Per-address join counters are the one key per caller; the join script takes

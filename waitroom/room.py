@@ -210,6 +210,20 @@ class WaitingRoom:
         )
         return _int(live) == 1
 
+    async def want_notice(self, number: int) -> None:
+        """Remember that this visitor wants to be told when their turn opens."""
+        await self.client.sadd(self.keys.key("wanted"), number)
+
+    async def take_due_notices(self, limit: int = 500) -> list[int]:
+        """Pop the admitted visitors to tell now (each is popped by one process only)."""
+        popped = await self.client.lpop(self.keys.key("due"), limit)
+        return [_int(n) for n in popped or []]
+
+    async def claim_deadline_ms(self, number: int) -> int | None:
+        """When an admitted visitor's place lapses (None when not admitted)."""
+        score = await self.client.zscore(self.keys.key("admitted"), number)
+        return None if score is None else int(score)
+
     async def leave(self, number: int) -> bool:
         """Give up a waiting place (e.g. the visitor booked a slot instead)."""
         return _int(await self._scripts.leave(keys=self._keys, args=[self._now_ms(), number])) == 1

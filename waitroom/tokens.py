@@ -134,6 +134,26 @@ class TokenSigner:
         except ValueError as exc:
             raise TokenError("malformed") from exc
 
+    def resume_token(self, room: str, number: int, expires_at: int) -> str:
+        """A link token that lets whoever holds it claim an admitted place until ``expires_at``.
+
+        Sent only to the visitor's own e-mail or phone: it re-binds the place to
+        the browser that opens the link (the e-mail app's browser, say).
+        """
+        body = f"{room}.{number}.{expires_at}"
+        return f"{body}.{self._sign('l', body)}"
+
+    def read_resume_token(self, token: str, now: float) -> tuple[str, int]:
+        """Verify a resume token at ``now``; return (room, number) or raise TokenError."""
+        room, number, expires = self._open("l", token, 3)
+        try:
+            number_value, expires_value = int(number), int(expires)
+        except ValueError as exc:
+            raise TokenError("malformed") from exc
+        if expires_value < now:
+            raise TokenError("expired")
+        return room, number_value
+
     def identity_hash(self, kind: str, value: str) -> str:
         """Return the keyed hash under which an identifier is kept in Redis (never in clear)."""
         mac = hmac.new(self._key, f"id|{kind}|{value}".encode(), hashlib.sha256).digest()

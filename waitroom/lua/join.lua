@@ -1,5 +1,5 @@
 -- join: give a visitor a place in the queue, or their existing place back.
--- KEYS: the room's keys (see _lib.lua); KEYS[18] the caller's join counter for this minute
+-- KEYS: the room's keys (see _lib.lua); KEYS[20] the caller's join counter for this minute
 -- ARGV[1] now (ms); ARGV[2] joins allowed per address per minute (0 = no limit);
 -- ARGV[3] 1 for a booked visitor present in their slot (priority lane), else 0;
 -- ARGV[4..] keyed hashes of the identifiers given (NIK, phone, e-mail, booking code)
@@ -8,8 +8,8 @@
 --          {0, -1} when the caller is over the join limit, or {0, -2} when the queue has closed
 local limit = tonumber(ARGV[2])
 if limit > 0 then
-  local used = redis.call('INCR', KEYS[18])
-  if used == 1 then redis.call('PEXPIRE', KEYS[18], 61000) end
+  local used = redis.call('INCR', KEYS[20])
+  if used == 1 then redis.call('PEXPIRE', KEYS[20], 61000) end
   if used > limit then return {0, -1} end
 end
 
