@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from portal import admin_api, api, bookings, health, registration, visitor
+from portal import admin_api, api, bookings, health, openapi, registration, visitor
 from portal.db import create_db_engine, session_factory
 from portal.errors import EXCEPTION_HANDLERS
 from portal.i18n import create_templates
@@ -92,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[
             *health.routes,
+            *openapi.routes,
             *admin_api.routes,
             *api.routes,
             *bookings.routes,
