@@ -32,8 +32,10 @@ CODE = {"name": "code", "in": "path", "required": True,
 OWNER_NIK = {"name": "X-Antrean-NIK", "in": "header", "required": True,
              "description": "The NIK the booking belongs to (never in the URL)",
              "schema": {"type": "string", "maxLength": 32}}
-NIK_BODY: dict[str, Any] = {"type": "object", "properties": {"nik": {"type": "string", "maxLength": 32}},
-            "required": ["nik"]}
+NIK_BODY: dict[str, Any] = {
+    "type": "object", "properties": {"nik": {"type": "string", "maxLength": 32}},
+    "required": ["nik"],
+}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
