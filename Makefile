@@ -26,8 +26,13 @@ check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# Every benchmark prints its table; each compares against figures measured in
+# the same run. The scheduling bench skips PostgreSQL when none answers.
 bench: install
 	$(PY) -m bench
+	$(PY) -m bench.notify
+	$(PY) -m bench.schedule
+	$(PY) -m bench.export
 
 # Re-extract the translatable text and merge it into the English catalogue.
 messages: install

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from portal.db import create_db_engine, session_factory, upgrade
 from scheduler.assign import assign_unbooked
@@ -134,7 +135,11 @@ def main() -> None:
         "ANTREAN_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
     if args.db in ("postgresql", "both"):
-        bench_postgres(args.postgres_url, args.count)
+        try:
+            bench_postgres(args.postgres_url, args.count)
+        except OperationalError as exc:
+            print(f"PostgreSQL at {args.postgres_url} not reachable ({type(exc).__name__}): "
+                  "skipped")
     if args.db in ("sqlite", "both"):
         bench_sqlite(args.sqlite_count or args.count)
 

@@ -16,11 +16,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from portal import admin_api, api, bookings, health, openapi, registration, visitor
+from portal import admin, admin_api, api, bookings, health, openapi, registration, visitor
+from portal.admin.latency import FormLatency
 from portal.db import create_db_engine, session_factory
 from portal.errors import EXCEPTION_HANDLERS
 from portal.i18n import create_templates
 from portal.middleware import SecurityHeaders
+from portal.notify.settings import notify_settings_for
 from portal.settings import Settings
 from waitroom.keys import RoomKeys
 from waitroom.room import WaitingRoom
@@ -94,6 +96,7 @@ def create_app(settings: Settings) -> Starlette:
             *health.routes,
             *openapi.routes,
             *admin_api.routes,
+            *admin.routes,
             *api.routes,
             *bookings.routes,
             *visitor.routes,
@@ -101,10 +104,12 @@ def create_app(settings: Settings) -> Starlette:
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(SecurityHeaders, hsts=settings.cookie_secure)],
+        middleware=[Middleware(SecurityHeaders, hsts=settings.cookie_secure),
+                    Middleware(FormLatency)],
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.signer = TokenSigner(str(settings.secret_key))
+    app.state.notify = notify_settings_for(settings)
     app.state.templates = create_templates(TEMPLATES_DIR, STATIC_DIR)
     return app

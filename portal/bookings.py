@@ -24,6 +24,7 @@ from starlette.routing import Route
 from portal.browser import QUEUE_COOKIE, browser_of, queue_ticket
 from portal.errors import ApiError, error_page
 from portal.forms import N_
+from portal.notices import announce_booking
 from portal.queueing import (
     CLOSED_MESSAGE,
     REDIS_DOWN,
@@ -76,6 +77,29 @@ def _zone(request: Request) -> ZoneInfo:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _announce(request: Request, session: Session, booking: Booking, slot: Slot,
+              moved_from: dt.datetime | None = None) -> None:
+    """Queue the booking's message (sent after the caller's commit, once per slot)."""
+    announce_booking(session, request.app.state.queue, request.app.state.notify, booking, slot,
+                     moved_from=moved_from)
+
+
+def _cancel(request: Request, session: Session, room: str, code: str, nik: str,
+            now: dt.datetime) -> tuple[Booking, Slot]:
+    booking, slot = cancel_booking(session, room, code, nik, now)
+    _announce(request, session, booking, slot)
+    return booking, slot
+
+
+def _reschedule(request: Request, session: Session, room: str, code: str, nik: str,
+                slot_id: int, now: dt.datetime) -> tuple[Booking, Slot]:
+    old_start = find_booking(session, code, nik)[1].start
+    booking, slot = reschedule_booking(session, room, code, nik, slot_id, now)
+    if slot.start != old_start:
+        _announce(request, session, booking, slot, moved_from=old_start)
+    return booking, slot
 
 
 def _in_transaction(request: Request, work: Callable[[Session], T]) -> T:
@@ -243,13 +267,17 @@ async def api_book(request: Request) -> Response:
 
         def work(session: Session) -> dict[str, Any]:
             booking = book_slot(session, room, contact, slot_id, now)
-            return booking_json(booking, session.get_one(Slot, booking.slot_id), zone)
+            slot = session.get_one(Slot, booking.slot_id)
+            _announce(request, session, booking, slot)
+            return booking_json(booking, slot, zone)
     else:
         preference = _preference(body["preferences"])
 
         def work(session: Session) -> dict[str, Any]:
             booking = book_by_preference(session, room, contact, preference, now)
-            return booking_json(booking, session.get_one(Slot, booking.slot_id), zone)
+            slot = session.get_one(Slot, booking.slot_id)
+            _announce(request, session, booking, slot)
+            return booking_json(booking, slot, zone)
 
     try:
         answer = await run_in_threadpool(_in_transaction, request, work)
@@ -279,7 +307,7 @@ async def api_cancel(request: Request) -> Response:
     try:
         answer = await run_in_threadpool(
             _in_transaction, request,
-            lambda session: booking_json(*cancel_booking(session, room, code, nik, now), zone),
+            lambda session: booking_json(*_cancel(request, session, room, code, nik, now), zone),
         )
     except BookingError as exc:
         raise _api_error(exc) from exc
@@ -296,7 +324,7 @@ async def api_reschedule(request: Request) -> Response:
         answer = await run_in_threadpool(
             _in_transaction, request,
             lambda session: booking_json(
-                *reschedule_booking(session, room, code, nik, slot_id, now), zone
+                *_reschedule(request, session, room, code, nik, slot_id, now), zone
             ),
         )
     except BookingError as exc:
@@ -428,6 +456,7 @@ async def booking_submit(request: Request) -> Response:
                                             else None)
                 booking = book_by_preference(session, room, contact, preference, now)
             slot = session.get_one(Slot, booking.slot_id)
+            _announce(request, session, booking, slot)
             return {"code": format_code(booking.code), "label": slot_label(slot, zone)}
 
         try:
@@ -480,10 +509,10 @@ async def check_submit(request: Request) -> Response:
 
     def work(session: Session) -> tuple[Booking, Slot]:
         if action == "batal":
-            return cancel_booking(session, room, code, nik, now)
+            return _cancel(request, session, room, code, nik, now)
         if action == "pindah":
-            return reschedule_booking(session, room, code, nik,
-                                      _form_slot_id(form.get("slot_id", "")), now)
+            return _reschedule(request, session, room, code, nik,
+                               _form_slot_id(form.get("slot_id", "")), now)
         return find_booking(session, code, nik)
 
     notice = {"batal": "Jadwal Anda telah dibatalkan.", "pindah": "Jadwal Anda telah dipindahkan."}

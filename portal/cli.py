@@ -8,6 +8,7 @@ import contextlib
 import sys
 
 from portal import cli_schedule
+from portal.admin import cli as admin_cli
 from portal.settings import Settings, SettingsError
 
 
@@ -38,15 +39,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from redis import Redis
-    from rq import Worker
+    from portal.notify.settings import notify_settings_for
+    from portal.notify.worker import run_worker
 
     settings = _settings()
     if settings.redis_url is None:
         sys.exit("antrean: the worker needs ANTREAN_REDIS_URL (antrean run sets it)")
-    connection = Redis.from_url(settings.redis_url)
-    worker = Worker(["antrean"], connection=connection)
-    worker.work(with_scheduler=True)
+    # Jobs run in the worker process itself: a fork per message would import the
+    # templates and the database layer again for every e-mail.
+    run_worker(notify_settings_for(settings), simple=not args.fork)
     return 0
 
 
@@ -74,9 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
-    sub.add_parser("worker", help="run an RQ worker").set_defaults(func=cmd_worker)
+    worker = sub.add_parser("worker", help="run an RQ worker (notifications)")
+    worker.add_argument("--fork", action="store_true",
+                        help="run each job in a forked child (isolation over speed)")
+    worker.set_defaults(func=cmd_worker)
     sub.add_parser("loop", help="run the admission/reminder loop").set_defaults(func=cmd_loop)
     cli_schedule.register(sub)
+    admin_cli.register(sub)
     return parser
 
 

@@ -31,6 +31,7 @@ from portal.forms import (
     validate_registration,
 )
 from portal.models import Submission
+from portal.notify.dispatch import notify_submission_receipt
 from portal.queueing import REDIS_DOWN, open_door_grant, room_of
 from portal.registrations import (
     AlreadyRegistered,
@@ -253,10 +254,13 @@ def _receipt_signer(request: Request) -> Signer:
 def _store_result(request: Request, owner: str, key: str, data: dict[str, Any],
                   number: int) -> Submission:
     with request.app.state.db() as session:
-        submission, _new = store_submission(
+        submission, new = store_submission(
             session, idempotency_key=key, nik=str(data["nik"]), name=str(data["nama"]),
             data=data, queue_number=number,
         )
+        if new:
+            notify_submission_receipt(session, request.app.state.queue,
+                                      request.app.state.notify, submission)
         draft = load_draft(session, owner)
         if draft is not None:
             session.delete(draft)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import signal
@@ -13,12 +14,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+from rq import Queue
+from sqlalchemy import Engine
 
-from portal.db import create_db_engine, upgrade
+from portal.admin.upkeep import admin_upkeep
+from portal.db import create_db_engine, session_factory, upgrade
+from portal.notices import send_due_reminders, send_turn_notices
+from portal.notify.settings import notify_settings_for
 from portal.settings import Settings
 from waitroom.keys import RoomKeys
 from waitroom.room import WaitingRoom
+from waitroom.tokens import TokenSigner
 
 log = logging.getLogger("antrean.run")
 
@@ -113,17 +121,73 @@ def run(settings: Settings) -> int:
     return code
 
 
-async def tick_loop(settings: Settings, interval: float = 0.5) -> None:
-    """The background loop: admission ticks (and, later, due reminders)."""
+async def tick_loop(settings: Settings, interval: float = 0.5,
+                    reminder_interval: float = 60.0) -> None:
+    """The background loop: admission ticks, turn notices, due reminders, admin upkeep."""
     assert settings.redis_url is not None
     client = Redis.from_url(settings.redis_url, socket_timeout=5)
     room = WaitingRoom(client, RoomKeys(settings.redis_prefix, settings.room))
+    engine = create_db_engine(settings.database_url)
+    notifier = Notifier(settings, engine)
+    next_reminders = 0.0
     try:
         while True:
             try:
                 await room.tick_if_leader(lock_ms=int(interval * 900))
-            except Exception as exc:  # keep ticking through a Redis restart
-                log.warning("tick failed: %s", type(exc).__name__)
+                await admin_upkeep(room, settings.tz)
+                due = await room.take_due_notices()
+                if due:
+                    await notifier.turns(room, due)
+                if time.monotonic() >= next_reminders:
+                    next_reminders = time.monotonic() + reminder_interval
+                    await asyncio.to_thread(notifier.reminders)
+            except Exception as exc:  # keep going through a Redis or database restart
+                log.warning("loop step failed: %s", type(exc).__name__)
             await asyncio.sleep(interval)
     finally:
         await client.aclose()
+        notifier.close()
+
+
+class Notifier:
+    """The loop's side of notifications: its own database session and RQ queue."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        assert settings.redis_url is not None
+        self.settings = settings
+        self.sessions = session_factory(engine)
+        self.engine = engine
+        self.sync_redis = SyncRedis.from_url(settings.redis_url)
+        self.queue = Queue("antrean", connection=self.sync_redis)
+        self.notify = notify_settings_for(settings)
+        self.signer = TokenSigner(str(settings.secret_key))
+
+    async def turns(self, room: WaitingRoom, numbers: list[int]) -> None:
+        """Send the "your turn" links of visitors just admitted who asked for one."""
+        due = []
+        for number in numbers:
+            deadline = await room.claim_deadline_ms(number)
+            if deadline is not None:
+                due.append((number, deadline))
+        if not due:
+            return
+        window = dt.timedelta(seconds=(await room.config()).claim_window_seconds)
+        await asyncio.to_thread(self._send_turns, due, window)
+
+    def _send_turns(self, due: list[tuple[int, int]], window: dt.timedelta) -> None:
+        with self.sessions() as session:
+            send_turn_notices(session, self.queue, self.notify, self.signer, self.settings.room,
+                              due, window)
+            session.commit()
+
+    def reminders(self) -> None:
+        """Queue due reminders and re-queue messages a dead worker left behind."""
+        with self.sessions() as session:
+            send_due_reminders(session, self.queue, self.notify, self.settings.room,
+                               dt.datetime.now(dt.UTC))
+            session.commit()
+
+    def close(self) -> None:
+        """Release the connections."""
+        self.sync_redis.close()
+        self.engine.dispose()

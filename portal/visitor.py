@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from portal.admin import public_banner
 from portal.bookings import offer_for_wait
 from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, browser_of, queue_ticket
 from portal.errors import error_page
 from portal.forms import N_
+from portal.notices import remember_contact
 from portal.queueing import (
     CLOSED_MESSAGE,
     REDIS_DOWN,
@@ -24,6 +28,8 @@ from portal.queueing import (
     view_place,
 )
 from portal.web import Refused, checked_form, refusal_page, render
+from scheduler.nik import InvalidField
+from scheduler.roster import validate_email, validate_phone
 from waitroom.room import JoinRateLimited, QueueClosed
 from waitroom.states import VisitorState
 from waitroom.tokens import ForeignToken, QueueTicket, TokenError
@@ -36,11 +42,12 @@ async def landing(request: Request) -> Response:
     try:
         stats = await room.stats()
         seed = await room.published_seed()
+        banner = await public_banner(room)
     except REDIS_DOWN:
         if not request.app.state.settings.fail_open:
             raise
         return render(request, "index.html", {"stats": None, "seed": None, "degraded": True})
-    return render(request, "index.html", {"stats": stats, "seed": seed})
+    return render(request, "index.html", {"stats": stats, "seed": seed, "banner": banner})
 
 
 async def arrival_receipt(request: Request) -> Response:
@@ -97,8 +104,13 @@ async def waiting(request: Request) -> Response:
                           "Anda sendiri.")
     except TokenError:
         return RedirectResponse("/", status_code=303)
+    return await _waiting_page(request, ticket.number, {})
+
+
+async def _waiting_page(request: Request, number: int, extra: dict[str, Any],
+                        status: int = 200) -> Response:
     room = room_of(request)
-    place = room.poll_from_snapshot(ticket.number) or await room.poll(ticket.number)
+    place = room.poll_from_snapshot(number) or await room.poll(number)
     view = await view_place(room, place)
     state = view.place.state
     if state is VisitorState.ACTIVE and request.cookies.get(SESSION_COOKIE):
@@ -117,7 +129,11 @@ async def waiting(request: Request) -> Response:
             "refresh_seconds": max(2, round(view.poll_after_ms / 1000)),
             "paused": config.paused,
             "state": state.public,
+            "notice_errors": {},
+            "notice_values": {},
+            **extra,
         },
+        status=status,
     )
 
 
@@ -135,6 +151,44 @@ async def enter(request: Request) -> Response:
     response = RedirectResponse("/formulir", status_code=303)
     start_session(request, response, ticket, grant)
     return response
+
+
+async def ask_for_notice(request: Request) -> Response:
+    """A waiting visitor leaves an e-mail or phone to be told when their turn opens."""
+    try:
+        form = await checked_form(request)
+        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+    except Refused as exc:
+        return refusal_page(request, exc)
+    except TokenError:
+        return RedirectResponse("/", status_code=303)
+    errors: dict[str, str] = {}
+    email = phone = None
+    try:
+        email = validate_email(form.get("email", ""))
+    except InvalidField as exc:
+        errors["email"] = exc.message
+    if form.get("telepon", "").strip():
+        try:
+            phone = validate_phone(form["telepon"])
+        except InvalidField as exc:
+            errors["telepon"] = exc.message
+    if not errors and email is None and phone is None:
+        errors["email"] = N_("Isi e-mail atau nomor HP.")
+    room = room_of(request)
+    if errors:
+        return await _waiting_page(request, ticket.number, {"notice_errors": errors,
+                                                            "notice_values": form}, 422)
+    settings = request.app.state.settings
+
+    def remember() -> None:
+        with request.app.state.db() as session:
+            remember_contact(session, settings.room, ticket.number, email, phone)
+            session.commit()
+
+    await run_in_threadpool(remember)
+    await room.want_notice(ticket.number)
+    return await _waiting_page(request, ticket.number, {"notice_saved": True})
 
 
 async def resume(request: Request) -> Response:
@@ -163,4 +217,5 @@ routes = [
     Route("/antre/masuk", enter, methods=["POST"]),
     Route("/antre/bukti", arrival_receipt, methods=["GET"]),
     Route("/antre/lanjut/{token}", resume, methods=["GET"]),
+    Route("/antre/kabari", ask_for_notice, methods=["POST"]),
 ]

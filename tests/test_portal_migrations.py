@@ -6,6 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
+import portal.admin.models  # noqa: F401  (every table on the metadata, as env.py has it)
+import portal.models  # noqa: F401
+import portal.notify.models  # noqa: F401
 from portal.db import create_db_engine, upgrade
 from scheduler.models import Base
 

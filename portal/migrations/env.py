@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-import portal.models  # noqa: F401  (registers every table on the metadata)
+import portal.admin.models  # noqa: F401  (registers every table on the metadata)
+import portal.models  # noqa: F401
+import portal.notify.models  # noqa: F401
 from scheduler.models import Base
 
 config = context.config

@@ -181,7 +181,9 @@ local function admit_next(cfg, skip_sweep)
   while admitted < walk_in_allowed and head <= tail and scanned < 1000 do
     local state, seen = mark_get(head)
     if state == WAITING then
-      if cfg.stale_s > 0 and age_s(seen) > cfg.stale_s then
+      -- Someone who asked to be told may close the page: not stale for that.
+      if cfg.stale_s > 0 and age_s(seen) > cfg.stale_s
+          and redis.call('SISMEMBER', K_WANTED, head) == 0 then
         -- keep "last seen" so the grace period counts from the last poll
         mark_set(head, SKIPPED, seen)
         skipped = skipped + 1

@@ -1,0 +1,113 @@
+"""Roster look-up by NIK (shown masked) and verification of arrival receipts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from portal.admin.access import admin_render, page
+from portal.forms import N_
+from portal.models import Registrant, Submission
+from portal.notify.models import Notification
+from portal.notify.records import recipient_key
+from portal.web import checked_form
+from scheduler.models import Booking, Slot
+from scheduler.nik import clean_nik, mask_nik
+from waitroom.tokens import TokenError, TokenSigner
+
+BAD_NIK = N_("NIK terdiri dari 16 angka.")
+NOT_FOUND = N_("Tidak ada peserta maupun pendaftaran dengan NIK ini.")
+
+
+def _masked_email(address: str | None) -> str | None:
+    if not address or "@" not in address:
+        return None
+    name, _, domain = address.partition("@")
+    return f"{name[:1]}***@{domain}"
+
+
+def _masked_phone(number: str | None) -> str | None:
+    return f"***{number[-3:]}" if number and len(number) > 3 else None
+
+
+def look_up(request: Request, nik: str) -> dict[str, Any]:
+    """Everything the console may show about one NIK, personal data masked."""
+    secret = str(request.app.state.settings.secret_key)
+    with request.app.state.db() as session:
+        registrant = session.scalar(select(Registrant).where(Registrant.nik == nik))
+        submission = session.scalar(select(Submission).where(Submission.nik == nik))
+        booking = None
+        notifications: list[Notification] = []
+        if registrant is not None:
+            booking = session.execute(
+                select(Booking, Slot).join(Slot, Slot.id == Booking.slot_id)
+                .where(Booking.registrant_id == registrant.id)
+                .order_by(Booking.id.desc()).limit(1)).first()
+            keys = [recipient_key(secret, channel, address) for channel, address in
+                    (("email", registrant.email), ("sms", registrant.phone)) if address]
+            if keys:
+                notifications = list(session.scalars(
+                    select(Notification).where(Notification.recipient_key.in_(keys))
+                    .order_by(Notification.id.desc()).limit(50)))
+    return {
+        "masked_nik": mask_nik(nik),
+        "registrant": registrant,
+        "email": _masked_email(registrant.email) if registrant else None,
+        "phone": _masked_phone(registrant.phone) if registrant else None,
+        "submission": submission,
+        "booking": booking,
+        "notifications": notifications,
+        "found": registrant is not None or submission is not None,
+    }
+
+
+@page("operator")
+async def roster_page(request: Request) -> Response:
+    return admin_render(request, "admin/roster.html", {"result": None, "receipt": None})
+
+
+@page("operator")
+async def search(request: Request) -> Response:
+    form = await checked_form(request)
+    nik = clean_nik(form.get("nik", ""))
+    if len(nik) != 16 or not nik.isdigit():
+        return admin_render(request, "admin/roster.html",
+                            {"result": None, "receipt": None, "nik_error": BAD_NIK}, status=422)
+    result = await run_in_threadpool(look_up, request, nik)
+    return admin_render(request, "admin/roster.html", {
+        "result": result, "receipt": None, "not_found": None if result["found"] else NOT_FOUND})
+
+
+def verify_receipt(signer: TokenSigner, room: str, code: str,
+                   tz: dt.tzinfo) -> dict[str, Any]:
+    """Whether an arrival code is ours and for this room, with its number and join time."""
+    try:
+        ticket = signer.read_arrival_code(code)
+    except TokenError:
+        return {"valid": False, "message": N_("Kode tidak sah: bukan buatan portal ini.")}
+    if ticket.room != room:
+        return {"valid": False, "message": N_("Kode sah, tetapi untuk antrean lain.")}
+    joined = dt.datetime.fromtimestamp(ticket.issued_at, tz)
+    return {"valid": True, "number": ticket.number, "joined": joined}
+
+
+@page("operator")
+async def verify(request: Request) -> Response:
+    form = await checked_form(request)
+    settings = request.app.state.settings
+    receipt = verify_receipt(request.app.state.signer, settings.room,
+                             form.get("code", "")[:300], settings.tz)
+    return admin_render(request, "admin/roster.html", {"result": None, "receipt": receipt})
+
+
+routes = [
+    Route("/admin/peserta", roster_page, methods=["GET"]),
+    Route("/admin/peserta", search, methods=["POST"]),
+    Route("/admin/peserta/bukti", verify, methods=["POST"]),
+]

@@ -1,0 +1,76 @@
+"""The console in a real browser (Debian's Chromium): log in, change the cap, look around."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from portal.settings import Settings
+from tests.admin_helpers import PASSWORD, add_user
+from tests.test_admin_exports import insert_submissions
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.browser
+
+LAPTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "id-ID"}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's chromium package")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_admin_logs_in_changes_the_cap_and_sees_it_live(
+    browser: Browser, settings: Settings, live_server_factory, database_url: str,
+    artifacts: Path,
+) -> None:
+    add_user(settings, "ani", "admin")
+    insert_submissions(settings, 40)
+    server = live_server_factory(database_url, ANTREAN_MAX_ACTIVE="5")
+    db = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    context = browser.new_context(**LAPTOP)  # type: ignore[arg-type]
+    context.set_default_timeout(15_000)
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Every file the console asks for exists (the browser's own favicon request aside).
+    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    try:
+        page.goto(server.url + "/admin")
+        page.wait_for_url("**/admin/masuk?next=/admin")
+        page.get_by_label("Nama pengguna").fill("ani")
+        page.get_by_label("Kata sandi").fill(PASSWORD)
+        page.get_by_role("button", name="Masuk").click()
+        page.wait_for_url(server.url + "/admin")
+
+        page.get_by_role("link", name="Pengaturan").click()
+        page.get_by_label("Batas pengguna aktif (cap)").fill("25")
+        page.get_by_role("button", name="Simpan pengaturan").click()
+        expect(page.locator("#saved")).to_be_visible()
+
+        page.get_by_role("link", name="Dasbor").click()
+        expect(page.locator('[data-tile="active_cap"]')).to_have_text(re.compile(r"^0 / 25$"))
+        expect(page.locator('[data-tile="submissions_total"]')).to_have_text("40 / 0")
+        expect(page.locator("#chart-queue .uplot")).to_be_visible()
+        page.wait_for_timeout(2500)  # one more refresh round
+        page.screenshot(path=str(artifacts / f"admin-dashboard-{db}.png"), full_page=True)
+
+        page.get_by_role("link", name="Perencana").click()
+        page.get_by_label("Jumlah pegawai di daftar").fill("60000")
+        page.get_by_role("button", name="Hitung").click()
+        expect(page.locator("#cap-needed")).to_have_text(re.compile(r"^\d+$"))
+        expect(page.locator("#chart-plan .uplot")).to_be_visible()
+        page.screenshot(path=str(artifacts / f"admin-planner-{db}.png"), full_page=True)
+    finally:
+        context.close()
+    assert errors == []
