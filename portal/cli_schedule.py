@@ -37,7 +37,12 @@ def register(sub: Any) -> None:
     schedule = sub.add_parser("schedule", help="slot scheduling")
     schedule_sub = schedule.add_subparsers(dest="schedule_command", required=True)
     assign = schedule_sub.add_parser("assign", help="give every unbooked registrant a slot")
+    assign.add_argument("--notify", action="store_true",
+                        help="tell every newly scheduled registrant with a contact their slot")
     assign.set_defaults(func=cmd_schedule_assign)
+    progress = schedule_sub.add_parser("progress", help="delivery of a notification batch")
+    progress.add_argument("batch", help="the batch id printed by `schedule assign --notify`")
+    progress.set_defaults(func=cmd_schedule_progress)
 
     calendar = sub.add_parser("calendar", help="registration window and slots")
     calendar_sub = calendar.add_subparsers(dest="calendar_command", required=True)
@@ -64,10 +69,21 @@ def _settings() -> Settings:
         sys.exit(f"antrean: {exc}")
 
 
+_ENGINES: list[Any] = []
+
+
 def _sessions(settings: Settings) -> Any:
     from portal.db import create_db_engine, session_factory
 
-    return session_factory(create_db_engine(settings.database_url))
+    engine = create_db_engine(settings.database_url)
+    _ENGINES.append(engine)
+    return session_factory(engine)
+
+
+def dispose_engines() -> None:
+    """Close the database connections the commands opened (called when a command ends)."""
+    while _ENGINES:
+        _ENGINES.pop().dispose()
 
 
 def _progress(label: str) -> Callable[[int, int], None]:
@@ -158,6 +174,10 @@ def cmd_schedule_assign(args: argparse.Namespace) -> int:
                                  progress=show)
     print(f"{result.assigned} dari {result.registrants} pendaftar mendapat jadwal "
           f"({time.monotonic() - started:.1f} s).")
+    if args.notify and result.assigned:
+        batch_id, queued = _notify_assigned(settings, sessions, now)
+        print(f"Pemberitahuan jadwal: {queued:,} pesan diantrekan (batch {batch_id}); "
+              f"pantau dengan `antrean schedule progress {batch_id}`.".replace(",", "."))
     if result.shortfall is not None:
         short = result.shortfall
         print(f"KURANG {short.places} tempat.")
@@ -167,6 +187,57 @@ def cmd_schedule_assign(args: argparse.Namespace) -> int:
         if short.required_max_active is not None:
             print(f"  naikkan batas pengguna aktif menjadi {short.required_max_active}.")
         return 2
+    return 0
+
+
+def _notify_assigned(settings: Settings, sessions: Any, since: dt.datetime,
+                     chunk: int = 5000) -> tuple[str, int]:
+    """Queue a slot message for every booking the scheduler made since ``since``.
+
+    One batch id for all, in chunks so that two million bookings never sit in
+    memory at once; each message is sent once (the records are idempotent) and
+    the workers spread them at the channel's rate.
+    """
+    from redis import Redis
+    from rq import Queue
+    from sqlalchemy import select
+
+    from portal.notices import booking_notice
+    from portal.notify.dispatch import notify_roster_scheduled
+    from portal.notify.settings import notify_settings_for
+    from scheduler.models import Booking, Slot
+
+    assert settings.redis_url is not None, "needs ANTREAN_REDIS_URL"
+    notify = notify_settings_for(settings)
+    queue = Queue("antrean", connection=Redis.from_url(settings.redis_url))
+    batch_id = f"roster-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+    queued = last_id = 0
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                select(Booking, Slot).join(Slot, Slot.id == Booking.slot_id)
+                .where(Booking.source == "assigned", Booking.status == "active",
+                       Booking.created_at >= since, Booking.id > last_id)
+                .order_by(Booking.id).limit(chunk)).all()
+            if not rows:
+                return batch_id, queued
+            notices = [booking_notice(session, booking, slot, notify) for booking, slot in rows]
+            _batch, count = notify_roster_scheduled(session, queue, notify, notices, batch_id)
+            session.commit()
+        queued += count
+        last_id = rows[-1][0].id
+        print(f"  {queued:,} pesan diantrekan".replace(",", "."), flush=True)
+
+
+def cmd_schedule_progress(args: argparse.Namespace) -> int:
+    """Print how far a notification batch has got."""
+    from portal.notify.records import batch_progress
+
+    sessions = _sessions(_settings())
+    with sessions() as session:
+        progress = batch_progress(session, args.batch)
+    print(f"antre {progress.queued}, dikirim {progress.sending}, terkirim {progress.sent}, "
+          f"gagal {progress.failed}")
     return 0
 
 
