@@ -64,30 +64,12 @@ class RoomConfig:
 
     def to_redis(self) -> dict[str, str]:
         """Encode as the flat string hash the Lua scripts read."""
-        out: dict[str, str] = {}
-        for key, value in asdict(self).items():
-            out[key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
-        return out
+        return encode_hash(self)
 
     @classmethod
     def from_redis(cls, raw: dict[Any, Any]) -> RoomConfig:
         """Decode a hash read from Redis; missing or unreadable fields keep defaults."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            value = raw.get(f.name, raw.get(f.name.encode()))
-            if value is None:
-                continue
-            text = value.decode() if isinstance(value, bytes) else str(value)
-            try:
-                if f.type in ("bool", bool):
-                    values[f.name] = text == "1"
-                elif f.type in ("int", int):
-                    values[f.name] = int(float(text))
-                else:
-                    values[f.name] = float(text)
-            except ValueError:
-                continue
-        return cls(**values)
+        return cls(**decode_hash(cls, raw))
 
     def changed(self, **changes: Any) -> RoomConfig:
         """Return a validated copy with ``changes`` applied, coercing types."""
@@ -117,3 +99,29 @@ class RoomConfig:
         if errors:
             raise ConfigError(errors)
         return replace(self, **coerced).validate()
+
+
+def encode_hash(settings: Any) -> dict[str, str]:
+    """A dataclass of plain values as a flat string hash (booleans as "1"/"0")."""
+    return {key: ("1" if value else "0") if isinstance(value, bool) else str(value)
+            for key, value in asdict(settings).items()}
+
+
+def decode_hash(cls: Any, raw: dict[Any, Any]) -> dict[str, Any]:
+    """The fields of dataclass ``cls`` found in a Redis hash, typed; unreadable ones left out."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        value = raw.get(f.name, raw.get(f.name.encode()))
+        if value is None:
+            continue
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        try:
+            if f.type in ("bool", bool):
+                values[f.name] = text == "1"
+            elif f.type in ("int", int):
+                values[f.name] = int(float(text))
+            else:
+                values[f.name] = float(text)
+        except ValueError:
+            continue
+    return values

@@ -6,11 +6,12 @@ import json
 import math
 import secrets
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from portal.admin.latency import percentile, recent_latencies
 from portal.forms import N_
+from waitroom.config import decode_hash, encode_hash
 from waitroom.room import WaitingRoom
 
 KEEP_DECISIONS = 500
@@ -51,27 +52,12 @@ class AutoCapConfig:
     @classmethod
     def from_redis(cls, raw: dict[Any, Any]) -> AutoCapConfig:
         """Decode the stored hash; unreadable fields keep their defaults."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            value = raw.get(f.name.encode(), raw.get(f.name))
-            if value is None:
-                continue
-            text = value.decode() if isinstance(value, bytes) else str(value)
-            try:
-                if f.type in ("bool", bool):
-                    values[f.name] = text == "1"
-                elif f.type in ("int", int):
-                    values[f.name] = int(float(text))
-                else:
-                    values[f.name] = float(text)
-            except ValueError:
-                continue
-        return cls(**values)
+        return cls(**decode_hash(cls, raw))
 
     def to_redis(self) -> dict[str, str]:
         """Encode as a flat string hash."""
-        return {k: ("1" if v else "0") if isinstance(v, bool) else str(v)
-                for k, v in asdict(self).items()}
+        return encode_hash(self)
+
 
 
 @dataclass(frozen=True)
