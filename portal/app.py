@@ -93,14 +93,15 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
+            # The hot paths first: a route is found by trying each in turn.
+            *api.routes,
+            *visitor.routes,
+            *registration.routes,
             *health.routes,
+            *bookings.routes,
             *openapi.routes,
             *admin_api.routes,
             *admin.routes,
-            *api.routes,
-            *bookings.routes,
-            *visitor.routes,
-            *registration.routes,
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from pathlib import Path
 
+from portal.admin.auth import AccountError, count_admins, create_user, generate_password
 from portal.db import create_db_engine, session_factory
 from portal.settings import Settings
 from scheduler.assign import assign_unbooked
@@ -22,6 +23,7 @@ log = logging.getLogger("antrean.demo")
 
 SAMPLE_ROSTER = Path(__file__).resolve().parent / "demo_data" / "roster-sample.csv"
 DEMO_DAYS = 14
+DEMO_OPERATOR = "operator"
 
 
 def seed_demo(settings: Settings, now: dt.datetime | None = None) -> bool:
@@ -51,5 +53,32 @@ def seed_demo(settings: Settings, now: dt.datetime | None = None) -> bool:
                  "%d scheduled", DEMO_DAYS, today, counts.inserted, len(report.bad_rows),
                  assigned.assigned)
         return True
+    finally:
+        engine.dispose()
+
+
+def seed_demo_operator(settings: Settings) -> str | None:
+    """Create the demo admin account when demo mode is on and no admin exists.
+
+    Returns the generated password (to be shown once, never logged), or None
+    when nothing was created.
+    """
+    if not settings.demo:
+        return None
+    password = generate_password()
+    engine = create_db_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            if count_admins(session):
+                return None
+            try:
+                create_user(session, DEMO_OPERATOR, "admin", password)
+            except AccountError:
+                # The name is taken by a non-admin account: leave it as the operators made it.
+                log.warning("demo: account %r exists without the admin role; none created",
+                            DEMO_OPERATOR)
+                return None
+        log.info("demo: admin account %r created", DEMO_OPERATOR)
+        return password
     finally:
         engine.dispose()

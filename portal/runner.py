@@ -73,10 +73,12 @@ def run(settings: Settings) -> int:
     env.setdefault("ANTREAN_VAR_DIR", str(settings.var_dir))
     settings = Settings.from_env(env)
     migrate(settings)
+    demo_password = None
     if settings.demo:
-        from portal.demo import seed_demo
+        from portal.demo import seed_demo, seed_demo_operator
 
         seed_demo(settings)
+        demo_password = seed_demo_operator(settings)
 
     python = sys.executable
     children = [
@@ -87,6 +89,9 @@ def run(settings: Settings) -> int:
         _spawn([python, "-m", "portal.cli", "loop"], env),
     ]
     print(f"\n  Antrean berjalan di http://{settings.host}:{settings.port}/\n", flush=True)
+    if demo_password:
+        # Shown once on the terminal, never logged: it is a working credential.
+        print(f"  Akun operator demo: operator / {demo_password}\n", flush=True)
 
     stopping = False
 

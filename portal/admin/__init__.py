@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from portal.admin import (
+    calendar_page,
     dashboard,
     exports,
     metrics,
+    notifications,
     pages,
     planner_page,
     roster,
+    roster_upload,
     settings_page,
     status,
 )
@@ -21,8 +24,11 @@ routes = [
     *dashboard.routes,
     *settings_page.routes,
     *planner_page.routes,
+    *calendar_page.routes,
     *roster.routes,
+    *roster_upload.routes,
     *exports.routes,
+    *notifications.routes,
     *status.routes,
     *metrics.routes,
 ]

@@ -11,10 +11,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from portal.admin.access import admin_render, page
+from portal.admin import audit
+from portal.admin.access import actor_of, admin_render, page
+from portal.admin.auth import Actor
+from portal.admin.masking import mask_email, mask_phone
+from portal.admin.notifications import notification_rows
 from portal.forms import N_
 from portal.models import Registrant, Submission
-from portal.notify.models import Notification
+from portal.notify.dispatch import requeue
+from portal.notify.models import FAILED, Notification
 from portal.notify.records import recipient_key
 from portal.web import checked_form
 from scheduler.models import Booking, Slot
@@ -23,17 +28,9 @@ from waitroom.tokens import TokenError, TokenSigner
 
 BAD_NIK = N_("NIK terdiri dari 16 angka.")
 NOT_FOUND = N_("Tidak ada peserta maupun pendaftaran dengan NIK ini.")
-
-
-def _masked_email(address: str | None) -> str | None:
-    if not address or "@" not in address:
-        return None
-    name, _, domain = address.partition("@")
-    return f"{name[:1]}***@{domain}"
-
-
-def _masked_phone(number: str | None) -> str | None:
-    return f"***{number[-3:]}" if number and len(number) > 3 else None
+RESENT = N_("%(count)s pemberitahuan yang gagal dimasukkan lagi ke antrean kirim.")
+NOTHING_FAILED = N_("Tidak ada pemberitahuan yang gagal. Setiap pesan dikirim sekali per tujuan "
+                    "dan slot; pesan yang sudah terkirim tidak dikirim ulang.")
 
 
 def look_up(request: Request, nik: str) -> dict[str, Any]:
@@ -58,11 +55,11 @@ def look_up(request: Request, nik: str) -> dict[str, Any]:
     return {
         "masked_nik": mask_nik(nik),
         "registrant": registrant,
-        "email": _masked_email(registrant.email) if registrant else None,
-        "phone": _masked_phone(registrant.phone) if registrant else None,
+        "email": mask_email(registrant.email) if registrant else None,
+        "phone": mask_phone(registrant.phone) if registrant else None,
         "submission": submission,
         "booking": booking,
-        "notifications": notifications,
+        "notifications": notification_rows(notifications),
         "found": registrant is not None or submission is not None,
     }
 
@@ -81,7 +78,45 @@ async def search(request: Request) -> Response:
                             {"result": None, "receipt": None, "nik_error": BAD_NIK}, status=422)
     result = await run_in_threadpool(look_up, request, nik)
     return admin_render(request, "admin/roster.html", {
-        "result": result, "receipt": None, "not_found": None if result["found"] else NOT_FOUND})
+        "result": result, "receipt": None, "not_found": None if result["found"] else NOT_FOUND,
+        "nik": nik})
+
+
+def resend_failed(request: Request, actor: Actor, nik: str) -> int:
+    """Re-queue the registrant's failed notifications, audited; how many were re-queued."""
+    secret = str(request.app.state.settings.secret_key)
+    state = request.app.state
+    with state.db() as session:
+        registrant = session.scalar(select(Registrant).where(Registrant.nik == nik))
+        if registrant is None:
+            return 0
+        keys = [recipient_key(secret, channel, address) for channel, address in
+                (("email", registrant.email), ("sms", registrant.phone)) if address]
+        failed = list(session.scalars(
+            select(Notification.id).where(Notification.recipient_key.in_(keys),
+                                          Notification.status == FAILED))) if keys else []
+        count = sum(requeue(session, state.queue, state.notify, notification_id)
+                    for notification_id in failed)
+        if count:
+            audit.record(session, actor.name, "notification.requeue",
+                         target=f"registrant:{registrant.id}", after={"requeued": count},
+                         user_id=actor.user_id)
+        session.commit()
+    return count
+
+
+@page("operator")
+async def resend(request: Request) -> Response:
+    form = await checked_form(request)
+    nik = clean_nik(form.get("nik", ""))
+    if len(nik) != 16 or not nik.isdigit():
+        return admin_render(request, "admin/roster.html",
+                            {"result": None, "receipt": None, "nik_error": BAD_NIK}, status=422)
+    count = await run_in_threadpool(resend_failed, request, actor_of(request), nik)
+    result = await run_in_threadpool(look_up, request, nik)
+    return admin_render(request, "admin/roster.html", {
+        "result": result, "receipt": None, "nik": nik,
+        "resent": RESENT if count else NOTHING_FAILED, "resent_count": count})
 
 
 def verify_receipt(signer: TokenSigner, room: str, code: str,
@@ -110,4 +145,5 @@ routes = [
     Route("/admin/peserta", roster_page, methods=["GET"]),
     Route("/admin/peserta", search, methods=["POST"]),
     Route("/admin/peserta/bukti", verify, methods=["POST"]),
+    Route("/admin/peserta/kirim-ulang", resend, methods=["POST"]),
 ]
