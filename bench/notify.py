@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.notify", description=__doc__)
     parser.add_argument("--messages", type=int, default=1000, help="per worker kind (1000)")
     parser.add_argument("--cold-messages", type=int, default=30,
-                        help="for the cold `antrean worker` (slow: ~0.5 s a job; 30)")
+                        help="for `antrean worker`, started cold (30)")
     parser.add_argument("--database-url", default=None,
                         help="default: a fresh SQLite file in a temporary directory")
     parser.add_argument("--redis-url", default=None,
@@ -122,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, int, float]] = []
     try:
         for label, command, count in (
-            # Cold: each forked job imports the notification code again; few messages do.
-            ("antrean worker (forking, cold)", ["portal.cli", "worker"], args.cold_messages),
+            # `antrean worker` as deployed, from a cold start: its first jobs load templates.
+            ("antrean worker (in-process jobs, cold start)", ["portal.cli", "worker"],
+             args.cold_messages),
             ("notify worker (forking, warm)", ["portal.notify.worker"], args.messages),
             ("notify worker --simple", ["portal.notify.worker", "--simple"], args.messages),
         ):

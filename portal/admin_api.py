@@ -24,7 +24,7 @@ log = logging.getLogger("antrean.admin")
 PUBLIC_FIELDS = (
     "max_active", "admit_per_minute", "session_ttl_seconds", "idle_timeout_seconds",
     "claim_window_seconds", "booked_share", "stale_after_seconds", "return_grace_seconds",
-    "expected_session_minutes", "paused", "opens_at", "closes_at",
+    "expected_session_minutes", "paused", "opens_at", "closes_at", "fail_open",
 )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -20,31 +19,40 @@ HEADERS = {
 }
 
 
+_RAW_HEADERS = [(name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in HEADERS.items()]
+_HSTS = (b"strict-transport-security", b"max-age=31536000")
+_STATIC_CACHE = (b"cache-control", b"public, max-age=604800, immutable")
+_NO_STORE = (b"cache-control", b"no-store")
+
+
 class SecurityHeaders:
     """Adds the security headers; static files may be cached (their URLs carry a version)."""
 
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
-        self.hsts = hsts
+        self.extra = [*_RAW_HEADERS, _HSTS] if hsts else list(_RAW_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         static = scope["path"].startswith("/static/")
+        extra = self.extra
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
-                    headers.setdefault(name, value)
-                if self.hsts:
-                    headers.setdefault("strict-transport-security", "max-age=31536000")
+                # Raw header tuples: this runs on every poll, MutableHeaders costs more.
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(item for item in extra if item[0] not in present)
                 if static:
-                    headers["cache-control"] = "public, max-age=604800, immutable"
-                elif "cache-control" not in headers:
+                    headers = [h for h in headers if h[0].lower() != b"cache-control"]
+                    headers.append(_STATIC_CACHE)
+                elif b"cache-control" not in present:
                     # Pages carry tokens and personal data: never in a shared cache.
-                    headers["cache-control"] = "no-store"
+                    headers.append(_NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -100,6 +100,7 @@ SCHEMAS: dict[str, Any] = {
             "paused": {"type": "boolean"},
             "opens_at": {"type": "integer", "minimum": 0},
             "closes_at": {"type": "integer", "minimum": 0},
+            "fail_open": {"type": "boolean"},
         },
     },
 }

@@ -117,11 +117,19 @@ def open_door(request: Request, response: Response, browser: Browser) -> None:
     set_cookie(request, response, SESSION_COOKIE, token, OPEN_DOOR_SECONDS)
 
 
+def fails_open(request: Request) -> bool:
+    """The fail mode in force: the last live setting this process read, else the default."""
+    known = room_of(request).last_known_config()
+    if known is not None:
+        return known.fail_open
+    return bool(request.app.state.settings.room_defaults.fail_open)
+
+
 def open_door_grant(request: Request, ticket: SessionTicket) -> SessionGrant | None:
     """The grant of a fail-open session while fail-open is on and it has not expired."""
     if not ticket.session_id.startswith(OPEN_DOOR_PREFIX):
         return None
-    if not request.app.state.settings.fail_open:
+    if not fails_open(request):
         return None
     try:
         expires = int(ticket.session_id[len(OPEN_DOOR_PREFIX):].split("-", 1)[0])

@@ -42,7 +42,6 @@ class Settings:
     room: str = "main"
     redis_prefix: str = "antrean"
     admin_token: Secret | None = None
-    fail_open: bool = False
     cookie_secure: bool = False
     run_ticker: bool = True
     join_rate_per_minute: int = 30
@@ -138,6 +137,7 @@ class Settings:
                     "CLAIM_WINDOW_SECONDS", defaults.claim_window_seconds
                 ),
                 stale_after_seconds=get_int("STALE_AFTER_SECONDS", defaults.stale_after_seconds),
+                fail_open=fail_mode == "open",
             )
         except ConfigError as exc:
             raise SettingsError(f"invalid waiting-room setting: {exc}") from exc
@@ -156,7 +156,6 @@ class Settings:
             room=get("ROOM", "main") or "main",
             redis_prefix=get("REDIS_PREFIX", "antrean") or "antrean",
             admin_token=Secret(admin_token) if admin_token else None,
-            fail_open=fail_mode == "open",
             cookie_secure=get_bool("COOKIE_SECURE", production),
             run_ticker=get_bool("TICKER", True),
             join_rate_per_minute=get_int("JOIN_RATE_PER_MINUTE", 30),

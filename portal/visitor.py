@@ -20,6 +20,7 @@ from portal.notices import remember_contact
 from portal.queueing import (
     CLOSED_MESSAGE,
     REDIS_DOWN,
+    fails_open,
     join_queue,
     open_door,
     room_of,
@@ -44,7 +45,7 @@ async def landing(request: Request) -> Response:
         seed = await room.published_seed()
         banner = await public_banner(room)
     except REDIS_DOWN:
-        if not request.app.state.settings.fail_open:
+        if not fails_open(request):
             raise
         return render(request, "index.html", {"stats": None, "seed": None, "degraded": True})
     return render(request, "index.html", {"stats": stats, "seed": seed, "banner": banner})
@@ -79,7 +80,7 @@ async def join(request: Request) -> Response:
     try:
         _place, token = await join_queue(request, browser, [])
     except REDIS_DOWN:
-        if not request.app.state.settings.fail_open:
+        if not fails_open(request):
             raise  # fail closed: the 503 page
         # Operators chose to keep the form open while the queue cannot count.
         response = RedirectResponse("/formulir", status_code=303)

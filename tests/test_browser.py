@@ -375,3 +375,66 @@ def test_receipt_values_are_readable_on_a_phone(
     finally:
         context.close()
     assert widths and min(widths) >= 120, widths  # CSS px, of a 390 px wide screen
+
+
+def test_a_session_that_ends_mid_form_keeps_the_draft_for_the_next_turn(
+    browser: Browser, live_server_factory, sqlite_url: str, artifacts: Path
+) -> None:
+    server = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1")
+    context, page, _visits = phone(browser)
+    try:
+        take_a_number(page, server.url)
+        page.wait_for_url("**/formulir")
+        for name in ("nik", "nama", "tempat_lahir"):
+            page.fill(f"#f-{name}", FIRST[name])
+        expect(page.locator("#saved")).to_have_text("Tersimpan.")
+        # the place lapses while the visitor looks away, as an idle timeout ends it
+        # (which leaves the browser's cookies as they are)
+        cookies = context.cookies()
+        ended = page.request.post(server.url + "/api/v1/session/finish")
+        assert ended.json() == {"finished": True}
+        context.add_cookies(cookies)  # type: ignore[arg-type]
+        page.fill("#f-jabatan", FIRST["jabatan"])  # typed after the end: saved all the same
+        expect(page.locator("#session-ended")).to_be_visible()
+        screenshot(page, artifacts, "phone-session-ended.png")
+        page.get_by_role("link", name="Antre lagi").first.click()
+        take_a_number(page, server.url)
+        page.wait_for_url("**/formulir")
+        for name in ("nik", "nama", "tempat_lahir", "jabatan"):
+            expect(page.locator(f"#f-{name}")).to_have_value(FIRST[name])
+    finally:
+        context.close()
+
+
+def test_every_validation_message_and_a_double_click_give_one_record(
+    browser: Browser, live_server_factory, database_url: str, artifacts: Path
+) -> None:
+    from sqlalchemy import create_engine, func, select
+
+    from portal.models import Submission
+
+    server = live_server_factory(database_url, ANTREAN_MAX_ACTIVE="1")
+    context, page, _visits = phone(browser)
+    try:
+        take_a_number(page, server.url)
+        page.wait_for_url("**/formulir")
+        submit_form(page)  # nothing filled in
+        page.wait_for_selector("#form-errors")
+        required = page.eval_on_selector_all(
+            "#reg-form [required], #reg-form input[type=file]", "els => els.map(e => e.name)")
+        shown = page.eval_on_selector_all(".error[id^=e-]", "els => els.map(e => e.id.slice(2))")
+        assert required and set(required) <= set(shown), (required, shown)
+        for name in required:  # each message is tied to its field
+            expect(page.locator(f"#reg-form [name={name}]")).to_have_attribute(
+                "aria-describedby", f"e-{name}")
+        screenshot(page, artifacts, "phone-every-validation-message.png")
+        fill_form(page, FIRST)
+        page.get_by_role("button", name="Kirim pendaftaran").dblclick()
+        expect_receipt(page, FIRST)
+    finally:
+        context.close()
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as connection:
+        records = connection.execute(select(func.count()).select_from(Submission)).scalar_one()
+    engine.dispose()
+    assert records == 1

@@ -173,7 +173,6 @@ def test_prequeue_visitors_see_that_the_order_is_drawn_at_opening(
 
 
 def test_fail_open_lets_visitors_fill_the_form_while_redis_is_down(tmp_path) -> None:
-    from dataclasses import replace
 
     from portal.db import create_db_engine, upgrade
     from tests.conftest import free_port
@@ -184,7 +183,7 @@ def test_fail_open_lets_visitors_fill_the_form_while_redis_is_down(tmp_path) -> 
     upgrade(engine)
     engine.dispose()
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    settings = replace(make_settings(dead, url, tmp_path), fail_open=True)
+    settings = make_settings(dead, url, tmp_path, fail_open=True)
     with TestClient(create_app(settings)) as client:
         landing = client.get("/")
         assert landing.status_code == 200 and "gangguan" in landing.text

@@ -48,3 +48,34 @@ def test_redis_restart_keeps_places_and_fails_closed_meanwhile(tmp_path: Path) -
             assert c["state"] == "waiting" and c["position"] == 1
     finally:
         server.stop()
+
+
+def test_fail_mode_is_a_live_setting_kept_through_the_outage(tmp_path: Path) -> None:
+    import time
+    from dataclasses import replace
+
+    from starlette.datastructures import Secret
+
+    from portal.db import create_db_engine, upgrade
+
+    server = RedisProcess(tmp_path / "redis")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = create_db_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        settings = replace(make_settings(server.url, url, tmp_path),
+                           admin_token=Secret("operator-token-0123456789abcdef"))
+        apps = [create_app(settings) for _ in range(2)]
+        with TestClient(apps[0]) as operator, TestClient(apps[1]) as visitor:
+            assert visitor.get("/").status_code == 200  # this process reads the settings
+            changed = operator.patch(
+                "/api/v1/admin/settings", json={"fail_open": True},
+                headers={"Authorization": "Bearer operator-token-0123456789abcdef"})
+            assert changed.status_code == 200 and changed.json()["fail_open"] is True
+            time.sleep(1.2)  # every process picks a change up within a second
+            server.stop()
+            landing = visitor.get("/")
+    finally:
+        server.stop()
+    assert landing.status_code == 200 and "gangguan" in landing.text

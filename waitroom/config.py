@@ -32,6 +32,9 @@ class RoomConfig:
     # wait in a pre-queue whose order is drawn at opening.
     opens_at: int = 0
     closes_at: int = 0
+    # When Redis cannot be reached: False answers 503 (no door opens), True lets
+    # visitors into the form unqueued. Each process uses the last value it read.
+    fail_open: bool = False
 
     def validate(self) -> RoomConfig:
         """Return self, or raise ConfigError naming every bad field."""

@@ -111,6 +111,10 @@ class WaitingRoom:
             self._config_read_at = now
         return self._config
 
+    def last_known_config(self) -> RoomConfig | None:
+        """The settings as last read (None before the first read); no Redis call."""
+        return self._config
+
     async def update_config(self, **changes: object) -> RoomConfig:
         """Validate and store changed settings; every process sees them within a second."""
         current = await self.config(max_age=0)

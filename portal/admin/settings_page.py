@@ -55,6 +55,7 @@ def _values(config: RoomConfig, autocap: AutoCapConfig, banner: str | None,
     values: dict[str, Any] = {name: getattr(config, name) for name in INT_FIELDS + FLOAT_FIELDS}
     values.update({name: local_input(getattr(config, name), tz) for name in TIME_FIELDS})
     values["paused"] = config.paused
+    values["fail_open"] = config.fail_open
     values["banner"] = banner or ""
     values.update({f"autocap_{k}": v for k, v in asdict(autocap).items()})
     return values
@@ -97,6 +98,7 @@ def parse_settings(form: dict[str, str], tz: ZoneInfo) -> tuple[
         except ValueError:
             errors[name] = NOT_A_TIME
     changes["paused"] = form.get("paused") == "1"
+    changes["fail_open"] = form.get("fail_open") == "1"
     autocap["enabled"] = form.get("autocap_enabled") == "1"
     for name in AUTOCAP_INT + AUTOCAP_FLOAT:
         raw = form.get(f"autocap_{name}", "").strip().replace(",", ".")
@@ -138,6 +140,7 @@ async def save_settings(request: Request) -> Response:
         context = await _context(request, errors=errors)
         context["values"].update({k: v for k, v in form.items() if k != "csrf_token"})
         context["values"]["paused"] = changes.get("paused", False)
+        context["values"]["fail_open"] = changes.get("fail_open", False)
         context["values"]["autocap_enabled"] = autocap_values.get("enabled", False)
         return admin_render(request, "admin/settings.html", context, status=422)
     before = {**asdict(current), **{f"autocap_{k}": v for k, v in asdict(current_autocap).items()},
