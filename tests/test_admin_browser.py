@@ -3,34 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from portal.settings import Settings
 from tests.admin_helpers import PASSWORD, add_user
 from tests.test_admin_exports import insert_submissions
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_browser import browser  # noqa: F401  (the shared Chromium fixture)
 
 pytestmark = pytest.mark.browser
 
 LAPTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "id-ID"}
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM}: install Debian's chromium package")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def test_admin_logs_in_changes_the_cap_and_sees_it_live(
-    browser: Browser, settings: Settings, live_server_factory, database_url: str,
+    browser: Browser, settings: Settings, live_server_factory, database_url: str,  # noqa: F811
     artifacts: Path,
 ) -> None:
     add_user(settings, "ani", "admin")
