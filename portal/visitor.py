@@ -42,7 +42,8 @@ async def landing(request: Request) -> Response:
     room = room_of(request)
     try:
         stats = await room.stats()
-        seed = await room.published_seed()
+        # stats() read the snapshot, which carries the published seed too
+        seed = room.snapshot.seed if room.snapshot is not None else None
         banner = await public_banner(room)
     except REDIS_DOWN:
         if not fails_open(request):

@@ -377,28 +377,35 @@ def test_receipt_values_are_readable_on_a_phone(
     assert widths and min(widths) >= 120, widths  # CSS px, of a 390 px wide screen
 
 
+def open_the_form(browser: Browser, live_server_factory, database_url: str  # type: ignore[no-untyped-def]
+                  ) -> tuple[str, BrowserContext, Page]:
+    """A lone visitor on a server with one place: straight into the form."""
+    server = live_server_factory(database_url, ANTREAN_MAX_ACTIVE="1")
+    context, page, _visits = phone(browser)
+    take_a_number(page, server.url)
+    page.wait_for_url("**/formulir")
+    return server.url, context, page
+
+
 def test_a_session_that_ends_mid_form_keeps_the_draft_for_the_next_turn(
     browser: Browser, live_server_factory, sqlite_url: str, artifacts: Path
 ) -> None:
-    server = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1")
-    context, page, _visits = phone(browser)
+    url, context, page = open_the_form(browser, live_server_factory, sqlite_url)
     try:
-        take_a_number(page, server.url)
-        page.wait_for_url("**/formulir")
         for name in ("nik", "nama", "tempat_lahir"):
             page.fill(f"#f-{name}", FIRST[name])
         expect(page.locator("#saved")).to_have_text("Tersimpan.")
         # the place lapses while the visitor looks away, as an idle timeout ends it
         # (which leaves the browser's cookies as they are)
         cookies = context.cookies()
-        ended = page.request.post(server.url + "/api/v1/session/finish")
+        ended = page.request.post(url + "/api/v1/session/finish")
         assert ended.json() == {"finished": True}
         context.add_cookies(cookies)  # type: ignore[arg-type]
         page.fill("#f-jabatan", FIRST["jabatan"])  # typed after the end: saved all the same
         expect(page.locator("#session-ended")).to_be_visible()
         screenshot(page, artifacts, "phone-session-ended.png")
         page.get_by_role("link", name="Antre lagi").first.click()
-        take_a_number(page, server.url)
+        take_a_number(page, url)
         page.wait_for_url("**/formulir")
         for name in ("nik", "nama", "tempat_lahir", "jabatan"):
             expect(page.locator(f"#f-{name}")).to_have_value(FIRST[name])
@@ -413,11 +420,8 @@ def test_every_validation_message_and_a_double_click_give_one_record(
 
     from portal.models import Submission
 
-    server = live_server_factory(database_url, ANTREAN_MAX_ACTIVE="1")
-    context, page, _visits = phone(browser)
+    _url, context, page = open_the_form(browser, live_server_factory, database_url)
     try:
-        take_a_number(page, server.url)
-        page.wait_for_url("**/formulir")
         submit_form(page)  # nothing filled in
         page.wait_for_selector("#form-errors")
         required = page.eval_on_selector_all(

@@ -96,8 +96,6 @@ def test_join_enter_submit_receipt(app, database_url: str) -> None:
         number = re.search(r'id="registration-number">([^<]+)<', response.text)
         assert number and number.group(1).startswith("REG-")
         assert "Dian Suryana" in response.text
-        # the place is free again: a new visitor is admitted at once
-        assert client.app.state.room  # the app is alive
     assert count_submissions(database_url) == 1
 
 
