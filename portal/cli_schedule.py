@@ -59,7 +59,26 @@ def register(sub: Any) -> None:
     setter.add_argument("--slot-minutes", type=int, default=30)
     setter.add_argument("--holiday-weight", type=float, default=1.5)
     setter.add_argument("--min-notice", type=int, default=60, help="minutes")
+    setter.add_argument("--weight", action="append", default=[], metavar="DATE=WEIGHT",
+                        type=_day_weight,
+                        help="capacity weight of one day, e.g. 2025-08-18=2 (0 closes it); "
+                        "repeat for more days")
     setter.set_defaults(func=cmd_calendar_set)
+
+
+def _day_weight(text: str) -> tuple[dt.date, float]:
+    """Read ``YYYY-MM-DD=WEIGHT`` as argparse's ``type``: a date and a weight from 0 to 10."""
+    from scheduler.calendar import MAX_WEIGHT
+
+    day_text, separator, weight_text = text.partition("=")
+    try:
+        day, weight = dt.date.fromisoformat(day_text.strip()), float(weight_text.replace(",", "."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"tulis tanggal=bobot, mis. 2025-08-18=2 (bukan {text!r})") from None
+    if not separator or not 0 <= weight <= MAX_WEIGHT:
+        raise argparse.ArgumentTypeError(f"bobot {text!r} harus antara 0 dan {MAX_WEIGHT:g}")
+    return day, weight
 
 
 def _settings() -> Settings:
@@ -257,6 +276,9 @@ def cmd_calendar_show(args: argparse.Namespace) -> int:
               f"{row.window_end.astimezone(zone):%Y-%m-%d %H:%M} ({row.timezone})")
         print(f"Slot {row.slot_minutes} menit, bobot hari libur {row.holiday_weight}, "
               f"pemberitahuan minimal {row.min_notice_minutes} menit")
+        if row.weight_overrides:
+            print("Bobot per tanggal: " + ", ".join(
+                f"{day} = {weight:g}" for day, weight in sorted(row.weight_overrides.items())))
         days: dict[dt.date, list[int]] = {}
         holidays: dict[dt.date, str] = {}
         for slot in list_slots(session, settings.room):
@@ -285,6 +307,10 @@ def cmd_calendar_set(args: argparse.Namespace) -> int:
         plan = WorkingPlan(tuple(((opens, closes),) for _ in range(7)))
     except ValueError as exc:
         sys.exit(f"antrean: --hours harus seperti 07:00-22:00 ({exc})")
+    weights = dict(args.weight)
+    outside = sorted(day for day in weights if not args.start <= day <= args.end)
+    if outside:
+        sys.exit(f"antrean: --weight {outside[0]} di luar jendela {args.start} s.d. {args.end}")
     zone = settings.tz
     start = dt.datetime.combine(args.start, dt.time(0), tzinfo=zone)
     end = dt.datetime.combine(args.end + dt.timedelta(days=1), dt.time(0), tzinfo=zone)
@@ -294,7 +320,7 @@ def cmd_calendar_set(args: argparse.Namespace) -> int:
             save_calendar(session, settings.room, window_start=start, window_end=end,
                           timezone=settings.timezone, slot_minutes=args.slot_minutes,
                           plan=plan, holiday_weight=args.holiday_weight,
-                          min_notice_minutes=args.min_notice)
+                          min_notice_minutes=args.min_notice, weight_overrides=weights)
             changes = regenerate_slots(session, settings.room, _capacity_rule(settings),
                                        dt.datetime.now(dt.UTC))
     except ValueError as exc:

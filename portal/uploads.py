@@ -12,6 +12,16 @@ from typing import Any
 from portal.forms import check_pdf
 
 
+def write_durably(path: Path, data: bytes) -> None:
+    """Write a file so a crash leaves all of it or nothing (temporary name, fsync, rename)."""
+    temporary = path.with_suffix(".part")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """A stored upload as a draft or submission refers to it."""
@@ -44,12 +54,7 @@ class UploadStore:
         file_id = secrets.token_hex(16)
         path = self.path_of(file_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".part")
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        write_durably(path, data)
         # The visitor's file name is only a label: printable characters, bounded.
         label = "".join(ch for ch in os.path.basename(name or "") if ch.isprintable())[:120]
         label = label.strip() or "berkas.pdf"

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 import holidays
 
 DEFAULT_TZ = "Asia/Jakarta"
+# A day's weight multiplies its slots' places; editors refuse more as a typing slip.
+MAX_WEIGHT = 10.0
 MIDNIGHT = dt.time(0, 0)
 _UTC = dt.UTC
 
@@ -73,6 +75,11 @@ class CalendarSpec:
             raise ValueError("window_end is before window_start")
         if self.slot_minutes <= 0:
             raise ValueError("slot_minutes must be positive")
+        if not (math.isfinite(self.holiday_weight) and self.holiday_weight >= 0):
+            raise ValueError("holiday_weight cannot be negative")
+        for day, weight in self.weight_overrides.items():
+            if not (math.isfinite(weight) and weight >= 0):
+                raise ValueError(f"the weight of {day} cannot be negative")
         ZoneInfo(self.tz)  # fail here, not halfway through generating slots
 
     def weight_on(self, day: dt.date) -> float:

@@ -102,6 +102,10 @@ class CalendarSettings(Base):
     # ISO date -> name of days the operator adds as holidays (blackouts are weight 0).
     extra_holidays: Mapped[dict[str, str]] = mapped_column(JSON)
     removed_holidays: Mapped[list[str]] = mapped_column(JSON)
+    # ISO date -> capacity weight of that one day, beating the holiday weight (0 = closed).
+    weight_overrides: Mapped[dict[str, float]] = mapped_column(
+        JSON, default=dict, server_default=text("'{}'")
+    )
     min_notice_minutes: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
@@ -20,9 +20,12 @@ __all__ = [
     "BadRow",
     "InvalidField",
     "Registrant",
+    "RosterChecker",
     "RosterFormatError",
     "RosterReport",
+    "RosterTable",
     "parse_roster",
+    "read_roster",
     "validate_email",
     "validate_name",
     "validate_nik",
@@ -158,59 +161,95 @@ def validate_name(value: str) -> str:
     return name
 
 
-def parse_roster(data: bytes, filename: str, today: dt.date | None = None) -> RosterReport:
-    """Read a CSV or XLSX roster and return its valid and bad rows; raise RosterFormatError."""
+@dataclass(frozen=True, slots=True)
+class RosterTable:
+    """A roster file read but not yet checked: where each field's column is, and the rows."""
+
+    columns: Mapping[str, int]
+    # (row number as a spreadsheet shows it, cells); blank rows are already left out.
+    records: tuple[tuple[int, Sequence[str]], ...]
+
+    @property
+    def total_rows(self) -> int:
+        """Number of non-blank data rows."""
+        return len(self.records)
+
+
+class RosterChecker:
+    """Checks roster rows batch by batch; a NIK accepted in one batch is a duplicate later."""
+
+    def __init__(self, columns: Mapping[str, int], today: dt.date) -> None:
+        self.columns = columns
+        self.today = today
+        self._seen_niks: set[str] = set()
+
+    def check(self, records: Iterable[tuple[int, Sequence[str]]]) -> RosterReport:
+        """Return the valid and bad rows of ``records`` (numbered as the spreadsheet shows)."""
+        rows: list[Registrant] = []
+        bad_rows: list[BadRow] = []
+        for row_number, record in records:
+            fields = {
+                field: (record[index] if index < len(record) else "").strip()
+                for field, index in self.columns.items()
+            }
+            raw_nik = fields["nik"]
+            try:
+                nik = validate_nik(raw_nik, self.today)
+                # Only earlier *accepted* rows count: if the first copy was rejected
+                # for a bad phone, the corrected copy further down is the real one.
+                if nik in self._seen_niks:
+                    raise InvalidField(
+                        "nik_duplicate", "NIK sudah tercantum pada baris sebelumnya."
+                    )
+                phone = validate_phone(fields.get("phone", ""))
+                email = validate_email(fields.get("email", ""))
+                name = validate_name(fields["name"])
+            except InvalidField as exc:
+                bad_rows.append(
+                    BadRow(row_number, exc.reason, exc.message, mask_nik(raw_nik), fields["name"])
+                )
+                continue
+            self._seen_niks.add(nik)
+            rows.append(
+                Registrant(
+                    nik=nik,
+                    name=name,
+                    unit_kerja=_SPACES.sub(" ", fields.get("unit_kerja", "")),
+                    instansi=_SPACES.sub(" ", fields.get("instansi", "")),
+                    jabatan=_SPACES.sub(" ", fields.get("jabatan", "")),
+                    phone_e164=phone,
+                    email=email,
+                )
+            )
+        return RosterReport(tuple(rows), tuple(bad_rows))
+
+
+def read_roster(data: bytes, filename: str) -> RosterTable:
+    """Read a CSV or XLSX roster's header and rows, unchecked; raise RosterFormatError."""
     if filename.lower().endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04":
         records = _xlsx_records(data)
     else:
         records = _csv_records(data)
-    return _validate_records(records, today or dt.date.today())
-
-
-def _validate_records(records: Iterator[list[str]], today: dt.date) -> RosterReport:
-    header = next(records, None)
-    if header is None:
-        raise RosterFormatError("Berkas kosong: baris judul kolom tidak ditemukan.")
-    columns = _map_columns(header)
-    rows: list[Registrant] = []
-    bad_rows: list[BadRow] = []
-    seen_niks: set[str] = set()
-    # The header is row 1, as the operator sees it in a spreadsheet.
-    for row_number, record in enumerate(records, start=2):
-        if not any(cell.strip() for cell in record):
-            continue
-        fields = {
-            field: (record[index] if index < len(record) else "").strip()
-            for field, index in columns.items()
-        }
-        raw_nik = fields["nik"]
-        try:
-            nik = validate_nik(raw_nik, today)
-            # Only earlier *accepted* rows count: if the first copy was rejected
-            # for a bad phone, the corrected copy further down is the real one.
-            if nik in seen_niks:
-                raise InvalidField("nik_duplicate", "NIK sudah tercantum pada baris sebelumnya.")
-            phone = validate_phone(fields.get("phone", ""))
-            email = validate_email(fields.get("email", ""))
-            name = validate_name(fields["name"])
-        except InvalidField as exc:
-            bad_rows.append(
-                BadRow(row_number, exc.reason, exc.message, mask_nik(raw_nik), fields["name"])
-            )
-            continue
-        seen_niks.add(nik)
-        rows.append(
-            Registrant(
-                nik=nik,
-                name=name,
-                unit_kerja=_SPACES.sub(" ", fields.get("unit_kerja", "")),
-                instansi=_SPACES.sub(" ", fields.get("instansi", "")),
-                jabatan=_SPACES.sub(" ", fields.get("jabatan", "")),
-                phone_e164=phone,
-                email=email,
-            )
+    try:
+        header = next(records, None)
+        if header is None:
+            raise RosterFormatError("Berkas kosong: baris judul kolom tidak ditemukan.")
+        columns = _map_columns(header)
+        # The header is row 1, as the operator sees it in a spreadsheet.
+        rows = tuple(
+            (row_number, record)
+            for row_number, record in enumerate(records, start=2)
+            if any(cell.strip() for cell in record)
         )
-    return RosterReport(tuple(rows), tuple(bad_rows))
+    except csv.Error as exc:
+        raise RosterFormatError(f"Berkas CSV tidak dapat dibaca: {exc}.") from exc
+    return RosterTable(columns, rows)
+
+
+def parse_roster(data: bytes, filename: str, today: dt.date | None = None) -> RosterReport:
+    """Read a CSV or XLSX roster and return its valid and bad rows; raise RosterFormatError."""
+    table = read_roster(data, filename)
+    return RosterChecker(table.columns, today or dt.date.today()).check(table.records)
 
 
 def _header_key(cell: str) -> str:

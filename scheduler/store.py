@@ -102,13 +102,14 @@ def save_calendar(
     extra_holidays: Mapping[dt.date, str] | None = None,
     removed_holidays: Iterable[dt.date] = (),
     min_notice_minutes: int = DEFAULT_MIN_NOTICE_MINUTES,
+    weight_overrides: Mapping[dt.date, float] | None = None,
 ) -> CalendarSettings:
     """Create or replace the calendar settings of a room (validated like CalendarSpec)."""
     plan = plan or WorkingPlan()
-    # Build the spec first: it refuses a reversed window or an unknown zone.
-    CalendarSpec(window_start, window_end, timezone, plan, slot_minutes)
-    if holiday_weight < 0:
-        raise ValueError("holiday_weight cannot be negative")
+    overrides = dict(weight_overrides or {})
+    # Build the spec first: it refuses a reversed window, an unknown zone, a bad weight.
+    CalendarSpec(window_start, window_end, timezone, plan, slot_minutes,
+                 holiday_weight=holiday_weight, weight_overrides=overrides)
     if min_notice_minutes < 0:
         raise ValueError("min_notice_minutes cannot be negative")
     row = get_calendar(session, room)
@@ -124,6 +125,7 @@ def save_calendar(
     row.extra_holidays = {day.isoformat(): name for day, name in (extra_holidays or {}).items()}
     row.removed_holidays = sorted(day.isoformat() for day in removed_holidays)
     row.min_notice_minutes = min_notice_minutes
+    row.weight_overrides = {day.isoformat(): float(w) for day, w in sorted(overrides.items())}
     session.flush()
     return row
 
@@ -146,7 +148,13 @@ def calendar_spec(row: CalendarSettings) -> CalendarSpec:
         slot_minutes=row.slot_minutes,
         holidays=holidays,
         holiday_weight=row.holiday_weight,
+        weight_overrides=weight_overrides_of(row),
     )
+
+
+def weight_overrides_of(row: CalendarSettings) -> dict[dt.date, float]:
+    """Return the saved per-date capacity weights of a room's calendar."""
+    return {dt.date.fromisoformat(day): float(w) for day, w in (row.weight_overrides or {}).items()}
 
 
 def min_notice(session: Session, room: str) -> dt.timedelta:
@@ -343,4 +351,5 @@ __all__ = [
     "regenerate_slots",
     "save_calendar",
     "unbooked_registrants",
+    "weight_overrides_of",
 ]

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
-from portal.admin.calendar_page import format_intervals, parse_intervals
+from portal.admin.calendar_form import format_intervals, parse_day_weights, parse_intervals
 from portal.app import create_app
 from portal.db import create_db_engine, session_factory
 from portal.settings import Settings
@@ -125,6 +125,18 @@ def test_only_admins_open_the_calendar(settings: Settings, db: sessionmaker[Sess
     ({"holiday_weight": "11"}, "holiday_weight", "Bobot hari libur harus antara 0 dan 10."),
     ({"extra_holidays": "2031-08-16 Libur daerah\n2031-08-31"}, "extra_holidays",
      "Baris 2: tulis tanggal lalu nama libur, mis. 2025-06-03 Libur daerah."),
+    ({"weight_overrides": "2031-08-16 = 2\n2031-08-17 = dua"}, "weight_overrides",
+     "Baris 2: tulis tanggal = bobot, mis. 2025-08-17 = 2."),
+    ({"weight_overrides": "2031-08-32 = 2"}, "weight_overrides",
+     "Baris 1: 2031-08-32 bukan tanggal yang benar (TTTT-BB-HH)."),
+    ({"weight_overrides": "2031-08-16 = 2\n\n2031-08-19 = 2"}, "weight_overrides",
+     "Baris 3: 2031-08-19 di luar jendela pendaftaran (2031-08-15 s.d. 2031-08-18)."),
+    ({"weight_overrides": "2031-08-16 = -1"}, "weight_overrides",
+     "Baris 1: bobot harus antara 0 dan 10 (0 menutup hari itu)."),
+    ({"weight_overrides": "2031-08-16 = 1000"}, "weight_overrides",
+     "Baris 1: bobot harus antara 0 dan 10 (0 menutup hari itu)."),
+    ({"weight_overrides": "2031-08-16 = 2\n2031-08-16 = 3"}, "weight_overrides",
+     "Baris 2: 2031-08-16 sudah diberi bobot di baris sebelumnya."),
 ])
 def test_bad_values_are_refused_next_to_their_field(
     settings: Settings, db: sessionmaker[Session], changes: dict[str, str], field: str,
@@ -208,3 +220,86 @@ def test_opening_hours_round_trip() -> None:
     assert parse_intervals("00:00-24:00") == (((MIDNIGHT, MIDNIGHT),), None)
     assert parse_intervals("") == ((), None)
     assert parse_intervals("20:00-24:00, 23:00-23:30")[1] is not None
+
+
+WEIGHTS = "2031-08-16 = 2\n2031-08-17 = 1\n2031-08-18 = 0"
+
+
+def day_row(html: str, day: str) -> list[str]:
+    """The cells of one day's row in the preview table."""
+    row = re.search(rf'<tr[^>]*data-day="{day}"[^>]*>(.*?)</tr>', html, re.S)
+    assert row, day
+    return [cell.strip() for cell in re.findall(r"<td>(.*?)</td>", row.group(1), re.S)]
+
+
+def test_weights_by_date_show_in_the_preview_then_are_saved_and_audited(
+    settings: Settings, db: sessionmaker[Session]
+) -> None:
+    form = {**FORM, "weight_overrides": WEIGHTS}
+    with TestClient(create_app(settings)) as client:
+        log_in(client, "ani")
+        shown = post_form(client, "/admin/kalender", "/admin/kalender",
+                          {**form, "action": "pratinjau"})
+        assert shown.status_code == 200, shown.text[:500]
+        html = shown.text
+        # Friday as usual, Saturday doubled, Independence Day at 1 instead of the holiday
+        # 1.5, Monday closed: its two slots keep no place.
+        assert day_row(html, "2031-08-15") == ["Jumat, 15-08-2031", "2", "36", "", ""]
+        assert day_row(html, "2031-08-16") == ["Sabtu, 16-08-2031", "2", "72", "", "2"]
+        assert day_row(html, "2031-08-17") == [
+            "Minggu, 17-08-2031", "2", "36", "Hari Kemerdekaan Republik Indonesia", "1"]
+        assert day_row(html, "2031-08-18") == ["Senin, 18-08-2031", "2", "0", "", "0 (tutup)"]
+        assert f'<dd id="total-capacity">{36 + 72 + 36}</dd>' in html
+        assert f">{WEIGHTS}</textarea>" in html
+        assert table_counts(db) == (0, 0, 0)
+        applied = post_form(client, "/admin/kalender", "/admin/kalender",
+                            {**form, "action": "terapkan"})
+        assert applied.status_code == 200 and 'id="applied"' in applied.text
+        page = client.get("/admin/kalender").text
+        assert f">{WEIGHTS}</textarea>" in page
+        english = post_form(client, "/admin/kalender", "/admin/kalender?lang=en",
+                            {**form, "action": "pratinjau"}).text
+        assert "Weights by date" in english and "0 (closed)" in english
+        # Deleting a line puts the day back on its usual weight.
+        post_form(client, "/admin/kalender", "/admin/kalender", {
+            **FORM, "weight_overrides": "2031-08-16 = 2", "action": "terapkan"})
+    with db() as session:
+        row = get_calendar(session, settings.room)
+        assert row is not None and row.weight_overrides == {"2031-08-16": 2.0}
+        capacity = {day: sum(s.capacity for s in session.scalars(
+            select(Slot).where(Slot.day == day))) for day in (
+            dt.date(2031, 8, 16), INDEPENDENCE_DAY, dt.date(2031, 8, 18))}
+    assert capacity == {dt.date(2031, 8, 16): 72, INDEPENDENCE_DAY: 54,
+                        dt.date(2031, 8, 18): 36}
+    first, second = [e for e in audit_entries(settings) if e.action == "calendar.update"]
+    assert first.after is not None and first.after["weight_overrides"] == {
+        "2031-08-16": 2.0, "2031-08-17": 1.0, "2031-08-18": 0.0}
+    assert second.before is not None and second.after is not None
+    assert second.before["weight_overrides"] == first.after["weight_overrides"]
+    assert second.after["weight_overrides"] == {"2031-08-16": 2.0}
+
+
+def test_a_refused_weight_keeps_what_was_typed(settings: Settings,
+                                               db: sessionmaker[Session]) -> None:
+    typed = "2031-08-16 = 2\n2031-08-17 = -3"
+    with TestClient(create_app(settings)) as client:
+        log_in(client, "ani")
+        refused = post_form(client, "/admin/kalender", "/admin/kalender",
+                            {**FORM, "weight_overrides": typed, "action": "pratinjau"})
+    assert refused.status_code == 422
+    html = refused.text
+    assert f'aria-describedby="e-weight_overrides">{typed}</textarea>' in html
+    assert 'name="first_day" type="date" value="2031-08-15"' in html
+    assert 'id="preview"' not in html and table_counts(db) == (0, 0, 0)
+
+
+def test_weights_by_date_parse_and_read_like_they_are_typed() -> None:
+    window = (dt.date(2031, 8, 15), dt.date(2031, 8, 18))
+    assert parse_day_weights("2031-08-16 = 2\n\n 2031-08-15: 0 \n2031-08-18 1,5", window) == (
+        {dt.date(2031, 8, 15): 0.0, dt.date(2031, 8, 16): 2.0, dt.date(2031, 8, 18): 1.5},
+        None)
+    assert parse_day_weights("", window) == ({}, None)
+    # Without a valid window (its own field is wrong) the dates are still checked.
+    assert parse_day_weights("2031-09-01 = 2", None) == ({dt.date(2031, 9, 1): 2.0}, None)
+    for bad in ("2031-08-16 = nan", "2031-08-16 = inf", "2031-08-16 =", "= 2"):
+        assert parse_day_weights(bad, window)[1] is not None, bad

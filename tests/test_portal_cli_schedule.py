@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from rq import Queue, SimpleWorker
 
 from portal.cli import main
-from portal.db import create_db_engine, session_factory
-from portal.notify import jobs
 from portal.notify.channels import list_outbox
 from portal.notify.settings import notify_settings_for
 from portal.settings import Settings
+from tests.jobs_helpers import work_jobs
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "roster-sample.csv"
 
@@ -49,14 +47,7 @@ def test_roster_import_then_assign_with_notices(
 
     settings = Settings.from_env()
     notify = notify_settings_for(settings)
-    engine = create_db_engine(settings.database_url)
-    jobs.install_runtime(jobs.build_runtime(notify, session_factory(engine), redis_client))
-    try:
-        SimpleWorker([Queue("antrean", connection=redis_client)],
-                     connection=redis_client).work(burst=True)
-    finally:
-        jobs.install_runtime(None)
-        engine.dispose()
+    work_jobs(notify, redis_client)
     assert main(["schedule", "progress", batch.group(1)]) == 0
     progress = capsys.readouterr().out
     sent = int(re.search(r"terkirim (\d+)", progress).group(1))  # type: ignore[union-attr]
@@ -66,3 +57,32 @@ def test_roster_import_then_assign_with_notices(
     texts = "\n".join(entry.path.read_text(errors="replace") for entry in outbox)
     niks = [line.split(",", 1)[0] for line in roster.read_text().splitlines()[1:]]
     assert not [nik for nik in niks if nik in texts]  # a NIK is never in a message
+
+
+def test_calendar_set_takes_weights_by_date(
+    database_url: str, redis_client: redis.Redis, redis_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ANTREAN_DATABASE_URL", database_url)
+    monkeypatch.setenv("ANTREAN_REDIS_URL", redis_url)
+    monkeypatch.setenv("ANTREAN_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("ANTREAN_ENV", "test")
+    first = dt.date.today() + dt.timedelta(days=1)
+    second, third = first + dt.timedelta(days=1), first + dt.timedelta(days=2)
+    window = ["calendar", "set", "--start", first.isoformat(), "--end", third.isoformat(),
+              "--hours", "08:00-10:00", "--holiday-weight", "1"]
+    assert main([*window, "--weight", f"{second}=0", "--weight", f"{third}=2"]) == 0
+    capsys.readouterr()
+    assert main(["calendar", "show"]) == 0
+    shown = capsys.readouterr().out
+    assert f"Bobot per tanggal: {second} = 0, {third} = 2" in shown
+    places = {line.split()[1]: int(line.split()[3]) for line in shown.splitlines()
+              if re.match(r"\w+ \d{4}-\d{2}-\d{2} ", line)}
+    # The closed day has no bookable slot left to list; the doubled one twice the places.
+    assert second.isoformat() not in places
+    assert places[third.isoformat()] >= 2 * places[first.isoformat()] > 0  # floor per slot
+    for bad in (f"{second}=-1", f"{second}=11", f"{second}", "besok=2"):
+        with pytest.raises(SystemExit):
+            main([*window, "--weight", bad])
+    with pytest.raises(SystemExit, match="di luar jendela"):
+        main([*window, "--weight", f"{third + dt.timedelta(days=1)}=2"])

@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 import redis
 from redis.asyncio import Redis
-from rq import Queue, SimpleWorker
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from portal.db import create_db_engine, session_factory
-from portal.notify import jobs
+from portal.db import create_db_engine
 from portal.runner import Notifier
+from tests.jobs_helpers import work_jobs
 from tests.test_notify_support import SmtpRecorder
 from tests.test_portal_bookings import person, slots  # noqa: F401  (fixture)
 from tests.test_portal_flow import FILES, VALID, csrf, enter_form, hidden
@@ -36,14 +35,7 @@ def deliver(app: Any, smtp: SmtpRecorder, redis_client: redis.Redis) -> None:
     """Run every queued message job in this process, sending to the test SMTP server."""
     settings = replace(app.state.notify, smtp_host="127.0.0.1", smtp_port=smtp.port,
                        outbox=False, retry_intervals=(0,), channel_rates={})
-    engine = create_db_engine(settings.database_url)
-    jobs.install_runtime(jobs.build_runtime(settings, session_factory(engine), redis_client))
-    try:
-        SimpleWorker([Queue("antrean", connection=redis_client)],
-                     connection=redis_client).work(burst=True)
-    finally:
-        jobs.install_runtime(None)
-        engine.dispose()
+    work_jobs(settings, redis_client)
 
 
 def test_a_visitor_who_left_an_address_gets_a_link_that_lets_them_in(

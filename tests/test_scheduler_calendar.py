@@ -133,6 +133,25 @@ def test_invalid_specs_are_refused() -> None:
         WorkingPlan.from_mapping({0: [(dt.time(10), dt.time(9))]})
     with pytest.raises(ValueError):
         WorkingPlan.from_mapping({0: [(dt.time(8), dt.time(12)), (dt.time(11), dt.time(13))]})
+    for weight in (-0.5, math.nan, math.inf):
+        with pytest.raises(ValueError):
+            CalendarSpec(jakarta(2025, 1, 1), jakarta(2025, 1, 3),
+                         weight_overrides={dt.date(2025, 1, 2): weight})
+        with pytest.raises(ValueError):
+            CalendarSpec(jakarta(2025, 1, 1), jakarta(2025, 1, 3), holiday_weight=weight)
+
+
+def test_weights_by_date_shape_single_days_only() -> None:
+    spec = CalendarSpec(
+        jakarta(2025, 3, 30), jakarta(2025, 4, 2), holidays=HOLIDAYS_2025, holiday_weight=1.5,
+        weight_overrides={dt.date(2025, 3, 30): 2.0, dt.date(2025, 4, 1): 0.0},
+    )
+    places: dict[dt.date, set[int]] = {}
+    for slot in generate_slots(spec, 100, 0.5, 20):
+        places.setdefault(slot.day, set()).add(slot.capacity)
+    # 0.5 * 100 * 30 / 20 = 75 places; Idul Fitri (31 March) keeps the holiday weight.
+    assert places == {dt.date(2025, 3, 30): {150}, dt.date(2025, 3, 31): {112},
+                      dt.date(2025, 4, 1): {0}}
 
 
 def test_two_years_of_slots_is_fast() -> None:

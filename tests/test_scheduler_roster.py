@@ -13,8 +13,10 @@ from stdnum.id import nik as stdnum_nik
 
 from scheduler.nik import InvalidField, NikBirth, mask_nik, nik_birth
 from scheduler.roster import (
+    RosterChecker,
     RosterFormatError,
     parse_roster,
+    read_roster,
     validate_email,
     validate_name,
     validate_nik,
@@ -236,3 +238,31 @@ def test_any_nik_with_a_letter_is_rejected_as_letters(before: str, letter: str, 
     with pytest.raises(InvalidField) as caught:
         validate_nik(before + letter + after, TODAY)
     assert caught.value.reason == "nik_letters"
+
+
+def test_checking_in_batches_gives_what_one_pass_gives() -> None:
+    data = (DATA / "roster-sample.csv").read_bytes()
+    whole = parse_roster(data, "roster-sample.csv", today=TODAY)
+    table = read_roster(data, "roster-sample.csv")
+    assert table.total_rows == whole.total_rows
+    checker = RosterChecker(table.columns, TODAY)
+    batches = [checker.check(table.records[start:start + 7])
+               for start in range(0, table.total_rows, 7)]
+    assert tuple(row for batch in batches for row in batch.rows) == whole.rows
+    assert tuple(bad for batch in batches for bad in batch.bad_rows) == whole.bad_rows
+
+
+def test_a_duplicate_in_a_later_batch_is_still_a_duplicate() -> None:
+    first = "3601284811855133,Dian Suryana,,,,0895-7477-2415,"
+    table = read_roster(roster(first, "", "   ,  ,", first), "r.csv")
+    assert [number for number, _ in table.records] == [2, 5]  # blank rows are left out
+    checker = RosterChecker(table.columns, TODAY)
+    assert len(checker.check(table.records[:1]).rows) == 1
+    later = checker.check(table.records[1:])
+    assert [(bad.row_number, bad.reason) for bad in later.bad_rows] == [(5, "nik_duplicate")]
+
+
+def test_a_csv_the_reader_rejects_is_a_format_error() -> None:
+    oversized = b"nik,nama\n\"" + b"x" * 200_000 + b"\",Budi\n"
+    with pytest.raises(RosterFormatError, match="CSV"):
+        read_roster(oversized, "r.csv")

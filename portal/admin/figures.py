@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -109,6 +109,7 @@ class CalendarFacts:
     holidays: dict[dt.date, str]
     holiday_weight: float
     open_hours: dict[int, float]  # weekday -> opening hours
+    weight_overrides: dict[dt.date, float] = field(default_factory=dict)
 
 
 def calendar_facts(session: Session, room: str, tz: ZoneInfo) -> CalendarFacts:
@@ -124,4 +125,5 @@ def calendar_facts(session: Session, room: str, tz: ZoneInfo) -> CalendarFacts:
             end_min = 24 * 60 if end == dt.time(0) else end.hour * 60 + end.minute
             total += end_min - (start.hour * 60 + start.minute)
         hours[weekday] = total / 60
-    return CalendarFacts(spec.window_end, dict(spec.holidays), spec.holiday_weight, hours)
+    return CalendarFacts(spec.window_end, dict(spec.holidays), spec.holiday_weight, hours,
+                         dict(spec.weight_overrides))

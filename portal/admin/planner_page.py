@@ -87,7 +87,8 @@ async def planner_page(request: Request) -> Response:
     if not errors:
         holidays = facts.holidays or holiday_calendar(
             range(values["start"].year, values["deadline"].year + 2))
-        plan = PlanInput(**values, holidays=holidays, hours_by_weekday=facts.open_hours)
+        plan = PlanInput(**values, holidays=holidays, hours_by_weekday=facts.open_hours,
+                         weight_overrides=facts.weight_overrides)
         projection = project(plan)
         context["projection"] = projection
         shown = [d for d in projection.days if d.day <= max(values["deadline"],

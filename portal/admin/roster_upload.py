@@ -1,39 +1,54 @@
-"""Roster upload: import a CSV or XLSX list of employees, then book everyone a slot."""
+"""Roster upload: import a CSV or XLSX list of employees, then book everyone a slot.
+
+Small files are imported during the request; larger ones by the RQ worker while
+the page shows a progress bar. Both run the same ``roster_jobs.import_roster``
+and end on the same result page, which a reload shows again.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hmac
-import secrets
-import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from portal.admin import audit
 from portal.admin.access import actor_of, admin_render, page
 from portal.admin.auth import Actor
+from portal.admin.roster_jobs import (
+    FAILED,
+    RosterImport,
+    enqueue_import,
+    import_roster,
+    new_import_id,
+    report_key,
+    save_state,
+    state_key,
+    store_upload,
+    valid_import_id,
+)
 from portal.browser import browser_of
+from portal.errors import json_error
 from portal.forms import N_
 from portal.queueing import room_of
 from portal.web import Refused, checked_form
 from scheduler.assign import AssignmentReport, assign_unbooked
-from scheduler.roster import RosterFormatError, RosterReport, parse_roster
-from scheduler.store import ImportCounts, import_registrants
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-# The error report names people (NIK masked): kept only long enough to download it.
-REPORT_TTL_SECONDS = 3600
+# Up to this size (a few thousand rows, well under a second) the request imports the
+# file itself; anything larger goes to the worker and the page follows its progress.
+INLINE_MAX_BYTES = 512 * 1024
 ACCEPTED = (".csv", ".xlsx")
 NO_FILE = N_("Pilih berkas CSV atau XLSX.")
 WRONG_KIND = N_("Hanya berkas .csv atau .xlsx yang dapat diimpor.")
 TOO_LARGE = N_("Berkas terlalu besar: paling besar 20 MB.")
 EXPIRED = N_("Laporan galat sudah kedaluwarsa. Unggah ulang berkasnya.")
-UNREADABLE = N_("Berkas tidak dapat dibaca sebagai daftar peserta: %(reason)s")
+UNKNOWN_IMPORT = N_("Impor ini tidak ditemukan atau sudah kedaluwarsa. Unggah ulang berkasnya.")
 
 
 async def read_upload(request: Request) -> tuple[dict[str, str], UploadFile | None]:
@@ -58,21 +73,12 @@ async def read_upload(request: Request) -> tuple[dict[str, str], UploadFile | No
     return values, upload
 
 
-def _report_key(request: Request, report_id: str) -> str:
-    return f"{request.app.state.settings.redis_prefix}:admin:roster-report:{report_id}"
-
-
-def _import(request: Request, actor: Actor, report: RosterReport,
-            filename: str) -> tuple[ImportCounts, float]:
-    started = time.perf_counter()
-    with request.app.state.db() as session:
-        counts = import_registrants(session, report)
-        audit.record(session, actor.name, "roster.import", target=filename[:120],
-                     after={"rows": report.total_rows, "inserted": counts.inserted,
-                            "updated": counts.updated, "unchanged": counts.unchanged,
-                            "bad": len(report.bad_rows)}, user_id=actor.user_id)
-        session.commit()
-    return counts, time.perf_counter() - started
+async def _state(request: Request, import_id: str) -> RosterImport | None:
+    if not valid_import_id(import_id):
+        return None
+    prefix = request.app.state.settings.redis_prefix
+    raw = await request.app.state.redis.get(state_key(prefix, import_id))
+    return None if raw is None else RosterImport.from_json(raw)
 
 
 @page("operator")
@@ -98,36 +104,52 @@ async def upload(request: Request) -> Response:
     if len(data) > MAX_UPLOAD_BYTES:
         return admin_render(request, "admin/roster_upload.html", {"error": TOO_LARGE},
                             status=413)
-    today = dt.datetime.now(request.app.state.settings.tz).date()
-    started = time.perf_counter()
-    try:
-        report = await run_in_threadpool(parse_roster, data, filename, today)
-    except RosterFormatError as exc:
-        return admin_render(request, "admin/roster_upload.html",
-                            {"error": UNREADABLE, "error_args": {"reason": str(exc)}},
-                            status=422)
-    parsed_in = time.perf_counter() - started
-    counts, imported_in = await run_in_threadpool(_import, request, actor_of(request), report,
-                                                  filename)
-    report_id = None
-    if report.bad_rows:
-        report_id = secrets.token_urlsafe(16)
-        await request.app.state.redis.set(_report_key(request, report_id),
-                                          report.bad_rows_csv(), ex=REPORT_TTL_SECONDS)
-    reasons: dict[str, tuple[int, str]] = {}
-    for bad in report.bad_rows:
-        count, example = reasons.get(bad.reason, (0, bad.message))
-        reasons[bad.reason] = (count + 1, example)
-    return admin_render(request, "admin/roster_upload.html", {"imported": {
-        "filename": filename, "rows": report.total_rows, "counts": counts,
-        "bad": len(report.bad_rows), "reasons": sorted(reasons.items()),
-        "report_id": report_id, "seconds": round(parsed_in + imported_in, 1)}})
+    state = request.app.state
+    settings = state.settings
+    actor = actor_of(request)
+    suffix = ".xlsx" if filename.lower().endswith(".xlsx") else ".csv"
+    job = RosterImport(new_import_id(), filename[:200], suffix, actor.name, actor.user_id,
+                       dt.datetime.now(settings.tz).date().isoformat())
+    redis = state.queue.connection  # the synchronous client the jobs use as well
+    await run_in_threadpool(store_upload, settings.var_dir, job.id, suffix, data)
+    await run_in_threadpool(save_state, redis, settings.redis_prefix, job)
+    if len(data) <= INLINE_MAX_BYTES:
+        ended = await run_in_threadpool(import_roster, redis, state.db, settings.var_dir,
+                                        settings.redis_prefix, job.id)
+        if ended is not None and ended.state == FAILED:
+            # Nothing to follow: say what is wrong with the file right on the form.
+            return admin_render(request, "admin/roster_upload.html",
+                                {"error": ended.error, "error_args": ended.error_args},
+                                status=422)
+    else:
+        await run_in_threadpool(enqueue_import, state.queue, settings.redis_prefix, job.id)
+    return RedirectResponse(f"/admin/peserta/unggah/{job.id}", status_code=303)
+
+
+@page("operator")
+async def import_page(request: Request) -> Response:
+    job = await _state(request, request.path_params["import_id"])
+    if job is None:
+        return admin_render(request, "admin/roster_upload.html", {"error": UNKNOWN_IMPORT},
+                            status=404)
+    return admin_render(request, "admin/roster_upload.html", {"job": job})
+
+
+@page("operator")
+async def import_progress(request: Request) -> Response:
+    job = await _state(request, request.path_params["import_id"])
+    if job is None:
+        return json_error(404, "not_found", "Impor tidak ditemukan atau sudah kedaluwarsa.")
+    return JSONResponse(job.progress(), headers={"cache-control": "no-store"})
 
 
 @page("operator")
 async def error_report(request: Request) -> Response:
     report_id = request.path_params["report_id"]
-    text = await request.app.state.redis.get(_report_key(request, report_id))
+    prefix = request.app.state.settings.redis_prefix
+    text = None
+    if valid_import_id(report_id):
+        text = await request.app.state.redis.get(report_key(prefix, report_id))
     if text is None:
         return admin_render(request, "admin/roster_upload.html",
                             {"error": EXPIRED}, status=404)
@@ -163,6 +185,8 @@ async def schedule_all(request: Request) -> Response:
 routes = [
     Route("/admin/peserta/unggah", upload_page, methods=["GET"]),
     Route("/admin/peserta/unggah", upload, methods=["POST"]),
+    Route("/admin/peserta/unggah/{import_id:str}", import_page, methods=["GET"]),
+    Route("/admin/api/peserta/unggah/{import_id:str}", import_progress, methods=["GET"]),
     Route("/admin/peserta/laporan/{report_id:str}", error_report, methods=["GET"]),
     Route("/admin/peserta/jadwalkan", schedule_all, methods=["POST"]),
 ]
