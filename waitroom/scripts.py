@@ -7,6 +7,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from waitroom.autopipe import pipelined_scripts
+
 VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick", "seal", "touch", "leave")
 
 
@@ -33,5 +35,10 @@ class RoomScripts:
 
 
 def register_scripts(client: Any) -> RoomScripts:
-    """Register every verb on a redis client (sync or asyncio) and return them."""
-    return RoomScripts(**{verb: client.register_script(script_source(verb)) for verb in VERBS})
+    """Register every verb on a redis client (sync or asyncio) and return them.
+
+    On a plain asyncio client the calls are pipelined automatically: the calls
+    made in one turn of the event loop share one write and one connection.
+    """
+    scripts = {verb: client.register_script(script_source(verb)) for verb in VERBS}
+    return RoomScripts(**pipelined_scripts(client, scripts))

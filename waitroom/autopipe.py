@@ -1,0 +1,166 @@
+"""Automatic pipelining of the room's script calls.
+
+Every request of a busy portal makes one script call. Sent one by one through
+redis-py, each call pays for taking a connection from the pool, encoding its
+arguments argument by argument, a write, a read and giving the connection back,
+and those costs are most of what a join or an admission poll spends. Here the
+calls that coroutines make in the same turn of the event loop are written to one
+connection in a single write and their replies read back in order. Each script
+still runs atomically on its own; only the transport is shared, so a visitor
+still gets their answer in one round trip, usually sooner than alone.
+
+Used for plain ``redis.asyncio.Redis`` clients; a cluster client keeps redis-py's
+own script objects (the calls of one room hash to one slot, but the client picks
+the node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+
+Arg = bytes | str | int | float
+
+# One write carries at most this many calls; a larger burst goes out in several.
+MAX_BATCH = 256
+# Encoded key lists kept per script (a room's keys, plus one per address and minute
+# for joins); the cache starts over when full.
+KEY_SETS_KEPT = 1024
+
+
+def _bulk(value: Arg) -> bytes:
+    if isinstance(value, bytes):
+        raw = value
+    elif isinstance(value, str):
+        raw = value.encode()
+    elif isinstance(value, int) and not isinstance(value, bool):
+        raw = b"%d" % value
+    elif isinstance(value, float):
+        raw = repr(value).encode()
+    else:
+        raise TypeError(f"cannot send {type(value).__name__} to Redis")
+    return b"$%d\r\n%s\r\n" % (len(raw), raw)
+
+
+def pack_command(*parts: Arg) -> bytes:
+    """Encode one command in the Redis protocol (RESP2 array of bulk strings)."""
+    return b"*%d\r\n%s" % (len(parts), b"".join(_bulk(part) for part in parts))
+
+
+class AutoPipeline:
+    """Collects the calls of one event-loop turn and sends them in one write."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._pending: list[tuple[bytes, asyncio.Future[Any]]] = []
+        self._flush_scheduled = False
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    def submit(self, packed: bytes) -> asyncio.Future[Any]:
+        """Queue one packed command; the future gets its reply (or its error)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((packed, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._start_flush)
+        return future
+
+    def _start_flush(self) -> None:
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        for start in range(0, len(pending), MAX_BATCH):
+            task = asyncio.ensure_future(self._send(pending[start:start + MAX_BATCH]))
+            self._flushes.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._flushes.discard)
+
+    async def _send(self, batch: list[tuple[bytes, asyncio.Future[Any]]]) -> None:
+        connection: AbstractConnection | None = None
+        try:
+            connection = await self._pool.get_connection()
+            await connection.send_packed_command(b"".join(packed for packed, _ in batch))
+            for _, future in batch:
+                try:
+                    reply: Any = await connection.read_response()
+                except ResponseError as exc:
+                    # An error reply, read completely: this call failed, the
+                    # connection is still in step with the server.
+                    reply = exc
+                _settle(future, reply)
+        except BaseException as exc:
+            # The connection broke (or this task was cancelled): nothing more can
+            # be read from it, so every call still waiting fails with the error.
+            if connection is not None:
+                await connection.disconnect(nowait=True)
+            failure = exc if isinstance(exc, Exception) else RedisConnectionError("cancelled")
+            for _, future in batch:
+                _settle(future, failure)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            if connection is not None:
+                await self._pool.release(connection)
+
+
+def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    if future.done():
+        return  # the caller gave up (its request was cancelled)
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+class PipelinedScript:
+    """A Lua script called like redis-py's ``AsyncScript`` (keys=, args=), pipelined."""
+
+    def __init__(self, script: AsyncScript, pipeline: AutoPipeline) -> None:
+        self._script = script
+        self._pipeline = pipeline
+        self._evalsha = _bulk("EVALSHA") + _bulk(script.sha)
+        self._loading: asyncio.Task[Any] | None = None
+        # The same keys come with almost every call (a room's); their encoding is kept.
+        self._keys_packed: dict[tuple[Arg, ...], bytes] = {}
+
+    @property
+    def sha(self) -> str:
+        """The script's SHA-1, as redis-py computed it."""
+        return str(self._script.sha)
+
+    async def __call__(self, keys: Sequence[Arg] = (), args: Sequence[Arg] = ()) -> Any:
+        head = self._keys_packed.get(tuple(keys))
+        if head is None:
+            head = b"".join(_bulk(part) for part in (len(keys), *keys))
+            if len(self._keys_packed) >= KEY_SETS_KEPT:
+                self._keys_packed.clear()
+            self._keys_packed[tuple(keys)] = head
+        packed = b"*%d\r\n%s%s%s" % (3 + len(keys) + len(args), self._evalsha, head,
+                                     b"".join(_bulk(arg) for arg in args))
+        try:
+            return await self._pipeline.submit(packed)
+        except NoScriptError:
+            # First call on a fresh server, or after SCRIPT FLUSH: load the script
+            # once for all the calls that found it missing, then send again.
+            await self._load()
+            return await self._pipeline.submit(packed)
+
+    async def _load(self) -> None:
+        if self._loading is None or self._loading.done():
+            client = self._script.registered_client
+            self._loading = asyncio.ensure_future(client.script_load(self._script.script))
+        await asyncio.shield(self._loading)
+
+
+def pipelined_scripts(client: Any, scripts: dict[str, Any]) -> dict[str, Any]:
+    """Wrap redis-py script objects of a plain asyncio client; leave others as they are."""
+    if type(client) is not Redis or client.single_connection_client:
+        return scripts
+    pipeline = AutoPipeline(client.connection_pool)
+    return {name: PipelinedScript(script, pipeline) for name, script in scripts.items()}
