@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -16,9 +17,9 @@ from portal.errors import ApiError
 from portal.queueing import (
     CLOSED_MESSAGE,
     join_queue,
+    queue_token_cookies,
     room_of,
     start_session,
-    store_queue_token,
     view_place,
 )
 from portal.web import json_body
@@ -62,8 +63,22 @@ def _identities(request: Request, body: dict[str, Any]) -> list[str]:
     return hashes
 
 
-async def join(request: Request) -> Response:
-    body = await json_body(request)
+@dataclass(frozen=True)
+class Joined:
+    """The answer to a join: status code, JSON body and the cookies to set."""
+
+    status: int
+    body: dict[str, Any]
+    cookies: list[bytes]
+
+
+async def join_visitor(request: Request, body: dict[str, Any]) -> Joined:
+    """Queue the visitor a join request comes from (the body already parsed).
+
+    Shared by the route below and the hot path in portal.hotpath, which calls it
+    without the framework's layers; raises ApiError (and Redis errors) for the
+    caller's error handling.
+    """
     identities = _identities(request, body)
     browser = browser_of(request)
     try:
@@ -75,9 +90,14 @@ async def join(request: Request) -> Response:
     view = await view_place(room_of(request), place)
     offer = await offer_for_wait(request, view.estimate.seconds if view.estimate else None) \
         if place.state is VisitorState.WAITING else None
-    response = JSONResponse({"token": token, **view.as_json(), "offer": offer},
-                            status_code=201 if place.is_new else 200)
-    store_queue_token(request, response, browser, token)
+    return Joined(201 if place.is_new else 200, {"token": token, **view.as_json(), "offer": offer},
+                  queue_token_cookies(request, browser, token))
+
+
+async def join(request: Request) -> Response:
+    joined = await join_visitor(request, await json_body(request))
+    response = JSONResponse(joined.body, status_code=joined.status)
+    response.raw_headers.extend((b"set-cookie", cookie) for cookie in joined.cookies)
     return response
 
 

@@ -7,6 +7,7 @@ form, never in the path or the query string.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -378,8 +379,12 @@ def _offers(request: Request, eta: int) -> list[dict[str, Any]]:
 
 
 # Offers depend only on the wait and the free slots: one query per process per
-# half-hour band of waits every 30 seconds, not one per waiting visitor.
+# half-hour band of waits every 30 seconds, not one per waiting visitor. While a
+# band's query runs, the other visitors of that band wait for the same answer
+# instead of starting their own (a burst of joins would otherwise fill the
+# thread pool with identical queries).
 _OFFER_CACHE: dict[tuple[int, int], tuple[float, dict[str, Any] | None]] = {}
+_OFFER_PENDING: dict[tuple[int, int], asyncio.Future[dict[str, Any] | None]] = {}
 OFFER_CACHE_SECONDS = 30.0
 OFFER_WHEN_WAIT_OVER = 30 * 60
 
@@ -390,10 +395,12 @@ async def offer_for_wait(request: Request, eta_seconds: int | None) -> dict[str,
         return None
     band = eta_seconds // 1800
     key = (id(request.app), band)
-    now = time.monotonic()
     cached = _OFFER_CACHE.get(key)
-    if cached is not None and now - cached[0] < OFFER_CACHE_SECONDS:
+    if cached is not None and time.monotonic() - cached[0] < OFFER_CACHE_SECONDS:
         return cached[1]
+    pending = _OFFER_PENDING.get(key)
+    if pending is not None:
+        return await asyncio.shield(pending)
     zone, room = _zone(request), _room(request)
 
     def first_offer() -> dict[str, Any] | None:
@@ -402,12 +409,20 @@ async def offer_for_wait(request: Request, eta_seconds: int | None) -> dict[str,
             return slot_json(offers[0], zone) | {"label": slot_label(offers[0], zone)} \
                 if offers else None
 
+    future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+    _OFFER_PENDING[key] = future
     try:
         offer = await run_in_threadpool(first_offer)
     except Exception as exc:  # an offer is a courtesy: never fail the queue for it
         log.warning("no slot offer: %s", type(exc).__name__)
         offer = None
-    _OFFER_CACHE[key] = (now, offer)
+    except BaseException:
+        future.set_result(None)  # cancelled: those waiting go on without an offer
+        raise
+    finally:
+        del _OFFER_PENDING[key]
+    _OFFER_CACHE[key] = (time.monotonic(), offer)
+    future.set_result(offer)
     return offer
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -43,20 +44,26 @@ def browser_of(request: Request) -> Browser:
     return Browser(secrets.token_urlsafe(24), True)
 
 
-_COOKIE_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
+_COOKIE_VALUE = re.compile(r"[A-Za-z0-9_.~-]*")
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
-    """Set an HttpOnly, SameSite=Lax cookie (Secure when configured).
+def cookie_header(name: str, value: str, max_age: int, *, secure: bool) -> bytes:
+    """The Set-Cookie value of an HttpOnly, SameSite=Lax cookie (Secure when asked).
 
     Our values are tokens of URL-safe characters, so the header is written
     directly: http.cookies' general quoting costs more than the rest of a join.
     """
-    if not set(value) <= _COOKIE_SAFE:
+    if _COOKIE_VALUE.fullmatch(value) is None:
         raise ValueError("cookie values here are URL-safe tokens")
-    secure = "; Secure" if request.app.state.settings.cookie_secure else ""
-    header = f"{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=lax{secure}"
-    response.raw_headers.append((b"set-cookie", header.encode("latin-1")))
+    flag = "; Secure" if secure else ""
+    return f"{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=lax{flag}".encode()
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+    """Set one of our cookies on a response."""
+    header = cookie_header(name, value, max_age,
+                           secure=request.app.state.settings.cookie_secure)
+    response.raw_headers.append((b"set-cookie", header))
 
 
 def remember_browser(request: Request, response: Response, browser: Browser) -> None:

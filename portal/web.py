@@ -99,7 +99,11 @@ def refusal_page(request: Request, exc: Refused) -> Response:
 
 async def json_body(request: Request) -> dict[str, Any]:
     """Parse a small JSON object body (an empty body is an empty object)."""
-    raw = await request.body()
+    return parse_json_object(await request.body())
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Parse a request body that must be a small JSON object (empty means ``{}``)."""
     if len(raw) > MAX_BODY:
         raise ApiError(413, "too_large")
     if not raw.strip():

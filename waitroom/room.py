@@ -300,6 +300,13 @@ class WaitingRoom:
         waiting and their position moved at most half a second ago. The poll is
         recorded and sent to Redis with the others of this process in one batch.
         """
+        position = self.position_from_snapshot(number, max_age=max_age)
+        if position is None:
+            return None
+        return Place(number, VisitorState.WAITING, position, 0)
+
+    def position_from_snapshot(self, number: int, *, max_age: float = 1.0) -> int | None:
+        """The position of a visitor ``poll_from_snapshot`` answers for, else None."""
         snapshot = self.snapshot
         if snapshot is None or time.monotonic() - snapshot.taken_at > max_age:
             return None
@@ -321,7 +328,7 @@ class WaitingRoom:
         if ahead < snapshot.config.max_active:
             return None  # near the front: ask Redis for the exact state
         self._touched.add(number)
-        return Place(number, VisitorState.WAITING, ahead + 1, 0)
+        return ahead + 1
 
     async def flush_touches(self) -> int:
         """Send the polls answered from the snapshot to Redis, so nobody looks stale."""

@@ -68,7 +68,7 @@ class TokenSigner:
             raise ValueError("secret key must be at least 16 bytes")
         self._key = key
         self.max_age_seconds = max_age_seconds
-        self._verified: dict[str, QueueTicket] = {}
+        self._verified: dict[str, tuple[QueueTicket, str]] = {}
 
     def _sign(self, kind: str, body: str) -> str:
         mac = hmac.new(self._key, f"{kind}|{body}".encode(), hashlib.sha256).digest()
@@ -92,24 +92,29 @@ class TokenSigner:
 
     def read_queue_token(self, token: str, browser_secret: str | None, now: float) -> QueueTicket:
         """Verify a queue token for this browser at time ``now``; raise TokenError if not."""
-        # A waiting visitor presents the same token every poll: remember the ones
-        # whose signature checked out (bounded), so a poll costs no HMAC.
-        ticket = self._verified.get(token)
-        if ticket is None:
+        # A waiting visitor presents the same token with the same browser secret every
+        # poll: remember the tokens whose signature checked out (bounded) and the
+        # secret last proven to hold each, so a poll costs neither HMAC nor hash.
+        entry = self._verified.get(token)
+        if entry is None:
             room, number, issued, binding = self._open("q", token, 4)
             try:
-                ticket = QueueTicket(room, int(number), int(issued), binding)
+                entry = (QueueTicket(room, int(number), int(issued), binding), "")
             except ValueError as exc:
                 raise TokenError("malformed") from exc
             if len(self._verified) >= _VERIFIED_LIMIT:
                 self._verified.clear()
-            self._verified[token] = ticket
+            self._verified[token] = entry
+        ticket, proven = entry
         if ticket.issued_at + self.max_age_seconds < now:
             raise TokenError("expired")
-        if browser_secret is None or not hmac.compare_digest(
-            ticket.binding, binding_tag(browser_secret)
-        ):
+        if browser_secret is None or not browser_secret.isascii():
             raise ForeignToken("foreign")
+        if proven and hmac.compare_digest(browser_secret, proven):
+            return ticket
+        if not hmac.compare_digest(ticket.binding, binding_tag(browser_secret)):
+            raise ForeignToken("foreign")
+        self._verified[token] = (ticket, browser_secret)
         return ticket
 
     def session_token(self, ticket: SessionTicket) -> str:
