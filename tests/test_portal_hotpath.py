@@ -9,13 +9,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.app import create_app
+from portal.queueing import PlaceView, waiting_json
 from portal.settings import Settings
+from waitroom.eta import WaitEstimate
+from waitroom.room import Place
+from waitroom.states import VisitorState
 
 # Headers that differ between two answers for reasons other than the code path.
 VOLATILE = {"date", "content-length", "set-cookie"}
@@ -175,3 +182,16 @@ def test_rate_limited_and_closed_joins_match_the_route(
     assert shut_fast.json() == shut_slow.json()
     assert shut_fast.json()["error"]["code"] == "queue_closed"
     assert seen == [] and seen_closed == []
+
+
+@given(position=st.integers(min_value=1, max_value=10**9),
+       low=st.integers(min_value=0, max_value=10**9),
+       extra=st.integers(min_value=0, max_value=10**9),
+       poll=st.integers(min_value=0, max_value=10**6),
+       known=st.booleans())
+def test_the_written_poll_body_is_the_encoded_dictionary(
+    position: int, low: int, extra: int, poll: int, known: bool
+) -> None:
+    estimate = WaitEstimate(low, low + extra, 1.5, True) if known else None
+    view = PlaceView(Place(7, VisitorState.WAITING, position, 0), estimate, poll)
+    assert waiting_json(position, estimate, poll) == JSONResponse(view.as_json()).body
