@@ -6,11 +6,15 @@ import re
 from pathlib import Path
 
 import pytest
+import redis
 from playwright.sync_api import Browser, expect
 
+from portal.notify.settings import notify_settings_for
 from portal.settings import Settings
 from tests.admin_helpers import PASSWORD, add_user
+from tests.jobs_helpers import work_jobs
 from tests.test_admin_exports import insert_submissions
+from tests.test_admin_roster_upload import generated_roster
 from tests.test_browser import browser  # noqa: F401  (the shared Chromium fixture)
 
 pytestmark = pytest.mark.browser
@@ -60,6 +64,45 @@ def test_admin_logs_in_changes_the_cap_and_sees_it_live(
         expect(page.locator("#cap-needed")).to_have_text(re.compile(r"^\d+$"))
         expect(page.locator("#chart-plan .uplot")).to_be_visible()
         page.screenshot(path=str(artifacts / f"admin-planner-{db}.png"), full_page=True)
+    finally:
+        context.close()
+    assert errors == []
+
+
+def test_a_large_roster_upload_shows_its_progress_and_then_the_report(
+    browser: Browser, settings: Settings, live_server_factory, database_url: str,  # noqa: F811
+    redis_client: redis.Redis, artifacts: Path,
+) -> None:
+    add_user(settings, "budi", "operator")
+    server = live_server_factory(database_url)
+    db = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    context = browser.new_context(**LAPTOP)  # type: ignore[arg-type]
+    context.set_default_timeout(20_000)
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(server.url + "/admin/masuk")
+        page.get_by_label("Nama pengguna").fill("budi")
+        page.get_by_label("Kata sandi").fill(PASSWORD)
+        page.get_by_role("button", name="Masuk").click()
+        page.wait_for_url(server.url + "/admin")
+        page.goto(server.url + "/admin/peserta/unggah")
+        page.set_input_files("#f-roster", files=[{
+            "name": "peserta.csv", "mimeType": "text/csv",
+            "buffer": generated_roster(10_000, bad=7)}])
+        page.get_by_role("button", name="Impor").click()
+        page.wait_for_url(re.compile(r".*/admin/peserta/unggah/[0-9a-f]{32}$"))
+        expect(page.locator("#import-status")).to_have_text(re.compile("Menunggu giliran"))
+        expect(page.locator("#import-progress")).to_be_visible()
+        page.screenshot(path=str(artifacts / f"admin-roster-import-{db}.png"), full_page=True)
+        # No worker runs beside this live server: the job runs here, and the page's
+        # script notices the end by itself and shows the report.
+        work_jobs(notify_settings_for(settings), redis_client)
+        expect(page.locator("#import-result")).to_be_visible()
+        expect(page.locator("#count-inserted")).to_have_text("10000")
+        expect(page.locator("#count-bad")).to_have_text("7")
+        page.screenshot(path=str(artifacts / f"admin-roster-report-{db}.png"), full_page=True)
     finally:
         context.close()
     assert errors == []

@@ -14,7 +14,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from tests.conftest import free_port
-from waitroom.autopipe import AutoPipeline, PipelinedScript, pack_command, pipelined_scripts
+from waitroom.autopipe import (
+    MAX_BATCH,
+    AutoPipeline,
+    PipelinedScript,
+    pack_command,
+    pipelined_scripts,
+)
 from waitroom.scripts import register_scripts
 
 ECHO = "return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}"
@@ -56,19 +62,23 @@ async def test_concurrent_calls_run_in_the_order_they_were_made(
     redis_client: redis.Redis, redis_url: str
 ) -> None:
     client = _client(redis_url)
+    burst = 2 * MAX_BATCH + 10
     try:
         script = pipelined_scripts(client, {"echo": client.register_script(ECHO)})["echo"]
         assert isinstance(script, PipelinedScript)
-        # On a server that has not seen the script yet every call still gets its answer...
-        first = await asyncio.gather(*(script(keys=["{t}:a"], args=[i]) for i in range(500)))
-        # ...and once it is loaded, the calls of one turn run in the order they were made.
-        replies = await asyncio.gather(*(script(keys=["{t}:n"], args=[i]) for i in range(500)))
+        # On a server that has not seen the script yet, and in a burst larger than one
+        # write carries, every call still gets its own answer...
+        first = await asyncio.gather(*(script(keys=["{t}:a"], args=[i]) for i in range(burst)))
+        # ...and once it is loaded, the calls that share a write run in the order made.
+        replies = await asyncio.gather(*(script(keys=["{t}:n"], args=[i])
+                                         for i in range(MAX_BATCH)))
     finally:
         await client.aclose()
-    assert sorted(count for _, _, count in first) == list(range(1, 501))
-    assert [int(arg) for _, arg, _ in replies] == list(range(500))
-    assert [count for _, _, count in replies] == list(range(1, 501))
-    assert redis_client.get("{t}:n") == b"500"
+    assert [int(arg) for _, arg, _ in first] == list(range(burst))
+    assert sorted(count for _, _, count in first) == list(range(1, burst + 1))
+    assert [int(arg) for _, arg, _ in replies] == list(range(MAX_BATCH))
+    assert [count for _, _, count in replies] == list(range(1, MAX_BATCH + 1))
+    assert redis_client.get("{t}:n") == str(MAX_BATCH).encode()
 
 
 async def test_an_error_reply_fails_only_its_own_call(
