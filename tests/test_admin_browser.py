@@ -95,6 +95,7 @@ def test_a_large_roster_upload_shows_its_progress_and_then_the_report(
         page.wait_for_url(re.compile(r".*/admin/peserta/unggah/[0-9a-f]{32}$"))
         expect(page.locator("#import-status")).to_have_text(re.compile("Menunggu giliran"))
         expect(page.locator("#import-progress")).to_be_visible()
+        expect(page.locator("#no-worker")).to_be_visible()  # none runs beside this server
         page.screenshot(path=str(artifacts / f"admin-roster-import-{db}.png"), full_page=True)
         # No worker runs beside this live server: the job runs here, and the page's
         # script notices the end by itself and shows the report.

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import redis
+from rq import Queue, SimpleWorker
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
@@ -181,7 +182,17 @@ def test_a_large_roster_is_imported_by_the_worker_with_progress(
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) and " style=" not in html
         assert client.get(progress_url).json() == {
             "id": import_id, "state": "queued", "done": 0, "total": None, "inserted": 0,
-            "updated": 0, "unchanged": 0, "bad": 0}
+            "updated": 0, "unchanged": 0, "bad": 0, "workers": 0}
+        # No worker runs yet: the page says what to start.
+        assert re.search(r'<p class="alert" role="alert" id="no-worker">', html)
+        worker = SimpleWorker([Queue("antrean", connection=redis_client)],
+                              connection=redis_client)
+        worker.register_birth()
+        try:
+            assert client.get(progress_url).json()["workers"] == 1
+            assert re.search(r'id="no-worker" hidden>', client.get(location).text)
+        finally:
+            worker.register_death()
         assert registrants(settings) == 0
 
         # Poll as the page's script does while the worker runs in this thread.

@@ -11,6 +11,7 @@ import datetime as dt
 import hmac
 from typing import Any
 
+from rq import Worker
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -22,6 +23,7 @@ from portal.admin.access import actor_of, admin_render, page
 from portal.admin.auth import Actor
 from portal.admin.roster_jobs import (
     FAILED,
+    QUEUED,
     RosterImport,
     enqueue_import,
     import_roster,
@@ -132,7 +134,8 @@ async def import_page(request: Request) -> Response:
     if job is None:
         return admin_render(request, "admin/roster_upload.html", {"error": UNKNOWN_IMPORT},
                             status=404)
-    return admin_render(request, "admin/roster_upload.html", {"job": job})
+    return admin_render(request, "admin/roster_upload.html",
+                        {"job": job, "workers": await _workers(request, job)})
 
 
 @page("operator")
@@ -140,7 +143,20 @@ async def import_progress(request: Request) -> Response:
     job = await _state(request, request.path_params["import_id"])
     if job is None:
         return json_error(404, "not_found", "Impor tidak ditemukan atau sudah kedaluwarsa.")
-    return JSONResponse(job.progress(), headers={"cache-control": "no-store"})
+    body = job.progress()
+    if job.state == QUEUED:
+        body["workers"] = await _workers(request, job)
+    return JSONResponse(body, headers={"cache-control": "no-store"})
+
+
+async def _workers(request: Request, job: RosterImport) -> int | None:
+    """Background workers listening on the jobs queue, while an import waits for one.
+
+    An import queued with no worker running would wait for ever; the page says so.
+    """
+    if job.state != QUEUED:
+        return None
+    return int(await run_in_threadpool(Worker.count, queue=request.app.state.queue))
 
 
 @page("operator")

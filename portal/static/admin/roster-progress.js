@@ -10,7 +10,10 @@
   var INTERVAL_MS = 1000;
   var failures = 0;
 
+  var noWorker = document.getElementById("no-worker");
+
   function show(body) {
+    noWorker.hidden = !(body.state === "queued" && body.workers === 0);
     if (body.state === "queued") {
       status.textContent = status.getAttribute("data-queued");
     } else if (body.total === null) {
