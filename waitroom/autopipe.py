@@ -82,7 +82,18 @@ class AutoPipeline:
             task.add_done_callback(self._flushes.discard)
 
     async def _send(self, batch: list[tuple[bytes, asyncio.Future[Any]]]) -> None:
+        # A pooled connection the server has closed meanwhile (a Redis restart, an
+        # idle timeout) fails on its first read; as redis-py itself would, the calls
+        # go once more on a new connection - only when no reply has been read, so a
+        # call is never answered twice.
+        if await self._attempt(batch, may_retry=True):
+            await self._attempt(batch, may_retry=False)
+
+    async def _attempt(self, batch: list[tuple[bytes, asyncio.Future[Any]]], *,
+                       may_retry: bool) -> bool:
+        """Send the batch on one connection; True if it should be sent again."""
         connection: AbstractConnection | None = None
+        replies = 0
         try:
             connection = await self._pool.get_connection()
             await connection.send_packed_command(b"".join(packed for packed, _ in batch))
@@ -93,17 +104,22 @@ class AutoPipeline:
                     # An error reply, read completely: this call failed, the
                     # connection is still in step with the server.
                     reply = exc
+                replies += 1
                 _settle(future, reply)
+            return False
         except BaseException as exc:
             # The connection broke (or this task was cancelled): nothing more can
-            # be read from it, so every call still waiting fails with the error.
+            # be read from it.
             if connection is not None:
                 await connection.disconnect(nowait=True)
+            if may_retry and replies == 0 and isinstance(exc, RedisConnectionError):
+                return True
             failure = exc if isinstance(exc, Exception) else RedisConnectionError("cancelled")
             for _, future in batch:
                 _settle(future, failure)
             if not isinstance(exc, Exception):
                 raise
+            return False
         finally:
             if connection is not None:
                 await self._pool.release(connection)
