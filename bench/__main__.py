@@ -42,8 +42,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="freed-place -> admitted rounds (default 200; 0 skips)")
     parser.add_argument("--visitors", type=int, default=1_000_000,
                         help="visitors enqueued for the memory measurement (0 skips)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="measure every endpoint this many times, keep the best (default 1)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="measure every endpoint this many times, keep the best (default 3:"
+                        " noise only ever slows a turn down)")
     parser.add_argument("--load-generator", choices=("auto", "builtin", "wrk"), default="auto",
                         help="wrk when on PATH (auto), or the built-in asyncio one")
     parser.add_argument("--no-pin", action="store_true",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Below this many admissions in the window the measured rate is too noisy
 # to trust, and the estimate falls back to what the settings promise.
@@ -13,9 +13,12 @@ MIN_SAMPLES = 5
 WINDOW_MS = 5 * 60 * 1000
 
 
-@dataclass(frozen=True)
-class WaitEstimate:
-    """An honest wait: a range in seconds and the rate it was computed from."""
+class WaitEstimate(NamedTuple):
+    """An honest wait: a range in seconds and the rate it was computed from.
+
+    (A named tuple: one is made for every status poll, and it is the cheapest
+    immutable record to make.)
+    """
 
     low_seconds: int
     high_seconds: int

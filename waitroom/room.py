@@ -90,6 +90,7 @@ class WaitingRoom:
         self._ranks: tuple[str, dict[int, int]] | None = None
         self.snapshot: RoomSnapshot | None = None
         self._touched: set[int] = set()
+        self._rates: tuple[RoomSnapshot | None, float] = (None, 0.0)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -362,10 +363,13 @@ class WaitingRoom:
 
     def estimate_from(self, snapshot: RoomSnapshot, position: int) -> WaitEstimate | None:
         """Estimate the wait at ``position`` from a snapshot's settings and outflow."""
-        config = snapshot.config
-        planned = planned_rate(config.max_active, config.admit_per_minute,
-                               config.expected_session_minutes)
-        return estimate_at_rate(position, snapshot.measured_rate, planned, paused=config.paused)
+        rates = self._rates
+        if rates[0] is not snapshot:  # once per snapshot, not once per poll
+            config = snapshot.config
+            rates = self._rates = (snapshot, planned_rate(
+                config.max_active, config.admit_per_minute, config.expected_session_minutes))
+        return estimate_at_rate(position, snapshot.measured_rate, rates[1],
+                                paused=snapshot.config.paused)
 
     async def estimate_for(self, position: int) -> WaitEstimate | None:
         """Estimate the wait for a visitor at ``position`` (snapshot at most 1 s old)."""
