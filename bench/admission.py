@@ -84,8 +84,10 @@ async def measure_admission(host: str, port: int, rounds: int = 200,
             )
             # Finish at a random phase of the poll cycle, as a real visitor would.
             await asyncio.sleep(random.uniform(poll_interval, 2 * poll_interval))
-            reply = await front.exchange(finish_request(host, holder, session))
+            # Timed from the moment the finish request is sent: the place is freed
+            # somewhere before its reply, and the next visitor's poll may beat it.
             finished = time.perf_counter()
+            reply = await front.exchange(finish_request(host, holder, session))
             if reply.status != 200 or reply.json().get("finished") is not True:
                 watch.cancel()
                 raise RuntimeError(f"finish answered {reply.status}: {reply.body[:200]!r}")

@@ -94,7 +94,7 @@ def format_report(results: BenchResults) -> str:
         a = results.admission
         lines += [
             "",
-            f"place freed -> next visitor sees admitted ({a.rounds} rounds, "
+            f"finish sent -> next visitor sees admitted ({a.rounds} rounds, "
             f"polling every {a.poll_interval_ms:.0f} ms):",
             f"  p50 {a.p50_ms:.1f} ms, p99 {a.p99_ms:.1f} ms, min {a.min_ms:.1f} ms, "
             f"max {a.max_ms:.1f} ms, {a.mean_polls:.1f} polls per round",
