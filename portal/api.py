@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal.bookings import offer_for_wait
 from portal.browser import SESSION_COOKIE, browser_of, queue_ticket, session_ticket
 from portal.errors import ApiError
+from portal.offers import offer_for_wait
 from portal.queueing import (
     CLOSED_MESSAGE,
     join_queue,

@@ -7,7 +7,6 @@ form, never in the path or the query string.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import time
@@ -15,7 +14,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -26,6 +24,16 @@ from portal.browser import QUEUE_COOKIE, browser_of, queue_ticket
 from portal.errors import ApiError, error_page
 from portal.forms import N_
 from portal.notices import announce_booking
+from portal.offers import (
+    offer_for_wait,
+    offers_for_page,
+    queue_eta_seconds,
+    room_name,
+    slot_json,
+    slot_label,
+    utc_now,
+    zone_of,
+)
 from portal.queueing import (
     CLOSED_MESSAGE,
     REDIS_DOWN,
@@ -43,7 +51,6 @@ from scheduler.bookings import (
     booking_by_code,
     cancel_booking,
     find_booking,
-    offer_slots,
     reschedule_booking,
 )
 from scheduler.codes import InvalidCode, format_code, parse_code
@@ -60,24 +67,10 @@ log = logging.getLogger("antrean.portal")
 
 NIK_HEADER = "X-Antrean-NIK"
 MAX_RANGE_DAYS = 92
-OFFERS_ON_PAGE = 5
 T = TypeVar("T")
 
 
 # --- Shared helpers -------------------------------------------------------------
-
-
-def _room(request: Request) -> str:
-    return str(request.app.state.settings.room)
-
-
-def _zone(request: Request) -> ZoneInfo:
-    zone: ZoneInfo = request.app.state.settings.tz
-    return zone
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _announce(request: Request, session: Session, booking: Booking, slot: Slot,
@@ -109,21 +102,6 @@ def _in_transaction(request: Request, work: Callable[[Session], T]) -> T:
         return work(session)
 
 
-def slot_json(slot: Slot, zone: ZoneInfo) -> dict[str, Any]:
-    """The public JSON form of a slot, times in the registration's zone."""
-    return {
-        "id": slot.id,
-        "start": slot.start.astimezone(zone).isoformat(),
-        "end": slot.end.astimezone(zone).isoformat(),
-        "day": slot.day.isoformat(),
-        "capacity": slot.capacity,
-        "booked": slot.booked,
-        "free": slot.free,
-        "holiday": slot.holiday,
-        "over_capacity": slot.over_capacity,
-    }
-
-
 def booking_json(booking: Booking, slot: Slot, zone: ZoneInfo) -> dict[str, Any]:
     """The public JSON form of a booking (no NIK, no contact details)."""
     code = format_code(booking.code)
@@ -133,15 +111,6 @@ def booking_json(booking: Booking, slot: Slot, zone: ZoneInfo) -> dict[str, Any]
         "slot": slot_json(slot, zone),
         "ics_url": f"/api/v1/bookings/{code}.ics",
     }
-
-
-def slot_label(slot: Slot, zone: ZoneInfo) -> str:
-    """A slot as Indonesians read it: ``Senin, 2 Juni 2025 08.00-08.30 WIB``."""
-    day = format_datetime(slot.start, "EEEE, d MMMM y", tzinfo=zone, locale="id")
-    start = format_datetime(slot.start, "HH.mm", tzinfo=zone, locale="id")
-    end = format_datetime(slot.end, "HH.mm zzz", tzinfo=zone, locale="id")
-    suffix = f" ({slot.holiday})" if slot.holiday else ""
-    return f"{day} {start}\u2013{end}{suffix}"
 
 
 def _contact(values: dict[str, Any]) -> tuple[Contact | None, dict[str, str]]:
@@ -231,7 +200,7 @@ def _slot_id(raw: Any, field: str = "slot_id") -> int:
 
 
 async def api_slots(request: Request) -> Response:
-    zone = _zone(request)
+    zone = zone_of(request)
     fields: dict[str, str] = {}
     days: dict[str, dt.date | None] = {}
     for name in ("from", "to"):
@@ -247,7 +216,7 @@ async def api_slots(request: Request) -> Response:
         fields["to"] = f"Rentang paling lama {MAX_RANGE_DAYS} hari."
     if fields:
         raise _invalid(fields)
-    room = _room(request)
+    room = room_name(request)
     slots = await run_in_threadpool(
         _in_transaction, request, lambda session: list_slots(session, room, first, last)
     )
@@ -262,7 +231,7 @@ async def api_book(request: Request) -> Response:
         errors["slot_id"] = "Pilih jadwal (slot_id) atau kirim preferences."
     if errors or contact is None:
         raise _invalid(errors)
-    room, now, zone = _room(request), _now(), _zone(request)
+    room, now, zone = room_name(request), utc_now(), zone_of(request)
     if has_slot:
         slot_id = _slot_id(body["slot_id"])
 
@@ -290,7 +259,7 @@ async def api_book(request: Request) -> Response:
 async def api_booking(request: Request) -> Response:
     code = _code(request.path_params["code"])
     nik = _owner_nik(request)
-    zone = _zone(request)
+    zone = zone_of(request)
     try:
         answer = await run_in_threadpool(
             _in_transaction, request,
@@ -304,7 +273,7 @@ async def api_booking(request: Request) -> Response:
 async def api_cancel(request: Request) -> Response:
     code = _code(request.path_params["code"])
     nik = _owner_nik(request, await json_body(request))
-    room, now, zone = _room(request), _now(), _zone(request)
+    room, now, zone = room_name(request), utc_now(), zone_of(request)
     try:
         answer = await run_in_threadpool(
             _in_transaction, request,
@@ -320,7 +289,7 @@ async def api_reschedule(request: Request) -> Response:
     body = await json_body(request)
     nik = _owner_nik(request, body)
     slot_id = _slot_id(body.get("slot_id"))
-    room, now, zone = _room(request), _now(), _zone(request)
+    room, now, zone = room_name(request), utc_now(), zone_of(request)
     try:
         answer = await run_in_threadpool(
             _in_transaction, request,
@@ -361,71 +330,6 @@ async def api_booking_ics(request: Request) -> Response:
 # --- Visitor pages --------------------------------------------------------------
 
 
-async def _eta_seconds(request: Request) -> int:
-    try:
-        estimate = (await room_of(request).stats()).estimate_for_new
-    except Exception as exc:  # no queue figure: offer from now rather than no page at all
-        log.warning("queue stats unavailable for offers: %s", type(exc).__name__)
-        return 0
-    return estimate.seconds if estimate is not None else 0
-
-
-def _offers(request: Request, eta: int) -> list[dict[str, Any]]:
-    zone, room, now = _zone(request), _room(request), _now()
-    with request.app.state.db() as session:
-        offers = offer_slots(session, room, now, eta, OFFERS_ON_PAGE)
-    return [{"id": slot.id, "label": slot_label(slot, zone), "free": slot.free}
-            for slot in offers]
-
-
-# Offers depend only on the wait and the free slots: one query per process per
-# half-hour band of waits every 30 seconds, not one per waiting visitor. While a
-# band's query runs, the other visitors of that band wait for the same answer
-# instead of starting their own (a burst of joins would otherwise fill the
-# thread pool with identical queries).
-_OFFER_CACHE: dict[tuple[int, int], tuple[float, dict[str, Any] | None]] = {}
-_OFFER_PENDING: dict[tuple[int, int], asyncio.Future[dict[str, Any] | None]] = {}
-OFFER_CACHE_SECONDS = 30.0
-OFFER_WHEN_WAIT_OVER = 30 * 60
-
-
-async def offer_for_wait(request: Request, eta_seconds: int | None) -> dict[str, Any] | None:
-    """A slot to offer instead of a long wait (None when the wait is short or no slot is free)."""
-    if eta_seconds is None or eta_seconds < OFFER_WHEN_WAIT_OVER:
-        return None
-    band = eta_seconds // 1800
-    key = (id(request.app), band)
-    cached = _OFFER_CACHE.get(key)
-    if cached is not None and time.monotonic() - cached[0] < OFFER_CACHE_SECONDS:
-        return cached[1]
-    pending = _OFFER_PENDING.get(key)
-    if pending is not None:
-        return await asyncio.shield(pending)
-    zone, room = _zone(request), _room(request)
-
-    def first_offer() -> dict[str, Any] | None:
-        with request.app.state.db() as session:
-            offers = offer_slots(session, room, _now(), band * 1800, 1)
-            return slot_json(offers[0], zone) | {"label": slot_label(offers[0], zone)} \
-                if offers else None
-
-    future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
-    _OFFER_PENDING[key] = future
-    try:
-        offer = await run_in_threadpool(first_offer)
-    except Exception as exc:  # an offer is a courtesy: never fail the queue for it
-        log.warning("no slot offer: %s", type(exc).__name__)
-        offer = None
-    except BaseException:
-        future.set_result(None)  # cancelled: those waiting go on without an offer
-        raise
-    finally:
-        del _OFFER_PENDING[key]
-    _OFFER_CACHE[key] = (time.monotonic(), offer)
-    future.set_result(offer)
-    return offer
-
-
 async def _leave_queue(request: Request) -> None:
     """A visitor who booked a slot gives up their place in the queue."""
     try:
@@ -436,10 +340,10 @@ async def _leave_queue(request: Request) -> None:
 
 
 async def booking_page(request: Request) -> Response:
-    offers = await run_in_threadpool(_offers, request, await _eta_seconds(request))
+    offers = await run_in_threadpool(offers_for_page, request, await queue_eta_seconds(request))
     chosen = request.query_params.get("slot", "")  # an offer from the waiting page
     if chosen.isdigit() and int(chosen) not in {offer["id"] for offer in offers}:
-        offered = await offer_for_wait(request, await _eta_seconds(request))
+        offered = await offer_for_wait(request, await queue_eta_seconds(request))
         if offered is not None and str(offered["id"]) == chosen:
             offers.insert(0, {"id": offered["id"], "label": offered["label"],
                               "free": offered["capacity"] - offered["booked"]})
@@ -461,7 +365,7 @@ async def booking_submit(request: Request) -> Response:
         errors["slot_id"] = "Pilih salah satu jadwal."
     error_message = None
     if contact is not None and not errors:
-        room, now, zone = _room(request), _now(), _zone(request)
+        room, now, zone = room_name(request), utc_now(), zone_of(request)
 
         def work(session: Session) -> dict[str, Any]:
             if choice:
@@ -481,7 +385,7 @@ async def booking_submit(request: Request) -> Response:
         else:
             await _leave_queue(request)
             return render(request, "booking_done.html", done, status=201)
-    offers = await run_in_threadpool(_offers, request, await _eta_seconds(request))
+    offers = await run_in_threadpool(offers_for_page, request, await queue_eta_seconds(request))
     return render(request, "booking.html", {
         "offers": offers, "values": values, "errors": errors, "message": error_message,
         "time_of_day": list(TIME_OF_DAY), "chosen": choice,
@@ -518,7 +422,7 @@ async def check_submit(request: Request) -> Response:
         return render(request, "booking_check.html", {"values": values, "errors": errors},
                       status=422)
     action = form.get("action", "lihat")
-    room, now, zone = _room(request), _now(), _zone(request)
+    room, now, zone = room_name(request), utc_now(), zone_of(request)
     if action == "masuk":
         return await _enter_at_slot(request, values, code, nik)
 
@@ -546,7 +450,7 @@ async def check_submit(request: Request) -> Response:
         status, message, done = 200, None, notice.get(action)
     offers: list[dict[str, Any]] = []
     if booking.status == "active":
-        offers = await run_in_threadpool(_offers, request, 0)
+        offers = await run_in_threadpool(offers_for_page, request, 0)
     return render(request, "booking_check.html", {
         "values": {"code": format_code(booking.code), "nik": nik}, "errors": {},
         "booking": {"code": format_code(booking.code), "status": booking.status,
@@ -568,7 +472,7 @@ def _in_slot_time(slot: Slot, now: dt.datetime) -> bool:
 async def _enter_at_slot(request: Request, values: dict[str, str], code: str,
                          nik: str) -> Response:
     """A booked visitor in their slot joins the priority lane of the waiting room."""
-    now, zone = _now(), _zone(request)
+    now, zone = utc_now(), zone_of(request)
     try:
         booking, slot = await run_in_threadpool(
             _in_transaction, request, lambda session: find_booking(session, code, nik))

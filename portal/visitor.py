@@ -12,11 +12,11 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal.admin import public_banner
-from portal.bookings import offer_for_wait
 from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, browser_of, queue_ticket
 from portal.errors import error_page
 from portal.forms import N_
 from portal.notices import remember_contact
+from portal.offers import offer_for_wait
 from portal.queueing import (
     CLOSED_MESSAGE,
     REDIS_DOWN,
