@@ -1,4 +1,5 @@
-"""A worker killed (SIGKILL) mid-batch: after recovery every message arrives exactly once."""
+"""A worker killed (SIGKILL) mid-batch: after recovery no message arrives twice, and every
+message arrives but, at most, the one whose "sent" was committed just before the kill."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_batch_delivers_every_message_exactly_once(
+def test_worker_killed_mid_batch_sends_nothing_twice_and_loses_at_most_one(
     database_url: str, redis_client: redis.Redis, redis_url: str, tmp_path: Path,
     smtp_server: SmtpRecorder,
 ) -> None:
@@ -90,6 +91,7 @@ def test_worker_killed_mid_batch_delivers_every_message_exactly_once(
     with sessions() as session:
         dispatch.recover_stalled(session, queue, settings, now=after_lease)
         session.commit()
+    restarted_at = datetime.now(UTC)
     worker = start_worker(env)
     try:
         deadline = time.monotonic() + 90  # about 15 s unless the machine is very busy
@@ -109,8 +111,16 @@ def test_worker_killed_mid_batch_delivers_every_message_exactly_once(
     engine.dispose()
     assert {r.status for r in records} == {SENT}, progress
     counts = Counter(smtp_server.message_ids())
-    expected = {f"<notification-{r.id}@antrean.example.go.id>" for r in records}
-    assert set(counts) == expected
+    ids = {f"<notification-{r.id}@antrean.example.go.id>": r for r in records}
     duplicates = {mid: n for mid, n in counts.items() if n != 1}
     assert duplicates == {}
-    assert len(smtp_server.messages) == MESSAGES
+    assert set(counts) <= set(ids)
+    # The one gap the design leaves (portal/notify/channels.py): a kill after the commit of
+    # "sent" and before the provider's last byte loses that message. Only the killed
+    # worker's message in flight can fall into it.
+    missing = [ids[mid] for mid in set(ids) - set(counts)]
+    assert len(missing) <= 1, [r.id for r in missing]
+    for record in missing:
+        assert record.sent_at is not None
+        assert record.sent_at.replace(tzinfo=record.sent_at.tzinfo or UTC) < restarted_at
+    assert len(smtp_server.messages) == MESSAGES - len(missing)

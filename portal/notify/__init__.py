@@ -1,4 +1,4 @@
-"""Notifications: e-mail and SMS through RQ jobs, each sent at most once, none silently lost.
+"""Notifications: e-mail and SMS through RQ jobs, each sent at most once, failures shown.
 
 Modules: ``settings`` (the environment), ``models`` (the idempotency record),
 ``records`` (SQL helpers around it), ``messages`` (Jinja rendering),

@@ -1,6 +1,6 @@
-"""What RQ runs: send one notification, claimed atomically, handed over exactly once.
+"""What RQ runs: send one notification, claimed atomically, handed over at most once.
 
-Exactly-once rests on three steps around the provider:
+At-most-once rests on three steps around the provider:
 
 1. claim: ``queued`` → ``sending`` in one conditional UPDATE (a second job, a
    retry of a job that already won, or a job for a withdrawn message finds
@@ -11,6 +11,10 @@ Exactly-once rests on three steps around the provider:
 3. a worker killed before step 2 committed leaves ``sending``: the provider
    never got the final byte, so ``dispatch.recover_stalled`` re-queues it once
    the lease ran out.
+
+The one gap: a worker killed after step 2's commit and before the last byte
+loses that one message while its record says ``sent`` (the gap is narrowed to
+the commit's return; sending the byte first would risk a duplicate instead).
 """
 
 from __future__ import annotations
