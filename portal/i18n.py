@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import Translations
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,6 +47,13 @@ def static_version(static_dir: Path) -> str:
     return digest.hexdigest()[:10]
 
 
+def format_number(value: object, lang: str) -> str:
+    """A count or a decimal as readers of ``lang`` write it (text passes through as it is)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "" if value is None else str(value)
+    return format_decimal(value, locale=lang)
+
+
 def create_templates(directory: Path, static_dir: Path) -> dict[str, Jinja2Templates]:
     """One Jinja environment per language: autoescape on, text through gettext."""
     version = static_version(static_dir)
@@ -63,6 +71,8 @@ def create_templates(directory: Path, static_dir: Path) -> dict[str, Jinja2Templ
         # Messages built at run time (validation errors may quote what was typed)
         # go through this filter: a catalogue look-up that stays plain, escaped text.
         env.filters["tr"] = lambda message, _c=catalogue: _c.gettext(str(message))
+        # Numbers as the page's language writes them: 12.345 and 0,9 in Indonesian.
+        env.filters["number"] = lambda value, _lang=lang: format_number(value, _lang)
         env.globals["static_version"] = version
         env.globals["lang"] = lang
         result[lang] = Jinja2Templates(env=env)

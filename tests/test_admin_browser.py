@@ -101,7 +101,7 @@ def test_a_large_roster_upload_shows_its_progress_and_then_the_report(
         # script notices the end by itself and shows the report.
         work_jobs(notify_settings_for(settings), redis_client)
         expect(page.locator("#import-result")).to_be_visible()
-        expect(page.locator("#count-inserted")).to_have_text("10000")
+        expect(page.locator("#count-inserted")).to_have_text("10.000")
         expect(page.locator("#count-bad")).to_have_text("7")
         page.screenshot(path=str(artifacts / f"admin-roster-report-{db}.png"), full_page=True)
     finally:

@@ -74,3 +74,12 @@ def test_security_headers_and_no_inline_script(app) -> None:
     cookies = landing.headers.get_list("set-cookie")
     assert cookies and all("httponly" in c.lower() and "samesite=lax" in c.lower()
                            for c in cookies)
+
+
+def test_numbers_are_written_as_the_page_language_writes_them() -> None:
+    from portal.i18n import format_number
+
+    assert format_number(1234567, "id") == "1.234.567"
+    assert format_number(0.9, "id") == "0,9"
+    assert format_number(1234567, "en") == "1,234,567"
+    assert format_number(None, "id") == "" and format_number("–", "id") == "–"

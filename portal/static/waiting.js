@@ -1,10 +1,10 @@
 /* Waiting page: polls at the interval the server names; enters once admitted. */
 (function(){
   var box=document.getElementById("status"), token=box.dataset.token, first=null;
-  var t=box.dataset;
+  var t=box.dataset, num=new Intl.NumberFormat(document.documentElement.lang||"id");
   function fmt(r){ if(!r) return t.msgUnknown;
     if(r[1]<60) return t.msgUnderMinute;
-    return Math.floor(r[0]/60)+"–"+Math.ceil(r[1]/60)+" "+t.msgMinutes; }
+    return num.format(Math.floor(r[0]/60))+"–"+num.format(Math.ceil(r[1]/60))+" "+t.msgMinutes; }
   function enter(){ var f=document.getElementById("enter-form"); if(f) f.submit(); }
   function poll(){
     fetch("/api/v1/queue/"+encodeURIComponent(token),{credentials:"same-origin",headers:{"Accept":"application/json"}})
@@ -15,7 +15,7 @@
       if(d.awaiting_draw){ setTimeout(poll,d.poll_after_ms); return; }
       var note=document.getElementById("draw-note"); if(note) note.hidden=true;
       if(first===null) first=d.position;
-      document.getElementById("position").textContent=d.position;
+      document.getElementById("position").textContent=num.format(d.position);
       document.getElementById("eta").textContent=fmt(d.eta_range_seconds);
       document.getElementById("bar").style.width=Math.max(5,Math.min(100,100*(1-(d.position-1)/Math.max(first,1))))+"%";
       setTimeout(poll,d.poll_after_ms);
