@@ -13,6 +13,9 @@
   var autocapChart = null;
   var INTERVAL_MS = 2000;
 
+  var NUMBER = new Intl.NumberFormat(document.documentElement.lang || "id");
+  function num(value) { return value === null || value === undefined ? "–" : NUMBER.format(value); }
+
   function tile(name, text) {
     var el = tiles.querySelector('[data-tile="' + name + '"]');
     if (el) { el.textContent = text; }
@@ -26,13 +29,13 @@
   }
 
   function showTiles(t) {
-    tile("waiting", t.waiting);
-    tile("active_cap", t.active + " / " + t.cap);
-    tile("admitted_per_minute", t.admitted_per_minute);
+    tile("waiting", num(t.waiting));
+    tile("active_cap", num(t.active) + " / " + num(t.cap));
+    tile("admitted_per_minute", num(t.admitted_per_minute));
     tile("waits", duration(t.wait_median_s) + " / " + duration(t.wait_p90_s));
-    tile("form_p95", t.form_p95_ms === null ? "–" : Math.round(t.form_p95_ms) + " ms");
-    tile("submissions_today", t.submissions_today);
-    tile("submissions_total", t.submissions_total + " / " + t.roster_size);
+    tile("form_p95", t.form_p95_ms === null ? "–" : num(Math.round(t.form_p95_ms)) + " ms");
+    tile("submissions_today", num(t.submissions_today));
+    tile("submissions_total", num(t.submissions_total) + " / " + num(t.roster_size));
     var paused = tiles.querySelector('[data-tile="paused"]');
     paused.textContent = paused.getAttribute(t.paused ? "data-paused" : "data-running");
   }
