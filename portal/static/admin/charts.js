@@ -5,9 +5,25 @@ window.AntreanCharts = (function () {
 
   function width(el) { return Math.max(280, el.clientWidth || 600); }
 
+  // Time axes in the page's language: 24-hour clock within a day, dates beyond.
+  var LANG = document.documentElement.lang || "id";
+  var CLOCK = new Intl.DateTimeFormat(LANG, { hour: "2-digit", minute: "2-digit", hour12: false });
+  var DAY = new Intl.DateTimeFormat(LANG, { day: "numeric", month: "short" });
+  var MOMENT = new Intl.DateTimeFormat(LANG, { day: "numeric", month: "short", hour: "2-digit",
+                                               minute: "2-digit", hour12: false });
+  var TIME_LABEL = { id: "Waktu", en: "Time" }[LANG] || "Waktu";
+
+  function timeTicks(u, splits, axisIdx, space, increment) {
+    var format = increment >= 86400 ? DAY : CLOCK;
+    return splits.map(function (t) { return t === null ? "" : format.format(new Date(t * 1000)); });
+  }
+
+  function timeValue(u, t) { return t === null ? "--" : MOMENT.format(new Date(t * 1000)); }
+
   function lineChart(el, labels, data, options) {
     options = options || {};
-    var series = [{}];
+    var time = options.time !== false;
+    var series = [time ? { label: TIME_LABEL, value: timeValue } : {}];
     labels.forEach(function (label, i) {
       series.push({
         label: label, stroke: COLOURS[i % COLOURS.length], width: 2,
@@ -17,8 +33,8 @@ window.AntreanCharts = (function () {
         fill: options.bars && options.bars[i] ? "rgba(11,79,138,.35)" : undefined,
       });
     });
-    var axes = [{ }, { scale: "y", size: 70 }];
-    var scales = { x: { time: options.time !== false } };
+    var axes = [time ? { values: timeTicks } : {}, { scale: "y", size: 70 }];
+    var scales = { x: { time: time } };
     if (options.lastSeconds) {
       // A fixed window ending now: a few samples do not stretch over years.
       scales.x.range = function () {
