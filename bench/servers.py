@@ -31,6 +31,15 @@ def pin(pid: int, cpus: set[int] | None) -> None:
         os.sched_setaffinity(pid, cpus)
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process so far (None where /proc is not there)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_plan(enabled: bool) -> tuple[set[int] | None, set[int] | None]:
     """CPUs for (servers, load generator and private Redis); None means unpinned."""
     if not enabled or not hasattr(os, "sched_getaffinity"):
