@@ -76,24 +76,22 @@ class Bench:
         self.wrk = find_wrk() if args.load_generator in ("auto", "wrk") else None
         self.prefix = f"bench-{secrets.token_hex(4)}"
 
-    def measure(self, name: str, host: str, port: int, requests: list[bytes]) -> LoadResult:
-        """Run the same load against one endpoint, in a process of its own."""
-        spec = LoadSpec(name=name, host=host, port=port, requests=requests,
-                        connections=self.args.connections, duration=self.args.duration,
-                        warmup=self.args.warmup)
-        if self.wrk:
-            return run_wrk(spec, self.wrk, threads=len(self.client_cpus or {0}))
-        return run_in_subprocess(spec, self.client_cpus)
-
     def measure_server(self, name: str, server: UvicornServer,
                        requests: list[bytes]) -> tuple[LoadResult, float | None]:
-        """``measure``, and the server's CPU time per request (µs) over the same turn.
+        """Run the same load against one endpoint (in a process of its own), and the
+        server's CPU time per request (µs) over the same turn.
 
         CPU per request does not depend on whether the server or the load generator
         was the bottleneck, so it backs up the requests-per-second ratios.
         """
+        spec = LoadSpec(name=name, host=server.host, port=server.port, requests=requests,
+                        connections=self.args.connections, duration=self.args.duration,
+                        warmup=self.args.warmup)
         cpu_before, started = process_cpu_seconds(server.process.pid), time.monotonic()
-        result = self.measure(name, server.host, server.port, requests)
+        if self.wrk:
+            result = run_wrk(spec, self.wrk, threads=len(self.client_cpus or {0}))
+        else:
+            result = run_in_subprocess(spec, self.client_cpus)
         cpu_after, wall = process_cpu_seconds(server.process.pid), time.monotonic() - started
         if cpu_before is None or cpu_after is None or result.rps <= 0:
             return result, None

@@ -66,10 +66,17 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
     response.raw_headers.append((b"set-cookie", header))
 
 
+def browser_cookie(browser: Browser, *, secure: bool) -> bytes | None:
+    """The Set-Cookie value that stores a newly made browser secret (None if not new)."""
+    return cookie_header(BROWSER_COOKIE, browser.secret, YEAR, secure=secure) \
+        if browser.is_new else None
+
+
 def remember_browser(request: Request, response: Response, browser: Browser) -> None:
     """Store a newly made browser secret."""
-    if browser.is_new:
-        set_cookie(request, response, BROWSER_COOKIE, browser.secret, YEAR)
+    cookie = browser_cookie(browser, secure=request.app.state.settings.cookie_secure)
+    if cookie is not None:
+        response.raw_headers.append((b"set-cookie", cookie))
 
 
 def queue_ticket(request: Request, token: str | None, now: float) -> QueueTicket:

@@ -14,12 +14,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.browser import (
-    BROWSER_COOKIE,
     QUEUE_COOKIE,
     SESSION_COOKIE,
-    YEAR,
     Browser,
     address_hash,
+    browser_cookie,
     cookie_header,
     remember_browser,
     set_cookie,
@@ -138,10 +137,9 @@ async def join_queue(
 def queue_token_cookies(request: Request, browser: Browser, token: str) -> list[bytes]:
     """The Set-Cookie values for a queue token (and the browser secret when it is new)."""
     secure = bool(request.app.state.settings.cookie_secure)
-    cookies = [cookie_header(QUEUE_COOKIE, token, QUEUE_COOKIE_SECONDS, secure=secure)]
-    if browser.is_new:
-        cookies.insert(0, cookie_header(BROWSER_COOKIE, browser.secret, YEAR, secure=secure))
-    return cookies
+    remembered = browser_cookie(browser, secure=secure)
+    queue = cookie_header(QUEUE_COOKIE, token, QUEUE_COOKIE_SECONDS, secure=secure)
+    return [queue] if remembered is None else [remembered, queue]
 
 
 def store_queue_token(request: Request, response: Response, browser: Browser, token: str) -> None:

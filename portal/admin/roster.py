@@ -69,13 +69,20 @@ async def roster_page(request: Request) -> Response:
     return admin_render(request, "admin/roster.html", {"result": None, "receipt": None})
 
 
+def _looks_like_nik(nik: str) -> bool:
+    return len(nik) == 16 and nik.isdigit()
+
+
+def _bad_nik(request: Request) -> Response:
+    return admin_render(request, "admin/roster.html",
+                        {"result": None, "receipt": None, "nik_error": BAD_NIK}, status=422)
+
+
 @page("operator")
 async def search(request: Request) -> Response:
-    form = await checked_form(request)
-    nik = clean_nik(form.get("nik", ""))
-    if len(nik) != 16 or not nik.isdigit():
-        return admin_render(request, "admin/roster.html",
-                            {"result": None, "receipt": None, "nik_error": BAD_NIK}, status=422)
+    nik = clean_nik((await checked_form(request)).get("nik", ""))
+    if not _looks_like_nik(nik):
+        return _bad_nik(request)
     result = await run_in_threadpool(look_up, request, nik)
     return admin_render(request, "admin/roster.html", {
         "result": result, "receipt": None, "not_found": None if result["found"] else NOT_FOUND,
@@ -107,11 +114,9 @@ def resend_failed(request: Request, actor: Actor, nik: str) -> int:
 
 @page("operator")
 async def resend(request: Request) -> Response:
-    form = await checked_form(request)
-    nik = clean_nik(form.get("nik", ""))
-    if len(nik) != 16 or not nik.isdigit():
-        return admin_render(request, "admin/roster.html",
-                            {"result": None, "receipt": None, "nik_error": BAD_NIK}, status=422)
+    nik = clean_nik((await checked_form(request)).get("nik", ""))
+    if not _looks_like_nik(nik):
+        return _bad_nik(request)
     count = await run_in_threadpool(resend_failed, request, actor_of(request), nik)
     result = await run_in_threadpool(look_up, request, nik)
     return admin_render(request, "admin/roster.html", {

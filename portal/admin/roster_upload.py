@@ -135,7 +135,8 @@ async def import_page(request: Request) -> Response:
         return admin_render(request, "admin/roster_upload.html", {"error": UNKNOWN_IMPORT},
                             status=404)
     return admin_render(request, "admin/roster_upload.html",
-                        {"job": job, "workers": await _workers(request, job)})
+                        {"job": job,
+                         "workers": await _workers(request) if job.state == QUEUED else None})
 
 
 @page("operator")
@@ -145,17 +146,15 @@ async def import_progress(request: Request) -> Response:
         return json_error(404, "not_found", "Impor tidak ditemukan atau sudah kedaluwarsa.")
     body = job.progress()
     if job.state == QUEUED:
-        body["workers"] = await _workers(request, job)
+        body["workers"] = await _workers(request)
     return JSONResponse(body, headers={"cache-control": "no-store"})
 
 
-async def _workers(request: Request, job: RosterImport) -> int | None:
-    """Background workers listening on the jobs queue, while an import waits for one.
+async def _workers(request: Request) -> int:
+    """Background workers listening on the jobs queue (asked while an import waits).
 
     An import queued with no worker running would wait for ever; the page says so.
     """
-    if job.state != QUEUED:
-        return None
     return int(await run_in_threadpool(Worker.count, queue=request.app.state.queue))
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from starlette.datastructures import Secret
 
@@ -158,12 +159,7 @@ class NotifySettings:
         password = get("SMTP_PASSWORD")
         auth_header = get("SMS_AUTH_HEADER")
         return cls(
-            env=base.env,
-            var_dir=base.var_dir,
-            redis_url=base.redis_url,
-            database_url=base.database_url,
-            timezone=base.timezone,
-            secret_key=base.secret_key,
+            **_shared_with(base),
             public_url=(get("PUBLIC_URL") or f"http://{base.host}:{base.port}").rstrip("/"),
             smtp_host=smtp_host,
             smtp_port=int(get_number("SMTP_PORT", default_port)),
@@ -191,12 +187,10 @@ class NotifySettings:
 
 def notify_settings_for(settings: Settings) -> NotifySettings:
     """The notification settings of a process, sharing its services and secret."""
-    return replace(
-        NotifySettings.from_env(),
-        env=settings.env,
-        var_dir=settings.var_dir,
-        redis_url=settings.redis_url,
-        database_url=settings.database_url,
-        timezone=settings.timezone,
-        secret_key=settings.secret_key,
-    )
+    return replace(NotifySettings.from_env(), **_shared_with(settings))
+
+
+def _shared_with(settings: Settings) -> dict[str, Any]:
+    """What notification settings take from the portal's: services, zone, secret."""
+    return {name: getattr(settings, name) for name in
+            ("env", "var_dir", "redis_url", "database_url", "timezone", "secret_key")}
