@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, text
 
 from portal.db import create_db_engine, session_factory, upgrade
-from portal.models import Submission
+from portal.form.models import Submission
 
 BATCH = 10_000
 

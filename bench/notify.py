@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for label, command, count in (
             # `antrean worker` as deployed, from a cold start: its first jobs load templates.
-            ("antrean worker (in-process jobs, cold start)", ["portal.cli", "worker"],
+            ("antrean worker (in-process jobs, cold start)", ["portal.cli.main", "worker"],
              args.cold_messages),
             ("notify worker (forking, warm)", ["portal.notify.worker"], args.messages),
             ("notify worker --simple", ["portal.notify.worker", "--simple"], args.messages),

@@ -19,22 +19,39 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from portal import admin, admin_api, api, bookings, health, openapi, registration, visitor
+from portal import health, openapi
+from portal.admin import (
+    accounts,
+    calendar_page,
+    dashboard,
+    exports,
+    live_settings,
+    live_settings_api,
+    metrics,
+    notifications,
+    planner_page,
+    roster,
+    roster_upload,
+)
 from portal.admin.latency import FormLatency
+from portal.booking import api as booking_api
+from portal.booking import pages as booking_pages
 from portal.db import create_db_engine, session_factory
 from portal.errors import EXCEPTION_HANDLERS
-from portal.hotpath import HotPaths
+from portal.form import pages as form_pages
 from portal.i18n import create_templates
 from portal.middleware import SecurityHeaders
 from portal.notify.settings import notify_settings_for
 from portal.settings import Settings
+from portal.visitor import queue_api, queue_pages, status
+from portal.visitor.hotpath import HotPaths
 from waitroom.keys import RoomKeys
 from waitroom.room import WaitingRoom
 from waitroom.tokens import TokenSigner
 
 log = logging.getLogger("antrean.portal")
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 TICK_INTERVAL = 0.5
 
@@ -73,7 +90,7 @@ def _freeze_startup_heap() -> None:
 
 
 class Portal(Starlette):
-    """The portal: Starlette, with the hot paths (portal.hotpath) in front of everything.
+    """The portal: Starlette, with the hot paths (portal.visitor.hotpath) in front of everything.
 
     Status polls and joins are most of a crowd's requests; they are answered before
     the middleware stack, which the rest of the requests pass as usual.
@@ -132,14 +149,26 @@ def create_app(settings: Settings) -> Starlette:
     app = Portal(
         routes=[
             # The hot paths first: a route is found by trying each in turn.
-            *api.routes,
-            *visitor.routes,
-            *registration.routes,
+            *queue_api.routes,
+            *queue_pages.routes,
+            *status.routes,
+            *form_pages.routes,
             *health.routes,
-            *bookings.routes,
+            *booking_api.routes,
+            *booking_pages.routes,
             *openapi.routes,
-            *admin_api.routes,
-            *admin.routes,
+            # The BKD console.
+            *accounts.routes,
+            *dashboard.routes,
+            *live_settings.routes,
+            *live_settings_api.routes,
+            *planner_page.routes,
+            *calendar_page.routes,
+            *roster.routes,
+            *roster_upload.routes,
+            *exports.routes,
+            *notifications.routes,
+            *metrics.routes,
             Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

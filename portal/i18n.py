@@ -23,6 +23,11 @@ LANG_COOKIE = "antrean_lang"
 
 
 @cache
+def N_(text: str) -> str:
+    """Mark text for the translation catalogue; it is translated when shown."""
+    return text
+
+
 def translations(lang: str) -> gettext.NullTranslations:
     """The catalogue of a language (Indonesian is the source text: no catalogue)."""
     po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"

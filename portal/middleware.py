@@ -42,7 +42,7 @@ _NO_STORE = (b"cache-control", b"no-store")
 def api_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
     """The headers ``SecurityHeaders`` adds to an API response that set none of them.
 
-    For responses written without the middleware (portal.hotpath).
+    For responses written without the middleware (portal.visitor.hotpath).
     """
     return [*_RAW_API_HEADERS, *([_HSTS] if hsts else []), _NO_STORE]
 

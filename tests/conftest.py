@@ -10,16 +10,10 @@ answer, and under ``CI=true`` any skip fails the run.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from hypothesis import settings as hypothesis_settings
@@ -28,10 +22,12 @@ from sqlalchemy import create_engine, text
 from portal.app import create_app
 from portal.db import create_db_engine, upgrade
 from portal.settings import Settings
-from waitroom.config import RoomConfig
+from tests.support import ARTIFACTS
+from tests.support.apps import make_settings
+from tests.support.servers import LiveServer, live_env
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "var" / "test-artifacts"
+# Fixtures shared by several folders live in support modules, loaded as plugins.
+pytest_plugins = ["tests.support.booking", "tests.support.browser"]
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 # These machines are shared and noisy: a per-example deadline only makes
@@ -131,18 +127,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 # --- The application -----------------------------------------------------------
 
 
-def make_settings(redis_url: str, database_url: str, tmp_path: Path, **room: object) -> Settings:
-    """Settings for a test app: no ticker (tests tick when they mean to)."""
-    return replace(
-        Settings.from_env({"ANTREAN_ENV": "test", "ANTREAN_VAR_DIR": str(tmp_path / "var")}),
-        redis_url=redis_url,
-        database_url=database_url.replace("postgresql://", "postgresql+psycopg://", 1),
-        run_ticker=False,
-        join_rate_per_minute=1000,
-        room_defaults=RoomConfig().changed(**room) if room else RoomConfig(),
-    )
-
-
 @pytest.fixture
 def settings(redis_client: redis.Redis, redis_url: str, database_url: str,
              tmp_path: Path) -> Settings:
@@ -155,60 +139,6 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 # --- Live servers ----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LiveServer:
-    """uvicorn in its own process(es), on a free port."""
-
-    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "portal.asgi:app_from_env", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
-             "--no-access-log", "--log-level", "warning"],
-            env={**os.environ, **env},
-            cwd=ROOT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("server did not become ready in 30 s")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def live_env(redis_url: str, database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    """Environment for a live server process of the test's services."""
-    return {
-        "ANTREAN_ENV": "test",
-        "ANTREAN_REDIS_URL": redis_url,
-        "ANTREAN_DATABASE_URL": database_url,
-        "ANTREAN_VAR_DIR": str(tmp_path / "var"),
-        "ANTREAN_JOIN_RATE_PER_MINUTE": "100000",
-        **extra,
-    }
 
 
 @pytest.fixture

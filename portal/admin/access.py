@@ -18,7 +18,7 @@ from portal.admin.apitokens import find_token
 from portal.admin.auth import SESSION_COOKIE, Actor, AdminSessions, LoginThrottle
 from portal.admin.settings import admin_settings
 from portal.errors import error_page, json_error, wants_json
-from portal.forms import N_
+from portal.i18n import N_
 from portal.web import Refused, refusal_page, render
 
 Endpoint = Callable[[Request], Awaitable[Response]]

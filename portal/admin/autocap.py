@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from portal.admin.latency import percentile, recent_latencies
-from portal.forms import N_
+from portal.i18n import N_
 from waitroom.config import decode_hash, encode_hash
 from waitroom.room import WaitingRoom
 

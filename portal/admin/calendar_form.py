@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from portal.forms import N_
+from portal.i18n import N_
 from scheduler.calendar import (
     MAX_WEIGHT,
     MIDNIGHT,

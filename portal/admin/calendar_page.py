@@ -26,7 +26,7 @@ from portal.admin.calendar_form import (
     parse_calendar_form,
     saved_form,
 )
-from portal.queueing import room_of
+from portal.visitor.place import room_of
 from portal.web import checked_form
 from scheduler.calendar import CalendarSpec, SlotSpec, generate_slots
 from scheduler.models import Booking, CalendarSettings, Registrant, Slot

@@ -29,7 +29,7 @@ from portal.admin.timeseries import (
     sample_if_due,
     wait_quantiles,
 )
-from portal.queueing import room_of
+from portal.visitor.place import room_of
 from waitroom.room import WaitingRoom
 
 CHART_SAMPLES = 720  # one hour at one sample per five seconds

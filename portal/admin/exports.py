@@ -18,8 +18,8 @@ from starlette.routing import Route
 from portal.admin import audit
 from portal.admin.access import actor_of, admin_render, page
 from portal.admin.xlsx import stream_xlsx
-from portal.forms import SECTIONS
-from portal.models import Submission
+from portal.form.fields import SECTIONS
+from portal.form.models import Submission
 
 FORM_FIELDS = tuple(f.name for section in SECTIONS for f in section.fields
                     if f.name not in ("nik", "nama"))

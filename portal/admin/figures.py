@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Date, cast, func, select
 from sqlalchemy.orm import Session
 
-from portal.models import Registrant, Submission
+from portal.form.models import Registrant, Submission
 from scheduler.models import Slot
 from scheduler.store import calendar_spec, get_calendar
 

@@ -17,7 +17,7 @@ from portal.admin import audit
 from portal.admin.access import actor_of, admin_render, page
 from portal.admin.auth import Actor
 from portal.admin.masking import mask_address
-from portal.forms import N_
+from portal.i18n import N_
 from portal.notify.channels import OutboxEntry, list_outbox
 from portal.notify.dispatch import requeue
 from portal.notify.models import STATUSES, Notification

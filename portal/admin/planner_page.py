@@ -13,8 +13,8 @@ from starlette.routing import Route
 from portal.admin.access import admin_render, page
 from portal.admin.figures import calendar_facts, counts
 from portal.admin.planner import PlanInput, project
-from portal.forms import N_
-from portal.queueing import room_of
+from portal.i18n import N_
+from portal.visitor.place import room_of
 from scheduler.calendar import holiday_calendar
 
 BAD = N_("Nilai tidak valid.")

@@ -16,8 +16,8 @@ from portal.admin.access import actor_of, admin_render, page
 from portal.admin.auth import Actor
 from portal.admin.masking import mask_email, mask_phone
 from portal.admin.notifications import notification_rows
-from portal.forms import N_
-from portal.models import Registrant, Submission
+from portal.form.models import Registrant, Submission
+from portal.i18n import N_
 from portal.notify.dispatch import requeue
 from portal.notify.models import FAILED, Notification
 from portal.notify.records import recipient_key

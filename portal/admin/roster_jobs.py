@@ -25,8 +25,8 @@ from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.admin import audit
-from portal.forms import N_
-from portal.uploads import write_durably
+from portal.form.uploads import write_durably
+from portal.i18n import N_
 from scheduler.roster import BadRow, RosterChecker, RosterFormatError, RosterReport, read_roster
 from scheduler.store import import_registrants
 

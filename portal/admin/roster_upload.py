@@ -36,8 +36,8 @@ from portal.admin.roster_jobs import (
 )
 from portal.browser import browser_of
 from portal.errors import json_error
-from portal.forms import N_
-from portal.queueing import room_of
+from portal.i18n import N_
+from portal.visitor.place import room_of
 from portal.web import Refused, checked_form
 from scheduler.assign import AssignmentReport, assign_unbooked
 

@@ -6,8 +6,9 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import portal.admin.models  # noqa: F401  (registers every table on the metadata)
-import portal.models  # noqa: F401
+import portal.form.models  # noqa: F401
 import portal.notify.models  # noqa: F401
+import portal.visitor.models  # noqa: F401
 from scheduler.models import Base
 
 config = context.config

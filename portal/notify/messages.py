@@ -1,4 +1,4 @@
-"""Rendering messages from the Indonesian templates under ``templates/notify/``."""
+"""Rendering messages from the Indonesian templates under ``portal/templates/notify/``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from babel.dates import format_datetime
 
 from portal.notify.records import Attachment
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 KINDS = (
     "turn_opened",
     "booking_confirmed",

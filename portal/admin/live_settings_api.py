@@ -1,0 +1,81 @@
+"""The operators' JSON API: live waiting-room settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from portal.admin.access import audit_settings_change, bearer_actor
+from portal.admin.auth import Actor
+from portal.errors import ApiError
+from portal.visitor.place import room_of
+from portal.visitor.queue_api import json_body
+from waitroom.config import ConfigError, RoomConfig
+
+log = logging.getLogger("antrean.admin")
+
+PUBLIC_FIELDS = (
+    "max_active", "admit_per_minute", "session_ttl_seconds", "idle_timeout_seconds",
+    "claim_window_seconds", "booked_share", "stale_after_seconds", "return_grace_seconds",
+    "expected_session_minutes", "paused", "opens_at", "closes_at", "fail_open",
+)
+
+
+async def require_operator(request: Request) -> Actor:
+    """Return who is calling, or raise 401/403: a bearer token is required."""
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        raise ApiError(401, "unauthenticated", "Perlu token operator (Authorization: Bearer).",
+                       headers={"WWW-Authenticate": "Bearer"})
+    # ANTREAN_ADMIN_TOKEN or a token made in the admin console.
+    actor = await bearer_actor(request)
+    if actor is None:
+        raise ApiError(403, "forbidden", "Token operator tidak dikenal.")
+    return actor
+
+
+def _public(config: RoomConfig) -> dict[str, Any]:
+    values = asdict(config)
+    return {name: values[name] for name in PUBLIC_FIELDS}
+
+
+async def get_settings(request: Request) -> Response:
+    await require_operator(request)
+    return JSONResponse(_public(await room_of(request).config(max_age=0)))
+
+
+async def patch_settings(request: Request) -> Response:
+    actor = await require_operator(request)
+    body = await json_body(request)
+    unknown = sorted(set(body) - set(PUBLIC_FIELDS))
+    if unknown:
+        raise ApiError(422, "invalid_fields", "Ada pengaturan yang tidak dikenal.",
+                       {name: "Pengaturan tidak dikenal." for name in unknown})
+    before = await room_of(request).config(max_age=0)
+    try:
+        updated = await room_of(request).update_config(**body)
+    except ConfigError as exc:
+        raise ApiError(422, "invalid_fields", "Ada pengaturan yang tidak valid.",
+                       exc.fields) from exc
+    try:
+        await run_in_threadpool(audit_settings_change, request, actor, asdict(before),
+                                asdict(updated))
+    except SQLAlchemyError as exc:
+        # The cap must stay tunable while the database struggles (that is when it
+        # matters most); the missing entry is logged loudly instead.
+        log.error("audit entry for a settings change not written: %s", type(exc).__name__)
+    return JSONResponse(_public(updated))
+
+
+routes = [
+    Route("/api/v1/admin/settings", get_settings, methods=["GET"]),
+    Route("/api/v1/admin/settings", patch_settings, methods=["PATCH"]),
+]

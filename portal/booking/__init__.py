@@ -1,0 +1,1 @@
+"""Slots and bookings: the JSON API and the visitor's booking pages."""

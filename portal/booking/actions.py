@@ -1,0 +1,107 @@
+"""What the booking API and the booking pages both do: check a contact, book, move, cancel.
+
+The caller owns the transaction (``in_transaction`` is the one place that opens it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from portal.errors import ApiError
+from portal.notify.events import announce_booking
+from portal.visitor.offers import (
+    slot_json,
+)
+from scheduler.bookings import (
+    BookingError,
+    Contact,
+    cancel_booking,
+    find_booking,
+    reschedule_booking,
+)
+from scheduler.codes import format_code
+from scheduler.models import Booking, Slot
+from scheduler.nik import InvalidField, validate_nik
+from scheduler.roster import validate_email, validate_name, validate_phone
+
+T = TypeVar("T")
+
+
+def announce(request: Request, session: Session, booking: Booking, slot: Slot,
+              moved_from: dt.datetime | None = None) -> None:
+    """Queue the booking's message (sent after the caller's commit, once per slot)."""
+    announce_booking(session, request.app.state.queue, request.app.state.notify, booking, slot,
+                     moved_from=moved_from)
+
+
+def cancel(request: Request, session: Session, room: str, code: str, nik: str,
+            now: dt.datetime) -> tuple[Booking, Slot]:
+    booking, slot = cancel_booking(session, room, code, nik, now)
+    announce(request, session, booking, slot)
+    return booking, slot
+
+
+def reschedule(request: Request, session: Session, room: str, code: str, nik: str,
+                slot_id: int, now: dt.datetime) -> tuple[Booking, Slot]:
+    old_start = find_booking(session, code, nik)[1].start
+    booking, slot = reschedule_booking(session, room, code, nik, slot_id, now)
+    if slot.start != old_start:
+        announce(request, session, booking, slot, moved_from=old_start)
+    return booking, slot
+
+
+def in_transaction(request: Request, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction: committed if it returns, rolled back if it raises."""
+    with request.app.state.db() as session, session.begin():
+        return work(session)
+
+
+def booking_json(booking: Booking, slot: Slot, zone: ZoneInfo) -> dict[str, Any]:
+    """The public JSON form of a booking (no NIK, no contact details)."""
+    code = format_code(booking.code)
+    return {
+        "code": code,
+        "status": booking.status,
+        "slot": slot_json(slot, zone),
+        "ics_url": f"/api/v1/bookings/{code}.ics",
+    }
+
+
+def validate_contact(values: dict[str, Any]) -> tuple[Contact | None, dict[str, str]]:
+    """Validate nik, name, phone and email; return the contact or the field errors."""
+    errors: dict[str, str] = {}
+    cleaned: dict[str, Any] = {}
+    checks: tuple[tuple[str, Callable[[str], Any]], ...] = (
+        ("nik", validate_nik),
+        ("name", validate_name),
+        ("phone", validate_phone),
+        ("email", validate_email),
+    )
+    for name, validate in checks:
+        value = values.get(name, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            errors[name] = "Harus berupa teks."
+            continue
+        try:
+            cleaned[name] = validate(value)
+        except InvalidField as exc:
+            errors[name] = exc.message
+    if errors:
+        return None, errors
+    return Contact(cleaned["nik"], cleaned["name"], cleaned["phone"], cleaned["email"]), {}
+
+
+def invalid_fields(fields: dict[str, str]) -> ApiError:
+    return ApiError(422, "invalid_fields", "Ada data yang tidak valid.", fields)
+
+
+def api_error(exc: BookingError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message)

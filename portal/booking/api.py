@@ -1,0 +1,234 @@
+"""Slots and bookings in the public JSON API (v1).
+
+Personal data never goes into a URL: the NIK that proves a booking is the
+caller's travels in the JSON body or the ``X-Antrean-NIK`` header, never in the
+path or the query string.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from portal.booking.actions import (
+    announce,
+    api_error,
+    booking_json,
+    cancel,
+    in_transaction,
+    invalid_fields,
+    reschedule,
+    validate_contact,
+)
+from portal.errors import ApiError
+from portal.visitor.offers import (
+    room_name,
+    slot_json,
+    utc_now,
+    zone_of,
+)
+from portal.web import json_body
+from scheduler.bookings import (
+    BookingError,
+    book_by_preference,
+    book_slot,
+    booking_by_code,
+    find_booking,
+)
+from scheduler.codes import InvalidCode, format_code, parse_code
+from scheduler.ics import booking_ics
+from scheduler.models import Slot
+from scheduler.nik import InvalidField, validate_nik
+from scheduler.spreading import TIME_OF_DAY, SlotPreference
+from scheduler.store import list_slots
+
+NIK_HEADER = "X-Antrean-NIK"
+MAX_RANGE_DAYS = 92
+
+
+def _preference(raw: Any) -> SlotPreference:
+    """Read booking preferences from JSON; raise ApiError 422 naming the bad part."""
+    if not isinstance(raw, dict):
+        raise invalid_fields({"preferences": "Harus berupa objek."})
+    try:
+        dates = raw.get("dates")
+        weekdays = raw.get("weekdays")
+        hours = raw.get("hours")
+        return SlotPreference(
+            dates=frozenset(dt.date.fromisoformat(day) for day in dates) if dates else None,
+            weekdays=frozenset(int(day) for day in weekdays) if weekdays else None,
+            time_of_day=raw.get("time_of_day") or None,
+            hours=(int(hours[0]), int(hours[1])) if hours else None,
+            avoid_holidays=bool(raw.get("avoid_holidays", False)),
+        )
+    except (TypeError, ValueError, IndexError) as exc:
+        raise invalid_fields(
+            {"preferences": "Pilihan tidak valid: dates (YYYY-MM-DD), weekdays (0-6), "
+             "time_of_day (" + ", ".join(TIME_OF_DAY) + "), hours [awal, akhir]."}
+        ) from exc
+def _code(raw: str) -> str:
+    try:
+        return parse_code(raw)
+    except InvalidCode as exc:
+        # A code that cannot exist is as unknown as one that does not.
+        raise ApiError(404, "not_found", "Kode pemesanan tidak ditemukan.") from exc
+def _owner_nik(request: Request, body: dict[str, Any] | None = None) -> str:
+    raw = (body or {}).get("nik") or request.headers.get(NIK_HEADER, "")
+    if not isinstance(raw, str) or not raw:
+        raise invalid_fields({"nik": f"NIK pemilik wajib dikirim (badan JSON atau {NIK_HEADER})."})
+    try:
+        return validate_nik(raw)
+    except InvalidField as exc:
+        raise invalid_fields({"nik": exc.message}) from exc
+def _slot_id(raw: Any, field: str = "slot_id") -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise invalid_fields({field: "Harus berupa nomor jadwal."})
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise invalid_fields({field: "Harus berupa nomor jadwal."}) from exc
+
+
+async def api_slots(request: Request) -> Response:
+    zone = zone_of(request)
+    fields: dict[str, str] = {}
+    days: dict[str, dt.date | None] = {}
+    for name in ("from", "to"):
+        raw = request.query_params.get(name)
+        try:
+            days[name] = dt.date.fromisoformat(raw) if raw else None
+        except ValueError:
+            fields[name] = "Tanggal harus berformat YYYY-MM-DD."
+    first, last = days.get("from"), days.get("to")
+    if first and last and last < first:
+        fields["to"] = "Tanggal akhir tidak boleh sebelum tanggal awal."
+    elif first and last and (last - first).days > MAX_RANGE_DAYS:
+        fields["to"] = f"Rentang paling lama {MAX_RANGE_DAYS} hari."
+    if fields:
+        raise invalid_fields(fields)
+    room = room_name(request)
+    slots = await run_in_threadpool(
+        in_transaction, request, lambda session: list_slots(session, room, first, last)
+    )
+    return JSONResponse({"slots": [slot_json(slot, zone) for slot in slots]})
+
+
+async def api_book(request: Request) -> Response:
+    body = await json_body(request)
+    contact, errors = validate_contact(body)
+    has_slot = body.get("slot_id") not in (None, "")
+    if not has_slot and body.get("preferences") is None:
+        errors["slot_id"] = "Pilih jadwal (slot_id) atau kirim preferences."
+    if errors or contact is None:
+        raise invalid_fields(errors)
+    room, now, zone = room_name(request), utc_now(), zone_of(request)
+    if has_slot:
+        slot_id = _slot_id(body["slot_id"])
+
+        def work(session: Session) -> dict[str, Any]:
+            booking = book_slot(session, room, contact, slot_id, now)
+            slot = session.get_one(Slot, booking.slot_id)
+            announce(request, session, booking, slot)
+            return booking_json(booking, slot, zone)
+    else:
+        preference = _preference(body["preferences"])
+
+        def work(session: Session) -> dict[str, Any]:
+            booking = book_by_preference(session, room, contact, preference, now)
+            slot = session.get_one(Slot, booking.slot_id)
+            announce(request, session, booking, slot)
+            return booking_json(booking, slot, zone)
+
+    try:
+        answer = await run_in_threadpool(in_transaction, request, work)
+    except BookingError as exc:
+        raise api_error(exc) from exc
+    return JSONResponse(answer, status_code=201)
+
+
+async def api_booking(request: Request) -> Response:
+    code = _code(request.path_params["code"])
+    nik = _owner_nik(request)
+    zone = zone_of(request)
+    try:
+        answer = await run_in_threadpool(
+            in_transaction, request,
+            lambda session: booking_json(*find_booking(session, code, nik), zone),
+        )
+    except BookingError as exc:
+        raise api_error(exc) from exc
+    return JSONResponse(answer)
+
+
+async def api_cancel(request: Request) -> Response:
+    code = _code(request.path_params["code"])
+    nik = _owner_nik(request, await json_body(request))
+    room, now, zone = room_name(request), utc_now(), zone_of(request)
+    try:
+        answer = await run_in_threadpool(
+            in_transaction, request,
+            lambda session: booking_json(*cancel(request, session, room, code, nik, now), zone),
+        )
+    except BookingError as exc:
+        raise api_error(exc) from exc
+    return JSONResponse(answer)
+
+
+async def api_reschedule(request: Request) -> Response:
+    code = _code(request.path_params["code"])
+    body = await json_body(request)
+    nik = _owner_nik(request, body)
+    slot_id = _slot_id(body.get("slot_id"))
+    room, now, zone = room_name(request), utc_now(), zone_of(request)
+    try:
+        answer = await run_in_threadpool(
+            in_transaction, request,
+            lambda session: booking_json(
+                *reschedule(request, session, room, code, nik, slot_id, now), zone
+            ),
+        )
+    except BookingError as exc:
+        raise api_error(exc) from exc
+    return JSONResponse(answer)
+
+
+def _ics_for(request: Request, code: str) -> bytes | None:
+    with request.app.state.db() as session:
+        found = booking_by_code(session, code)
+    if found is None or found[0].status != "active":
+        return None
+    booking, slot = found
+    portal_url = str(request.base_url).rstrip("/") + "/booking/cek"
+    return booking_ics(booking.code, slot.start, slot.end, portal_url,
+                       request.app.state.settings.timezone)
+
+
+async def api_booking_ics(request: Request) -> Response:
+    # The code alone is enough here: the file holds the slot time, the code and
+    # the portal address, no personal data, and calendar apps cannot send a header.
+    code = _code(request.path_params["code"])
+    data = await run_in_threadpool(_ics_for, request, code)
+    if data is None:
+        raise ApiError(404, "not_found", "Kode pemesanan tidak ditemukan.")
+    return Response(
+        data,
+        media_type="text/calendar; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="jadwal-{format_code(code)}.ics"'},
+    )
+
+
+routes = [
+    Route("/api/v1/slots", api_slots, methods=["GET"]),
+    Route("/api/v1/bookings", api_book, methods=["POST"]),
+    # Before "{code}": a path parameter would also match "K7M2-9QXA.ics".
+    Route("/api/v1/bookings/{code}.ics", api_booking_ics, methods=["GET"]),
+    Route("/api/v1/bookings/{code}", api_booking, methods=["GET"]),
+    Route("/api/v1/bookings/{code}", api_cancel, methods=["DELETE"]),
+    Route("/api/v1/bookings/{code}/reschedule", api_reschedule, methods=["POST"]),
+]

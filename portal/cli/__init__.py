@@ -1,0 +1,1 @@
+"""The ``antrean`` command line: run, worker, loop, roster, schedule, calendar, admin."""

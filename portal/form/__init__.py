@@ -1,0 +1,1 @@
+"""The data-entry form: session checks, drafts saved as typed, uploads, submit, receipt."""

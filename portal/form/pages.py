@@ -1,0 +1,371 @@
+"""The registration form: session checks, drafts saved as typed, uploads, submit, receipt."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from typing import Any
+
+from itsdangerous import BadSignature, Signer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from portal.browser import RECEIPT_COOKIE, SESSION_COOKIE, browser_of, session_ticket, set_cookie
+from portal.errors import error_page
+from portal.form.fields import (
+    FIELD_NAMES,
+    FIELDS,
+    MAX_UPLOAD_BYTES,
+    N_,
+    SECTIONS,
+    UPLOADS,
+    UploadError,
+    entered_values,
+    validate_registration,
+)
+from portal.form.models import Submission
+from portal.form.store import (
+    AlreadyRegistered,
+    adopt_draft,
+    load_draft,
+    new_code,
+    save_draft,
+    store_submission,
+    submission_by_key,
+)
+from portal.form.uploads import StoredFile, UploadStore
+from portal.notify.dispatch import notify_submission_receipt
+from portal.visitor.place import REDIS_DOWN, open_door_grant, room_of
+from portal.web import PostedForm, Refused, checked_post, refusal_page, render
+from scheduler.bookings import BookingError, find_booking
+from scheduler.codes import InvalidCode, parse_code
+from scheduler.nik import InvalidField, validate_nik
+from waitroom.room import SessionGrant
+from waitroom.tokens import SessionTicket, TokenError
+
+log = logging.getLogger("antrean.portal")
+UPLOAD_NAMES = dict(UPLOADS)
+SUBMIT_KEY = re.compile(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}")
+
+
+async def live_session(request: Request) -> tuple[SessionTicket, SessionGrant] | None:
+    """The visitor's form session, extended by this activity; None if it is over."""
+    try:
+        ticket = session_ticket(request, request.cookies.get(SESSION_COOKIE))
+    except TokenError:
+        return None
+    opened = open_door_grant(request, ticket)
+    if opened is not None:
+        return ticket, opened
+    grant = await room_of(request).heartbeat(ticket.session_id)
+    return (ticket, grant) if grant is not None else None
+
+
+def _was_admitted(request: Request) -> bool:
+    """Whether this browser holds a genuine (possibly ended) form-session token."""
+    try:
+        session_ticket(request, request.cookies.get(SESSION_COOKIE))
+    except TokenError:
+        return False
+    return True
+
+
+def _session_context(grant: SessionGrant) -> dict[str, Any]:
+    now_ms = int(time.time() * 1000)
+    return {
+        "idle_seconds": max(0, (grant.idle_deadline_ms - now_ms) // 1000),
+        "hard_seconds": max(0, (grant.hard_deadline_ms - now_ms) // 1000),
+    }
+
+
+def _uploads(request: Request) -> UploadStore:
+    return UploadStore(request.app.state.settings.var_dir / "uploads")
+
+
+def _open_draft(request: Request, owner: str) -> dict[str, Any]:
+    """This browser's draft, created with its submit key and recovery code if new."""
+    with request.app.state.db() as session:
+        draft = load_draft(session, owner)
+        data = dict(draft.data) if draft else {}
+        missing = {}
+        if "_submit_key" not in data:
+            missing["_submit_key"] = new_code(16)
+        if "_recovery" not in data:
+            missing["_recovery"] = new_code(8)
+        if missing:
+            data = dict(save_draft(session, owner, missing).data)
+            session.commit()
+        return data
+
+
+def _save_values(request: Request, owner: str, values: dict[str, Any]) -> dict[str, Any]:
+    with request.app.state.db() as session:
+        data = dict(save_draft(session, owner, values).data)
+        session.commit()
+        return data
+
+
+def _form_context(data: dict[str, Any], values: dict[str, str] | None = None,
+                  errors: dict[str, str] | None = None,
+                  warnings: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "sections": SECTIONS,
+        "uploads": UPLOADS,
+        "files": data.get("_files", {}),
+        "values": values or {name: str(data.get(name, "")) for name in FIELD_NAMES},
+        "errors": errors or {},
+        "warnings": warnings or {},
+        "submit_key": data["_submit_key"],
+        "recovery_code": data["_recovery"],
+        "max_upload_kb": MAX_UPLOAD_BYTES // 1024,
+    }
+
+
+async def form_page(request: Request) -> Response:
+    live = await live_session(request)
+    if live is None:
+        return render(request, "session_over.html", {}, status=403)
+    browser = browser_of(request)
+    data = await run_in_threadpool(_open_draft, request, browser.tag)
+    return render(request, "form.html", {**_form_context(data), **_session_context(live[1])})
+
+
+async def save_draft_endpoint(request: Request) -> Response:
+    try:
+        posted = await checked_post(request)
+    except Refused as exc:
+        return _json_refusal(exc)
+    if not _was_admitted(request):
+        return _json_refusal(Refused(403, "no_session"))
+    values = {k: v for k, v in entered_values(posted.values).items() if k in posted.values}
+    # Saved even when the session has just ended: what was typed is never lost.
+    await run_in_threadpool(_save_values, request, browser_of(request).tag, values)
+    live = await live_session(request)
+    body: dict[str, Any] = {"saved": True, "session": live is not None}
+    if live is not None:
+        body.update(_session_context(live[1]))
+    return JSONResponse(body)
+
+
+def _json_refusal(exc: Refused, message: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": exc.code, "message": message or exc.code,
+                                   "fields": {}}}, status_code=exc.status)
+
+
+async def _store_upload(request: Request, owner: str, name: str,
+                        upload: UploadFile) -> StoredFile:
+    data = await upload.read(MAX_UPLOAD_BYTES + 1)
+    stored = await run_in_threadpool(_uploads(request).save_pdf, data, upload.filename or "")
+
+    def remember() -> None:
+        with request.app.state.db() as session:
+            draft = load_draft(session, owner)
+            files = dict(((draft.data if draft else None) or {}).get("_files", {}))
+            files[name] = stored.as_dict()
+            save_draft(session, owner, {"_files": files})
+            session.commit()
+
+    await run_in_threadpool(remember)
+    return stored
+
+
+async def upload_endpoint(request: Request) -> Response:
+    try:
+        posted = await checked_post(request, max_files=1)
+    except Refused as exc:
+        return _json_refusal(exc)
+    try:
+        return await _upload(request, posted)
+    finally:
+        await posted.close()
+
+
+async def _upload(request: Request, posted: PostedForm) -> Response:
+    if await live_session(request) is None:
+        return _json_refusal(Refused(403, "no_session"), "Sesi formulir sudah berakhir.")
+    name = posted.values.get("jenis", "")
+    upload = posted.files.get("berkas")
+    if name not in UPLOAD_NAMES or upload is None:
+        return JSONResponse({"error": {"code": "invalid_fields", "message": "Berkas tidak ada.",
+                                       "fields": {"berkas": "Pilih berkas PDF."}}},
+                            status_code=422)
+    try:
+        stored = await _store_upload(request, browser_of(request).tag, name, upload)
+    except UploadError as exc:
+        return JSONResponse({"error": {"code": "invalid_file", "message": str(exc),
+                                       "fields": {name: str(exc)}}}, status_code=422)
+    return JSONResponse({"saved": True, "name": stored.name, "size": stored.size})
+
+
+async def restore_endpoint(request: Request) -> Response:
+    """Bring a draft typed in another browser into this one (NIK + recovery code)."""
+    try:
+        posted = await checked_post(request)
+    except Refused as exc:
+        return refusal_page(request, exc)
+    live = await live_session(request)
+    if live is None:
+        return render(request, "session_over.html", {}, status=403)
+    browser = browser_of(request)
+    try:
+        nik = validate_nik(posted.values.get("nik", ""))
+    except InvalidField:
+        nik = ""
+
+    typed = posted.values.get("kode", "")
+
+    def adopt() -> bool:
+        with request.app.state.db() as session:
+            found = adopt_draft(session, browser.tag, nik, typed)
+            if found is None and _is_booking_of(session, typed, nik):
+                found = adopt_draft(session, browser.tag, nik, None)
+            session.commit()
+            return found is not None
+
+    restored = bool(nik) and await run_in_threadpool(adopt)
+    data = await run_in_threadpool(_open_draft, request, browser.tag)
+    context = {**_form_context(data), **_session_context(live[1]),
+               "restore_message": N_("Draf berhasil dipulihkan.") if restored else None,
+               "restore_error": None if restored else
+               N_("Draf tidak ditemukan. Periksa NIK dan kode pemulihan.")}
+    return render(request, "form.html", context, status=200 if restored else 422)
+
+
+def _is_booking_of(session: Session, typed: str, nik: str) -> bool:
+    """Whether ``typed`` is the booking code of this NIK (a booking proves the draft's owner)."""
+    try:
+        find_booking(session, parse_code(typed), nik)
+    except (InvalidCode, BookingError):
+        return False
+    return True
+
+
+def _receipt_signer(request: Request) -> Signer:
+    return Signer(str(request.app.state.settings.secret_key), salt="antrean.receipt")
+
+
+def _store_result(request: Request, owner: str, key: str, data: dict[str, Any],
+                  number: int) -> Submission:
+    with request.app.state.db() as session:
+        submission, new = store_submission(
+            session, idempotency_key=key, nik=str(data["nik"]), name=str(data["nama"]),
+            data=data, queue_number=number,
+        )
+        if new:
+            notify_submission_receipt(session, request.app.state.queue,
+                                      request.app.state.notify, submission)
+        draft = load_draft(session, owner)
+        if draft is not None:
+            session.delete(draft)
+        session.commit()
+        return submission
+
+
+def _find_submission(request: Request, key: str) -> Submission | None:
+    with request.app.state.db() as session:
+        return submission_by_key(session, key)
+
+
+def _to_receipt(request: Request, submission: Submission) -> Response:
+    response = RedirectResponse("/kwitansi", status_code=303)
+    value = _receipt_signer(request).sign(submission.registration_number).decode()
+    set_cookie(request, response, RECEIPT_COOKIE, value, 30 * 86400)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def submit(request: Request) -> Response:
+    try:
+        posted = await checked_post(request, max_files=len(UPLOADS))
+    except Refused as exc:
+        return refusal_page(request, exc)
+    try:
+        return await _submit(request, posted)
+    finally:
+        await posted.close()
+
+
+async def _submit(request: Request, posted: PostedForm) -> Response:
+    browser = browser_of(request)
+    key = posted.values.get("submit_key", "")
+    if not SUBMIT_KEY.fullmatch(key):
+        key = ""  # not one we issued: no record can be found or stored under it
+    if key:
+        done = await run_in_threadpool(_find_submission, request, key)
+        if done is not None:  # a second click or a resubmit: the same record
+            return _to_receipt(request, done)
+    today = dt.datetime.now(request.app.state.settings.tz).date()
+    result = validate_registration(posted.values, today)
+    # Every attempt is saved first, valid or not, session or not.
+    data = await run_in_threadpool(_save_values, request, browser.tag, result.values)
+    live = await live_session(request)
+    if live is None:
+        return render(request, "session_over.html", {"saved": True}, status=403)
+    ticket, grant = live
+    files = dict(data.get("_files", {}))
+    for name in UPLOAD_NAMES:
+        upload = posted.files.get(name)
+        if upload is not None and upload.filename:
+            try:
+                files[name] = (await _store_upload(request, browser.tag, name, upload)).as_dict()
+            except UploadError as exc:
+                result.errors[name] = str(exc)
+        if name not in files and name not in result.errors:
+            result.errors[name] = N_("Berkas ini wajib diunggah.")
+    data["_files"] = files
+    if not result.ok or not key:
+        context = {**_form_context(data, result.values, result.errors, result.warnings),
+                   **_session_context(grant)}
+        return render(request, "form.html", context, status=422)
+    record = {**result.cleaned, "berkas": files}
+    try:
+        submission = await run_in_threadpool(
+            _store_result, request, browser.tag, key, record, ticket.number
+        )
+    except AlreadyRegistered:
+        errors = {**result.errors, "nik": N_("NIK ini sudah menyelesaikan pendaftaran.")}
+        context = {**_form_context(data, result.values, errors, result.warnings),
+                   **_session_context(grant)}
+        return render(request, "form.html", context, status=409)
+    try:
+        await room_of(request).finish(ticket.session_id)
+    except REDIS_DOWN:
+        # The record is stored: show the receipt; the place frees itself at its timeout.
+        log.warning("could not free a place after a submission: Redis unavailable")
+    return _to_receipt(request, submission)
+
+
+def _receipt_for(request: Request, number: str) -> Submission | None:
+    with request.app.state.db() as session:
+        return session.scalars(
+            select(Submission).where(Submission.registration_number == number)
+        ).one_or_none()
+
+
+async def receipt(request: Request) -> Response:
+    try:
+        number = _receipt_signer(request).unsign(request.cookies.get(RECEIPT_COOKIE, "")).decode()
+    except BadSignature:
+        return error_page(request, 404, "no_receipt", "Bukti pendaftaran tidak ditemukan.")
+    submission = await run_in_threadpool(_receipt_for, request, number)
+    if submission is None:
+        return error_page(request, 404, "no_receipt", "Bukti pendaftaran tidak ditemukan.")
+    return render(request, "receipt.html", {"submission": submission, "fields": FIELDS,
+                                            "uploads": UPLOADS})
+
+
+routes = [
+    Route("/formulir", form_page, methods=["GET"]),
+    Route("/formulir", submit, methods=["POST"]),
+    Route("/formulir/draf", save_draft_endpoint, methods=["POST"]),
+    Route("/formulir/berkas", upload_endpoint, methods=["POST"]),
+    Route("/formulir/pulihkan", restore_endpoint, methods=["POST"]),
+    Route("/kwitansi", receipt, methods=["GET"]),
+]

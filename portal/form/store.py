@@ -1,0 +1,150 @@
+"""Drafts and submissions in SQL; the caller owns the transaction."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from portal.form.models import Draft, Submission
+
+# Crockford's base32 without I, L, O, U: nothing to misread on a phone screen.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+class AlreadyRegistered(Exception):
+    """A different submission already holds this NIK."""
+
+
+def new_registration_number(prefix: str = "REG") -> str:
+    """Return a fresh registration number like ``REG-7K3F-9Q2M``."""
+    chars = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"{prefix}-{chars[:4]}-{chars[4:]}"
+
+
+def load_draft(session: Session, owner: str) -> Draft | None:
+    """Return the draft this browser typed, if any."""
+    return session.scalars(select(Draft).where(Draft.owner == owner)).one_or_none()
+
+
+def save_draft(session: Session, owner: str, values: dict[str, Any]) -> Draft:
+    """Merge values into this browser's draft (only fields present are replaced).
+
+    Autosaves and uploads of one browser arrive concurrently; each merge first
+    takes the draft's write lock (a row lock on PostgreSQL, the database write
+    lock on SQLite) so that no merge overwrites another's fields.
+    """
+    session.execute(
+        update(Draft).where(Draft.owner == owner).values(updated_at=func.now())
+        .execution_options(synchronize_session=False)
+    )
+    draft = load_draft(session, owner)
+    if draft is not None:
+        session.refresh(draft)  # read what the lock holder before us committed
+    else:
+        draft = Draft(owner=owner, data={})
+        try:
+            with session.begin_nested():
+                session.add(draft)
+                session.flush()
+        except IntegrityError:
+            # Created a moment ago by a concurrent request: merge into that one.
+            return save_draft(session, owner, values)
+    merged = dict(draft.data or {})
+    merged.update(values)
+    draft.data = merged
+    nik = str(merged.get("nik") or "")
+    draft.nik = nik if len(nik) == 16 and nik.isdigit() else None
+    session.flush()
+    return draft
+
+
+def submission_by_key(session: Session, idempotency_key: str) -> Submission | None:
+    """Return the submission stored for a submit attempt key."""
+    return session.scalars(
+        select(Submission).where(Submission.idempotency_key == idempotency_key)
+    ).one_or_none()
+
+
+def store_submission(
+    session: Session,
+    *,
+    idempotency_key: str,
+    nik: str,
+    name: str,
+    data: dict[str, Any],
+    queue_number: int | None,
+) -> tuple[Submission, bool]:
+    """Store a submission once; return it and whether it was new.
+
+    The same key returns the stored record (double click, back button, retry);
+    a NIK already submitted under another key raises AlreadyRegistered.
+    """
+    existing = submission_by_key(session, idempotency_key)
+    if existing is not None:
+        return existing, False
+    for _attempt in range(5):
+        submission = Submission(
+            registration_number=new_registration_number(),
+            idempotency_key=idempotency_key,
+            nik=nik,
+            name=name,
+            data=data,
+            queue_number=queue_number,
+        )
+        try:
+            with session.begin_nested():
+                session.add(submission)
+                session.flush()
+        except IntegrityError:
+            existing = submission_by_key(session, idempotency_key)
+            if existing is not None:
+                return existing, False
+            taken = session.scalars(select(Submission.id).where(Submission.nik == nik)).first()
+            if taken is not None:
+                raise AlreadyRegistered(nik) from None
+            continue  # the random registration number collided: draw again
+        return submission, True
+    raise RuntimeError("could not draw a free registration number")
+
+
+def new_code(length: int = 8) -> str:
+    """Return a random code from the unambiguous alphabet, grouped by four."""
+    chars = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    return "-".join(chars[i:i + 4] for i in range(0, length, 4))
+
+
+def normalise_code(text: str) -> str:
+    """Read a code as people type it: any case, spaces or dashes, O for 0, I and L for 1."""
+    cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
+    return "-".join(cleaned[i:i + 4] for i in range(0, len(cleaned), 4))
+
+
+def adopt_draft(session: Session, owner: str, nik: str, recovery_code: str | None) -> Draft | None:
+    """Move a draft typed in another browser to this one.
+
+    Proof of ownership is the NIK with the draft's recovery code, or the NIK alone
+    when the caller has already proved it otherwise (``recovery_code`` None: the
+    visitor showed the booking code of that NIK); then the latest draft is taken.
+    """
+    candidates = session.scalars(
+        select(Draft).where(Draft.nik == nik).order_by(Draft.updated_at.desc(), Draft.id.desc())
+    ).all()
+    if recovery_code is None:
+        found = candidates[0] if candidates else None
+    else:
+        wanted = normalise_code(recovery_code)
+        found = next((d for d in candidates if (d.data or {}).get("_recovery") == wanted), None)
+    if found is None or found.owner == owner:
+        return found
+    current = load_draft(session, owner)
+    if current is not None:
+        session.delete(current)
+        session.flush()  # the owner column is unique: free it before taking it over
+    found.owner = owner
+    session.flush()
+    return found

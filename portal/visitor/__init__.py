@@ -1,0 +1,1 @@
+"""The visitor's queue: landing, joining, waiting, entering, and the public status."""

@@ -1,0 +1,152 @@
+"""The two requests a crowd sends most, answered without the framework's layers.
+
+A waiting visitor's browser asks ``GET /api/v1/queue/{token}`` again and again,
+and on the opening morning everybody sends ``POST /api/v1/queue/join`` at once.
+Through Starlette each passes the error and exception middlewares, the router
+(which tries route after route), a Request with its parsed cookies, a Response
+object and the security-header middleware: more work than the answer itself.
+
+``portal.app.Portal`` puts this in front of its middleware stack; it answers:
+
+- a status poll that the room's half-second snapshot answers exactly (a valid
+  token of this browser, a visitor further back than the next ``max_active``
+  places); every other poll - near the front, a bad or foreign token, no fresh
+  snapshot - goes on to the API route, which gives the same answers as before;
+- every join, through ``portal.visitor.queue_api.join_visitor`` (the route's own code), with
+  errors rendered by the app's own exception handlers.
+
+The bodies, status codes, cookies and headers are those of the routes; the
+tests run the same requests both ways and compare.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from starlette.requests import Request, cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portal.browser import BROWSER_COOKIE
+from portal.errors import EXCEPTION_HANDLERS
+from portal.middleware import SecurityHeaders, api_headers
+from portal.visitor.place import poll_answer_from_snapshot
+from portal.visitor.queue_api import join_visitor
+from portal.web import MAX_BODY, parse_json_object
+from waitroom.tokens import TokenError
+
+QUEUE_PREFIX = "/api/v1/queue/"
+JOIN_PATH = "/api/v1/queue/join"
+_NOT_TOKENS = frozenset({"join", "stats"})
+
+# What starlette.responses.JSONResponse writes.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_JSON = (b"content-type", b"application/json")
+
+
+class HotPaths:
+    """Answers status polls from the snapshot and joins directly (see the module)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._headers: list[tuple[bytes, bytes]] | None = None
+        self._hsts = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(QUEUE_PREFIX):
+            method = scope["method"]
+            if method == "GET":
+                body = self._status(scope)
+                if body is not None:
+                    await self._send_json(scope, send, 200, body, None)
+                    return
+            elif method == "POST" and scope["path"] == JOIN_PATH:
+                await self._join(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _status(self, scope: Scope) -> bytes | None:
+        """The body of a status poll the snapshot answers, else None."""
+        token = scope["path"][len(QUEUE_PREFIX):]
+        if not token or "/" in token or token in _NOT_TOKENS:
+            return None
+        state = scope["app"].state
+        try:
+            ticket = state.signer.read_queue_token(token, _browser_secret(scope), time.time())
+        except TokenError:
+            return None  # the route answers 401 or 403
+        if ticket.room != state.settings.room:
+            return None
+        return poll_answer_from_snapshot(state.room, ticket.number)
+
+    async def _join(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        raw = await _read_body(receive)
+        if raw is None:
+            return  # the visitor went away before sending the body: nobody to answer
+        try:
+            joined = await join_visitor(request, parse_json_object(raw))
+        except Exception as exc:
+            handler = _handler_for(exc)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+            await SecurityHeaders(response, hsts=self._secure(scope))(scope, receive, send)
+            return
+        body = _encode(joined.body).encode()
+        await self._send_json(scope, send, joined.status, body,
+                              [(b"set-cookie", cookie) for cookie in joined.cookies])
+
+    async def _send_json(self, scope: Scope, send: Send, status: int, body: bytes,
+                         cookies: Any) -> None:
+        headers = self._headers or self._prepare(scope)
+        if cookies:
+            headers = [*cookies, *headers]
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-length", b"%d" % len(body)), *headers]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _secure(self, scope: Scope) -> bool:
+        self._prepare(scope)
+        return self._hsts
+
+    def _prepare(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        # The app's settings are known only once a request carries the app.
+        if self._headers is None:
+            self._hsts = bool(scope["app"].state.settings.cookie_secure)
+            self._headers = [_JSON, *api_headers(hsts=self._hsts)]
+        return self._headers
+
+
+def _browser_secret(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            return cookie_parser(value.decode("latin-1")).get(BROWSER_COOKIE)
+    return None
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The request body (None if the client went away), cut off past the API's limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return b"".join([*chunks, chunk])  # too long: parse_json_object answers 413
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _handler_for(exc: Exception) -> Any:
+    """The app's handler for an exception, looked up as Starlette does (by class order)."""
+    for cls in type(exc).__mro__:
+        if cls in EXCEPTION_HANDLERS:
+            return EXCEPTION_HANDLERS[cls]
+    return None

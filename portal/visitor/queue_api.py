@@ -1,0 +1,180 @@
+"""The public JSON API, v1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from portal.browser import SESSION_COOKIE, browser_of, queue_ticket, session_ticket
+from portal.errors import ApiError
+from portal.visitor.offers import offer_for_wait
+from portal.visitor.place import (
+    CLOSED_MESSAGE,
+    join_queue,
+    queue_token_cookies,
+    room_of,
+    start_session,
+    view_place,
+)
+from portal.web import json_body
+from scheduler.nik import InvalidField, validate_nik
+from scheduler.roster import validate_email, validate_phone
+from waitroom.room import JoinRateLimited, QueueClosed
+from waitroom.states import VisitorState
+from waitroom.tokens import ForeignToken, QueueTicket, SessionTicket, TokenError, TokenSigner
+
+
+def _queue_ticket(request: Request, token: str) -> QueueTicket:
+    try:
+        return queue_ticket(request, token, time.time())
+    except ForeignToken as exc:
+        raise ApiError(403, "foreign_browser", "Token ini milik peramban lain.") from exc
+    except TokenError as exc:
+        raise ApiError(401, "invalid_token", "Token antrean tidak sah atau kedaluwarsa.") from exc
+
+
+def _identities(request: Request, body: dict[str, Any]) -> list[str]:
+    signer: TokenSigner = request.app.state.signer
+    fields: dict[str, str] = {}
+    hashes: list[str] = []
+    checks = (("nik", validate_nik), ("phone", validate_phone), ("email", validate_email))
+    for name, validate in checks:
+        value = body.get(name)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str):
+            fields[name] = "Harus berupa teks."
+            continue
+        try:
+            normal = validate(value)
+        except InvalidField as exc:
+            fields[name] = exc.message
+            continue
+        if normal:
+            hashes.append(signer.identity_hash(name, normal))
+    if fields:
+        raise ApiError(422, "invalid_fields", "Ada data yang tidak valid.", fields)
+    return hashes
+
+
+@dataclass(frozen=True)
+class Joined:
+    """The answer to a join: status code, JSON body and the cookies to set."""
+
+    status: int
+    body: dict[str, Any]
+    cookies: list[bytes]
+
+
+async def join_visitor(request: Request, body: dict[str, Any]) -> Joined:
+    """Queue the visitor a join request comes from (the body already parsed).
+
+    Shared by the route below and the hot path in portal.visitor.hotpath, which calls it
+    without the framework's layers; raises ApiError (and Redis errors) for the
+    caller's error handling.
+    """
+    identities = _identities(request, body)
+    browser = browser_of(request)
+    try:
+        place, token = await join_queue(request, browser, identities)
+    except JoinRateLimited as exc:
+        raise ApiError(429, "rate_limited", headers={"Retry-After": str(exc.retry_after)}) from exc
+    except QueueClosed as exc:
+        raise ApiError(409, "queue_closed", CLOSED_MESSAGE) from exc
+    view = await view_place(room_of(request), place)
+    offer = await offer_for_wait(request, view.estimate.seconds if view.estimate else None) \
+        if place.state is VisitorState.WAITING else None
+    return Joined(201 if place.is_new else 200, {"token": token, **view.as_json(), "offer": offer},
+                  queue_token_cookies(request, browser, token))
+
+
+async def join(request: Request) -> Response:
+    joined = await join_visitor(request, await json_body(request))
+    response = JSONResponse(joined.body, status_code=joined.status)
+    response.raw_headers.extend((b"set-cookie", cookie) for cookie in joined.cookies)
+    return response
+
+
+async def status(request: Request) -> Response:
+    token = request.path_params["token"]
+    ticket = _queue_ticket(request, token)
+    room = room_of(request)
+    place = room.poll_from_snapshot(ticket.number) or await room.poll(ticket.number)
+    view = await view_place(room, place)
+    body = view.as_json()
+    if body["state"] == "admitted":
+        body["enter_url"] = f"/api/v1/queue/{token}/enter"
+    return JSONResponse(body)
+
+
+async def enter(request: Request) -> Response:
+    ticket = _queue_ticket(request, request.path_params["token"])
+    grant = await room_of(request).enter(ticket.number)
+    if grant is None:
+        raise ApiError(409, "not_admitted", "Belum ada giliran untuk diklaim, atau sudah lewat.")
+    response = JSONResponse({
+        "expires_at": _iso(grant.idle_deadline_ms),
+        "session_expires_at": _iso(grant.hard_deadline_ms),
+        "form_url": "/formulir",
+    })
+    start_session(request, response, ticket, grant)
+    return response
+
+
+def _session(request: Request) -> SessionTicket:
+    try:
+        return session_ticket(request, request.cookies.get(SESSION_COOKIE))
+    except ForeignToken as exc:
+        raise ApiError(403, "foreign_browser", "Sesi ini milik peramban lain.") from exc
+    except TokenError as exc:
+        raise ApiError(401, "no_session", "Tidak ada sesi formulir yang aktif.") from exc
+
+
+async def heartbeat(request: Request) -> Response:
+    ticket = _session(request)
+    grant = await room_of(request).heartbeat(ticket.session_id)
+    if grant is None:
+        raise ApiError(409, "session_over", "Sesi formulir sudah berakhir.")
+    return JSONResponse({"expires_at": _iso(grant.idle_deadline_ms),
+                         "session_expires_at": _iso(grant.hard_deadline_ms)})
+
+
+async def finish(request: Request) -> Response:
+    ticket = _session(request)
+    live = await room_of(request).finish(ticket.session_id)
+    response = JSONResponse({"finished": live})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def stats(request: Request) -> Response:
+    snapshot = await room_of(request).stats()
+    estimate = snapshot.estimate_for_new
+    return JSONResponse({
+        "waiting": snapshot.waiting,
+        "active": snapshot.active + snapshot.admitted_unclaimed,
+        "max_active": snapshot.max_active,
+        "admit_per_minute": snapshot.admit_per_minute,
+        "paused": snapshot.paused,
+        "eta_seconds_for_new": estimate.seconds if estimate else None,
+    })
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+routes = [
+    Route("/api/v1/queue/join", join, methods=["POST"]),
+    Route("/api/v1/queue/stats", stats, methods=["GET"]),
+    Route("/api/v1/queue/{token}", status, methods=["GET"]),
+    Route("/api/v1/queue/{token}/enter", enter, methods=["POST"]),
+    Route("/api/v1/session/heartbeat", heartbeat, methods=["POST"]),
+    Route("/api/v1/session/finish", finish, methods=["POST"]),
+]

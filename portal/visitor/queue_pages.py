@@ -1,0 +1,223 @@
+"""The visitor's queue pages: landing, joining, waiting, entering."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from portal.admin.banner import public_banner
+from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, browser_of, queue_ticket
+from portal.errors import error_page
+from portal.i18n import N_
+from portal.notify.events import remember_contact
+from portal.visitor.offers import offer_for_wait
+from portal.visitor.place import (
+    CLOSED_MESSAGE,
+    REDIS_DOWN,
+    fails_open,
+    join_queue,
+    open_door,
+    room_of,
+    start_session,
+    store_queue_token,
+    view_place,
+)
+from portal.web import Refused, checked_form, refusal_page, render
+from scheduler.nik import InvalidField
+from scheduler.roster import validate_email, validate_phone
+from waitroom.room import JoinRateLimited, QueueClosed
+from waitroom.states import VisitorState
+from waitroom.tokens import ForeignToken, QueueTicket, TokenError
+
+__all__ = ["checked_form", "render", "routes"]
+
+
+async def landing(request: Request) -> Response:
+    room = room_of(request)
+    try:
+        stats = await room.stats()
+        # stats() read the snapshot, which carries the published seed too
+        seed = room.snapshot.seed if room.snapshot is not None else None
+        banner = await public_banner(room)
+    except REDIS_DOWN:
+        if not fails_open(request):
+            raise
+        return render(request, "index.html", {"stats": None, "seed": None, "degraded": True})
+    return render(request, "index.html", {"stats": stats, "seed": seed, "banner": banner})
+
+
+async def arrival_receipt(request: Request) -> Response:
+    """A signed record of when this visitor joined, to show if a dispute arises."""
+    try:
+        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+    except TokenError:
+        return RedirectResponse("/", status_code=303)
+    signer = request.app.state.signer
+    joined = dt.datetime.fromtimestamp(ticket.issued_at, request.app.state.settings.tz)
+    code = signer.arrival_code(ticket.room, ticket.number, ticket.issued_at)
+    text = (
+        "BUKTI KEDATANGAN ANTREAN\n"
+        f"Nomor antrean : {ticket.number}\n"
+        f"Waktu bergabung: {joined:%Y-%m-%d %H:%M:%S %Z}\n"
+        f"Kode verifikasi: {code}\n"
+        "Petugas dapat memeriksa keaslian kode ini di konsol admin.\n"
+    )
+    return Response(text, media_type="text/plain; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="bukti-antrean-{ticket.number}.txt"'})
+
+
+async def join(request: Request) -> Response:
+    try:
+        await checked_form(request)
+    except Refused as exc:
+        return refusal_page(request, exc)
+    browser = browser_of(request)
+    try:
+        _place, token = await join_queue(request, browser, [])
+    except REDIS_DOWN:
+        if not fails_open(request):
+            raise  # fail closed: the 503 page
+        # Operators chose to keep the form open while the queue cannot count.
+        response = RedirectResponse("/formulir", status_code=303)
+        open_door(request, response, browser)
+        return response
+    except JoinRateLimited as exc:
+        retry = {"Retry-After": str(exc.retry_after)}
+        return error_page(request, 429, "rate_limited", headers=retry)
+    except QueueClosed:
+        return error_page(request, 409, "queue_closed", CLOSED_MESSAGE)
+    response = RedirectResponse("/antre", status_code=303)
+    store_queue_token(request, response, browser, token)
+    return response
+
+
+async def waiting(request: Request) -> Response:
+    try:
+        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+    except ForeignToken:
+        return error_page(request, 403, "foreign_browser",
+                          "Token antrean ini milik peramban lain. Silakan antre dari peramban "
+                          "Anda sendiri.")
+    except TokenError:
+        return RedirectResponse("/", status_code=303)
+    return await _waiting_page(request, ticket.number, {})
+
+
+async def _waiting_page(request: Request, number: int, extra: dict[str, Any],
+                        status: int = 200) -> Response:
+    room = room_of(request)
+    place = room.poll_from_snapshot(number) or await room.poll(number)
+    view = await view_place(room, place)
+    state = view.place.state
+    if state is VisitorState.ACTIVE and request.cookies.get(SESSION_COOKIE):
+        return RedirectResponse("/formulir", status_code=303)
+    config = await room.config()
+    offer = None
+    if state is VisitorState.WAITING and view.estimate is not None:
+        offer = await offer_for_wait(request, view.estimate.seconds)
+    return render(
+        request,
+        "waiting.html",
+        {
+            "offer": offer,
+            "view": view,
+            "token": request.cookies.get(QUEUE_COOKIE),
+            "refresh_seconds": max(2, round(view.poll_after_ms / 1000)),
+            "paused": config.paused,
+            "state": state.public,
+            "notice_errors": {},
+            "notice_values": {},
+            **extra,
+        },
+        status=status,
+    )
+
+
+async def enter(request: Request) -> Response:
+    try:
+        await checked_form(request)
+        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+    except Refused as exc:
+        return refusal_page(request, exc)
+    except TokenError:
+        return RedirectResponse("/", status_code=303)
+    grant = await room_of(request).enter(ticket.number)
+    if grant is None:
+        return RedirectResponse("/antre", status_code=303)
+    response = RedirectResponse("/formulir", status_code=303)
+    start_session(request, response, ticket, grant)
+    return response
+
+
+async def ask_for_notice(request: Request) -> Response:
+    """A waiting visitor leaves an e-mail or phone to be told when their turn opens."""
+    try:
+        form = await checked_form(request)
+        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+    except Refused as exc:
+        return refusal_page(request, exc)
+    except TokenError:
+        return RedirectResponse("/", status_code=303)
+    errors: dict[str, str] = {}
+    email = phone = None
+    try:
+        email = validate_email(form.get("email", ""))
+    except InvalidField as exc:
+        errors["email"] = exc.message
+    if form.get("telepon", "").strip():
+        try:
+            phone = validate_phone(form["telepon"])
+        except InvalidField as exc:
+            errors["telepon"] = exc.message
+    if not errors and email is None and phone is None:
+        errors["email"] = N_("Isi e-mail atau nomor HP.")
+    room = room_of(request)
+    if errors:
+        return await _waiting_page(request, ticket.number, {"notice_errors": errors,
+                                                            "notice_values": form}, 422)
+    settings = request.app.state.settings
+
+    def remember() -> None:
+        with request.app.state.db() as session:
+            remember_contact(session, settings.room, ticket.number, email, phone)
+            session.commit()
+
+    await run_in_threadpool(remember)
+    await room.want_notice(ticket.number)
+    return await _waiting_page(request, ticket.number, {"notice_saved": True})
+
+
+async def resume(request: Request) -> Response:
+    """The link of a "your turn" message: this browser takes over the admitted place."""
+    signer = request.app.state.signer
+    settings = request.app.state.settings
+    try:
+        room_name, number = signer.read_resume_token(request.path_params["token"], time.time())
+    except TokenError:
+        return error_page(request, 410, "link_expired", N_(
+            "Tautan ini sudah tidak berlaku. Ambil nomor antrean baru; isian yang sudah Anda "
+            "ketik tetap tersimpan."))
+    if room_name != settings.room:
+        return error_page(request, 404, "not_found")
+    browser = browser_of(request)
+    token = signer.queue_token(QueueTicket(room_name, number, int(time.time()), browser.tag))
+    response = RedirectResponse("/antre", status_code=303)
+    store_queue_token(request, response, browser, token)
+    return response
+
+
+routes = [
+    Route("/", landing, methods=["GET"]),
+    Route("/antre", join, methods=["POST"]),
+    Route("/antre", waiting, methods=["GET"]),
+    Route("/antre/masuk", enter, methods=["POST"]),
+    Route("/antre/bukti", arrival_receipt, methods=["GET"]),
+    Route("/antre/lanjut/{token}", resume, methods=["GET"]),
+    Route("/antre/kabari", ask_for_notice, methods=["POST"]),
+]

@@ -1,0 +1,154 @@
+"""Console access: roles, the login throttle, sessions that end, CSRF, API tokens."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import replace
+
+import pytest
+from starlette.datastructures import Secret
+from starlette.testclient import TestClient
+
+from portal.admin.settings import AdminSettings
+from portal.app import create_app
+from portal.settings import Settings
+from tests.support.admin import PASSWORD, add_user, audit_entries, csrf_of, log_in, post_form
+
+
+@pytest.fixture
+def accounts(settings: Settings) -> Settings:
+    for name, role in (("ani", "admin"), ("budi", "operator"), ("citra", "viewer")):
+        add_user(settings, name, role)
+    return settings
+
+
+@pytest.mark.parametrize(("user", "allowed", "refused"), [
+    ("citra", ["/admin"], ["/admin/ekspor", "/admin/perencana", "/admin/pengaturan",
+                           "/admin/audit"]),
+    ("budi", ["/admin", "/admin/ekspor", "/admin/perencana", "/admin/peserta"],
+     ["/admin/pengaturan", "/admin/pengguna", "/admin/token", "/admin/audit"]),
+    ("ani", ["/admin", "/admin/ekspor", "/admin/pengaturan", "/admin/pengguna", "/admin/token",
+             "/admin/audit", "/admin/perencana", "/admin/peserta"], []),
+])
+def test_each_role_sees_only_its_pages(accounts: Settings, user: str, allowed: list[str],
+                                       refused: list[str]) -> None:
+    with TestClient(create_app(accounts)) as client:
+        log_in(client, user)
+        for path in allowed:
+            assert client.get(path).status_code == 200, path
+        for path in refused:
+            assert client.get(path).status_code == 403, path
+
+
+def test_pages_need_a_login_and_logout_ends_the_session(accounts: Settings) -> None:
+    with TestClient(create_app(accounts)) as client:
+        first = client.get("/admin/pengaturan", follow_redirects=False)
+        assert first.status_code == 303
+        assert first.headers["location"] == "/admin/masuk?next=/admin/pengaturan"
+        assert client.get("/admin/api/dasbor").status_code == 401
+        log_in(client, "ani")
+        assert client.get("/admin").status_code == 200
+        out = post_form(client, "/admin", "/admin/keluar", {})
+        assert out.status_code == 303
+        assert client.get("/admin", follow_redirects=False).status_code == 303
+    assert [e.action for e in audit_entries(accounts)] == ["login", "logout"]
+
+
+def test_wrong_passwords_lock_the_account_then_the_address(accounts: Settings) -> None:
+    app = create_app(accounts)
+    app.state.admin_settings = AdminSettings(account_failures=3, address_failures=5,
+                                             lock_seconds=6)
+    with TestClient(app) as client:
+        for _ in range(3):
+            log_in(client, "ani", "salah-salah-salah", expect=401)
+        # locked now, even with the right password
+        log_in(client, "ani", PASSWORD, expect=429)
+        # another account from the same address still works until the address limit
+        log_in(client, "budi", "salah-juga-ya", expect=401)
+        log_in(client, "budi", "salah-juga-ya", expect=401)
+        log_in(client, "budi", PASSWORD, expect=429)  # the address made 5 failures
+        time.sleep(6.2)  # the lock is temporary
+        log_in(client, "ani", PASSWORD)
+
+
+def test_a_session_times_out_when_idle(accounts: Settings) -> None:
+    app = create_app(accounts)
+    app.state.admin_settings = AdminSettings(session_idle_seconds=1)
+    with TestClient(app) as client:
+        log_in(client, "citra")
+        assert client.get("/admin").status_code == 200
+        time.sleep(2.1)
+        assert client.get("/admin", follow_redirects=False).status_code == 303
+
+
+def test_forms_need_the_csrf_token(accounts: Settings) -> None:
+    with TestClient(create_app(accounts)) as client:
+        log_in(client, "ani")
+        forged = client.post("/admin/pengguna", data={"username": "eve", "role": "admin"},
+                             follow_redirects=False)
+        assert forged.status_code == 403
+        login_forged = client.post("/admin/masuk", data={"username": "ani",
+                                                         "password": PASSWORD})
+        assert login_forged.status_code == 403
+
+
+def test_admins_manage_users_and_every_change_is_audited(accounts: Settings) -> None:
+    with TestClient(create_app(accounts)) as admin, TestClient(create_app(accounts)) as budi:
+        log_in(admin, "ani")
+        log_in(budi, "budi")
+        created = post_form(admin, "/admin/pengguna", "/admin/pengguna",
+                            {"username": "dewi", "role": "viewer", "password": ""})
+        password = re.search(r'id="new-password">([^<]+)<', created.text)
+        assert created.status_code == 200 and password
+        bad = post_form(admin, "/admin/pengguna", "/admin/pengguna",
+                        {"username": "X", "role": "boss", "password": "short"})
+        assert bad.status_code == 422 and "Peran tidak dikenal." in bad.text
+        # accounts were made in order: ani is 1, budi 2
+        changed = post_form(admin, "/admin/pengguna", "/admin/pengguna/2",
+                            {"action": "role", "role": "viewer"})
+        assert changed.status_code == 200
+        # budi's session ended with the role change
+        assert budi.get("/admin/ekspor", follow_redirects=False).status_code == 303
+        log_in(budi, "budi")
+        assert budi.get("/admin/ekspor").status_code == 403
+        with TestClient(create_app(accounts)) as dewi:
+            log_in(dewi, "dewi", password.group(1))
+        last_admin = post_form(admin, "/admin/pengguna", "/admin/pengguna/1",
+                               {"action": "deactivate"})
+        assert last_admin.status_code == 422
+        audit_page = admin.get("/admin/audit").text
+    actions = [(e.action, e.target, e.before, e.after) for e in audit_entries(accounts)
+               if e.action.startswith("user.")]
+    assert ("user.create", "dewi", None, {"role": "viewer", "active": True}) in actions
+    assert ("user.role", "budi", {"role": "operator"}, {"role": "viewer"}) in actions
+    assert "user.role" in audit_page and "budi" in audit_page
+
+
+def test_console_tokens_work_for_the_settings_api_until_revoked(accounts: Settings) -> None:
+    settings = replace(accounts, admin_token=Secret("env-token-0123456789abcdef"))
+    with TestClient(create_app(settings)) as client:
+        log_in(client, "ani")
+        made = post_form(client, "/admin/token", "/admin/token", {"name": "skrip-ops"})
+        token = re.search(r'id="new-token">([^<]+)<', made.text)
+        assert token
+        auth = {"Authorization": f"Bearer {token.group(1)}"}
+        assert client.get("/api/v1/admin/settings", headers=auth).status_code == 200
+        patched = client.patch("/api/v1/admin/settings", headers=auth, json={"max_active": 9})
+        assert patched.status_code == 200 and patched.json()["max_active"] == 9
+        env = client.patch("/api/v1/admin/settings", json={"admit_per_minute": 77},
+                           headers={"Authorization": "Bearer env-token-0123456789abcdef"})
+        assert env.status_code == 200
+        tokens_page = client.get("/admin/token").text
+        assert token.group(1) not in tokens_page  # shown once only
+        token_id = re.search(r'action="/admin/token/(\d+)/cabut"', tokens_page)
+        assert token_id
+        client.post(f"/admin/token/{token_id.group(1)}/cabut",
+                    data={"csrf_token": csrf_of(tokens_page)})
+        assert client.get("/api/v1/admin/settings", headers=auth).status_code == 403
+    entries = [(e.actor, e.action, e.before, e.after) for e in audit_entries(settings)]
+    assert ("token:skrip-ops", "settings.update", {"max_active": 2}, {"max_active": 9}) in entries
+    assert ("api-token", "settings.update", {"admit_per_minute": 600},
+            {"admit_per_minute": 77}) in entries
+    assert [a for _, a, _, _ in entries if a.startswith("token.")] == ["token.create",
+                                                                       "token.revoke"]

@@ -1,0 +1,144 @@
+"""The slots/bookings JSON API and the visitor's booking pages, on both databases."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from icalendar import Calendar
+from starlette.testclient import TestClient
+
+from tests.support.booking import NIK, OTHER_NIK, person
+
+CODE_FORMAT = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
+
+
+def book(client: TestClient, slot_id: int, **changes: Any) -> Any:
+    return client.post("/api/v1/bookings", json={**person(**changes), "slot_id": slot_id})
+
+
+def test_slots_lists_the_window_and_refuses_bad_dates(app, slots) -> None:
+    with TestClient(app) as client:
+        body = client.get("/api/v1/slots").json()
+        assert [slot["id"] for slot in body["slots"]] == [slot["id"] for slot in slots]
+        first = body["slots"][0]
+        assert first["start"].endswith("T08:00:00+07:00")
+        assert first["end"].endswith("T08:30:00+07:00")
+        assert (first["capacity"], first["booked"], first["free"]) == (1, 0, 1)
+        day = slots[4]["day"]
+        one_day = client.get(f"/api/v1/slots?from={day}&to={day}").json()["slots"]
+        assert [slot["day"] for slot in one_day] == [day] * 4
+        bad = client.get("/api/v1/slots?from=2025-13-01&to=kemarin")
+        assert bad.status_code == 422
+        assert set(bad.json()["error"]["fields"]) == {"from", "to"}
+        backwards = client.get("/api/v1/slots?from=2025-06-05&to=2025-06-01")
+        assert backwards.status_code == 422 and "to" in backwards.json()["error"]["fields"]
+
+
+def test_book_look_up_reschedule_cancel(app, slots) -> None:
+    with TestClient(app) as client:
+        created = book(client, slots[0]["id"])
+        assert created.status_code == 201, created.text
+        body = created.json()
+        code = body["code"]
+        assert CODE_FORMAT.match(code)
+        assert body["slot"]["id"] == slots[0]["id"] and body["slot"]["booked"] == 1
+        assert body["ics_url"] == f"/api/v1/bookings/{code}.ics"
+        assert NIK not in created.text and "dian@example.id" not in created.text
+
+        ics = client.get(body["ics_url"])
+        assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+        [event] = Calendar.from_ical(ics.content).walk("VEVENT")
+        assert event["dtstart"].dt.isoformat() == body["slot"]["start"]
+
+        headers = {"X-Antrean-NIK": NIK}
+        looked_up = client.get(f"/api/v1/bookings/{code.lower()}", headers=headers)
+        assert looked_up.status_code == 200 and looked_up.json()["code"] == code
+        assert client.get(f"/api/v1/bookings/{code}").status_code == 422  # no NIK given
+        wrong = client.get(f"/api/v1/bookings/{code}", headers={"X-Antrean-NIK": OTHER_NIK})
+        assert wrong.status_code == 404 and wrong.json()["error"]["code"] == "not_found"
+        assert client.get("/api/v1/bookings/ZZZZ-ZZZZ", headers=headers).status_code == 404
+        assert client.get("/api/v1/bookings/bukan-kode", headers=headers).status_code == 404
+
+        moved = client.post(f"/api/v1/bookings/{code}/reschedule",
+                            json={"nik": NIK, "slot_id": slots[5]["id"]})
+        assert moved.status_code == 200 and moved.json()["slot"]["id"] == slots[5]["id"]
+        assert moved.json()["code"] == code
+
+        cancelled = client.request("DELETE", f"/api/v1/bookings/{code}", headers=headers)
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        again = client.request("DELETE", f"/api/v1/bookings/{code}", json={"nik": NIK})
+        assert again.status_code == 404
+        assert client.get(f"/api/v1/bookings/{code}.ics").status_code == 404
+        listed = client.get("/api/v1/slots").json()["slots"]
+        assert sum(slot["booked"] for slot in listed) == 0
+
+
+def test_booking_conflicts_and_field_errors(app, slots) -> None:
+    with TestClient(app) as client:
+        assert book(client, slots[0]["id"]).status_code == 201
+        twice = book(client, slots[1]["id"])
+        assert twice.status_code == 409 and twice.json()["error"]["code"] == "already_booked"
+        full = book(client, slots[0]["id"], nik=OTHER_NIK)
+        assert full.status_code == 409 and full.json()["error"]["code"] == "slot_full"
+        missing = client.post("/api/v1/bookings", json={"slot_id": 99999999})
+        assert missing.status_code == 422
+        invalid = client.post("/api/v1/bookings", json={
+            "nik": "12345", "name": " ", "phone": "0000", "email": "bukan-email"})
+        assert invalid.status_code == 422
+        assert set(invalid.json()["error"]["fields"]) == {"nik", "name", "phone", "email",
+                                                          "slot_id"}
+        unknown = book(client, 99999999, nik=OTHER_NIK)
+        assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "slot_not_found"
+        bad_prefs = client.post("/api/v1/bookings",
+                                json={**person(nik=OTHER_NIK), "preferences": {"hours": "x"}})
+        assert bad_prefs.status_code == 422 and "preferences" in bad_prefs.json()["error"]["fields"]
+
+
+def test_booking_by_preference(app, slots) -> None:
+    with TestClient(app) as client:
+        created = client.post("/api/v1/bookings", json={
+            **person(), "preferences": {"hours": [9, 10], "dates": [slots[8]["day"]]}})
+        assert created.status_code == 201, created.text
+        assert created.json()["slot"]["start"].endswith("T09:00:00+07:00")
+        assert created.json()["slot"]["day"] == slots[8]["day"]
+        none = client.post("/api/v1/bookings", json={
+            **person(nik=OTHER_NIK), "preferences": {"time_of_day": "malam"}})
+        assert none.status_code == 409 and none.json()["error"]["code"] == "no_matching_slot"
+
+
+def csrf(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
+
+
+def test_visitor_books_checks_and_cancels_on_the_pages(app, slots) -> None:
+    with TestClient(app) as client:
+        page = client.get("/booking")
+        assert page.status_code == 200 and "Pesan jadwal" in page.text
+        assert f'value="{slots[0]["id"]}"' in page.text
+        token = csrf(page.text)
+        refused = client.post("/booking", data={**person(), "slot_id": slots[0]["id"]})
+        assert refused.status_code == 403
+        invalid = client.post("/booking", data={"csrf_token": token, "nik": "1", "name": "",
+                                                "phone": "", "email": ""})
+        assert invalid.status_code == 422 and "NIK" in invalid.text
+        done = client.post("/booking", data={**person(), "slot_id": slots[0]["id"],
+                                             "csrf_token": token})
+        assert done.status_code == 201, done.text
+        code = re.search(r'id="booking-code">([^<]+)<', done.text)
+        assert code and CODE_FORMAT.match(code.group(1))
+        assert "08.00" in done.text and "WIB" in done.text
+
+        check = client.get("/booking/cek")
+        assert check.status_code == 200
+        wrong = client.post("/booking/cek", data={"csrf_token": token, "code": code.group(1),
+                                                  "nik": OTHER_NIK})
+        assert wrong.status_code == 404
+        shown = client.post("/booking/cek", data={"csrf_token": token, "nik": NIK,
+                                                  "code": code.group(1).lower()})
+        assert shown.status_code == 200 and 'id="status">Aktif' in shown.text
+        cancelled = client.post("/booking/cek", data={"csrf_token": token, "nik": NIK,
+                                                      "code": code.group(1), "action": "batal"})
+        assert cancelled.status_code == 200 and "Dibatalkan" in cancelled.text

@@ -1,0 +1,89 @@
+"""The operator's command line: import a roster, open a window, schedule, tell everyone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+import redis
+
+from portal.cli.main import main
+from portal.notify.channels import list_outbox
+from portal.notify.settings import notify_settings_for
+from portal.settings import Settings
+from tests.support import DATA
+from tests.support.jobs import work_jobs
+
+SAMPLE = DATA / "roster-sample.csv"
+
+
+def test_roster_import_then_assign_with_notices(
+    database_url: str, redis_client: redis.Redis, redis_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\n".join(SAMPLE.read_text(encoding="utf-8").splitlines()[:26]) + "\n",
+                      encoding="utf-8")  # the header and 25 people
+    monkeypatch.setenv("ANTREAN_DATABASE_URL", database_url)
+    monkeypatch.setenv("ANTREAN_REDIS_URL", redis_url)
+    monkeypatch.setenv("ANTREAN_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("ANTREAN_ENV", "test")
+    monkeypatch.setenv("ANTREAN_OUTBOX", "true")
+    monkeypatch.setenv("ANTREAN_NOTIFY_CHANNEL_RATE_PER_SECOND", "0")
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+
+    assert main(["roster", "import", str(roster)]) == 0
+    imported = capsys.readouterr().out
+    assert main(["calendar", "set", "--start", tomorrow.isoformat(),
+                 "--end", (tomorrow + dt.timedelta(days=3)).isoformat()]) == 0
+    assert main(["schedule", "assign", "--notify"]) == 0
+    assigned = capsys.readouterr().out
+    batch = re.search(r"batch (roster-\d+)", assigned)
+    assert batch, assigned
+    people = int(re.search(r"(\d+) dari (\d+) pendaftar", assigned).group(1))  # type: ignore[union-attr]
+    valid = int(re.search(r"(\d+) sah", imported).group(1))  # type: ignore[union-attr]
+    assert people == valid > 20
+
+    settings = Settings.from_env()
+    notify = notify_settings_for(settings)
+    work_jobs(notify, redis_client)
+    assert main(["schedule", "progress", batch.group(1)]) == 0
+    progress = capsys.readouterr().out
+    sent = int(re.search(r"terkirim (\d+)", progress).group(1))  # type: ignore[union-attr]
+    assert "antre 0" in progress and "gagal 0" in progress
+    outbox = list_outbox(notify.outbox_dir, limit=1000)
+    assert len(outbox) == sent >= people  # everyone has a phone; many an e-mail too
+    texts = "\n".join(entry.path.read_text(errors="replace") for entry in outbox)
+    niks = [line.split(",", 1)[0] for line in roster.read_text().splitlines()[1:]]
+    assert not [nik for nik in niks if nik in texts]  # a NIK is never in a message
+
+
+def test_calendar_set_takes_weights_by_date(
+    database_url: str, redis_client: redis.Redis, redis_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ANTREAN_DATABASE_URL", database_url)
+    monkeypatch.setenv("ANTREAN_REDIS_URL", redis_url)
+    monkeypatch.setenv("ANTREAN_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("ANTREAN_ENV", "test")
+    first = dt.date.today() + dt.timedelta(days=1)
+    second, third = first + dt.timedelta(days=1), first + dt.timedelta(days=2)
+    window = ["calendar", "set", "--start", first.isoformat(), "--end", third.isoformat(),
+              "--hours", "08:00-10:00", "--holiday-weight", "1"]
+    assert main([*window, "--weight", f"{second}=0", "--weight", f"{third}=2"]) == 0
+    capsys.readouterr()
+    assert main(["calendar", "show"]) == 0
+    shown = capsys.readouterr().out
+    assert f"Bobot per tanggal: {second} = 0, {third} = 2" in shown
+    places = {line.split()[1]: int(line.split()[3]) for line in shown.splitlines()
+              if re.match(r"\w+ \d{4}-\d{2}-\d{2} ", line)}
+    # The closed day has no bookable slot left to list; the doubled one twice the places.
+    assert second.isoformat() not in places
+    assert places[third.isoformat()] >= 2 * places[first.isoformat()] > 0  # floor per slot
+    for bad in (f"{second}=-1", f"{second}=11", f"{second}", "besok=2"):
+        with pytest.raises(SystemExit):
+            main([*window, "--weight", bad])
+    with pytest.raises(SystemExit, match="di luar jendela"):
+        main([*window, "--weight", f"{third + dt.timedelta(days=1)}=2"])

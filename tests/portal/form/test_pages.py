@@ -1,0 +1,138 @@
+"""The registration form in depth: uploads, drafts across sessions and browsers, bad input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from tests.support.form import FILES, PDF, VALID, csrf, enter_form, hidden
+
+
+def submit(client: TestClient, form_html: str, values: dict[str, str], files=FILES):  # type: ignore[no-untyped-def]
+    return client.post("/formulir", data={**values, "csrf_token": csrf(form_html),
+                                          "submit_key": hidden(form_html, "submit_key")},
+                       files=files)
+
+
+def test_fake_and_oversized_pdfs_are_refused_with_messages(app) -> None:
+    fake = {"berkas_sk": ("sk.pdf", b"MZ\x90\x00 not a pdf", "application/pdf"),
+            "berkas_ijazah": ("big.pdf", PDF[:-7] + b" " * (1024 * 1024) + b"%%EOF\n",
+                              "application/pdf")}
+    with TestClient(app) as client:
+        form = enter_form(client)
+        response = submit(client, form, VALID, files=fake)
+    assert response.status_code == 422
+    assert re.search(r'id="e-berkas_sk">[^<]*bukan PDF', response.text)
+    assert re.search(r'id="e-berkas_ijazah">[^<]*1 MB', response.text)
+
+
+def test_missing_uploads_are_required(app) -> None:
+    with TestClient(app) as client:
+        form = enter_form(client)
+        response = submit(client, form, VALID, files={})
+    assert response.status_code == 422
+    assert "wajib diunggah" in response.text
+
+
+def test_upload_endpoint_stores_outside_the_web_root(app, settings) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(app) as client:
+        form = enter_form(client)
+        stored = client.post("/formulir/berkas", data={"csrf_token": csrf(form),
+                                                       "jenis": "berkas_sk"},
+                             files={"berkas": ("Surat Keputusan.pdf", PDF, "application/pdf")})
+        assert stored.status_code == 200 and stored.json()["name"] == "Surat Keputusan.pdf"
+        bad = client.post("/formulir/berkas", data={"csrf_token": csrf(form),
+                                                    "jenis": "berkas_sk"},
+                          files={"berkas": ("x.pdf", b"<html>", "application/pdf")})
+        assert bad.status_code == 422 and "PDF" in bad.json()["error"]["message"]
+        again = client.get("/formulir")
+        assert "Surat Keputusan.pdf" in again.text
+        # already uploaded: the final submit needs only the other file
+        response = submit(client, again.text, VALID,
+                          files={"berkas_ijazah": ("ijazah.pdf", PDF, "application/pdf")})
+        assert "Pendaftaran berhasil" in response.text
+        stored_files = list((Path(settings.var_dir) / "uploads").rglob("*.pdf"))
+        assert len(stored_files) == 2
+        assert client.get("/static/" + stored_files[0].name).status_code == 404
+
+
+def test_expired_session_keeps_the_draft_for_the_next_admission(app) -> None:
+    with TestClient(app) as client:
+        form = enter_form(client)
+        client.post("/formulir/draf", data={"csrf_token": csrf(form), "nama": "Siti Aminah",
+                                             "nomor_sk": "800/1/2019"})
+        # the session ends (idle timeout) while the visitor is away
+        session_id = app.state.signer.read_session_token(
+            client.cookies.get("antrean_s"), client.cookies.get("antrean_b")).session_id
+        client.portal.call(app.state.room.finish, session_id)
+        over = submit(client, form, {**VALID, "nama": "Siti Aminah binti Ahmad"})
+        assert over.status_code == 403 and "tersimpan" in over.text
+        back = enter_form(client)
+    assert 'value="Siti Aminah binti Ahmad"' in back  # the last attempt was saved too
+
+
+def test_a_draft_follows_its_owner_to_another_browser(settings) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings)) as phone:
+        form = enter_form(phone)
+        phone.post("/formulir/draf", data={"csrf_token": csrf(form), **VALID})
+        code = re.search(r'id="recovery-code">([^<]+)<', form)
+        assert code
+    with TestClient(create_app(settings)) as laptop:
+        fresh = enter_form(laptop)
+        assert 'value="Dian Suryana"' not in fresh
+        wrong = laptop.post("/formulir/pulihkan", data={"csrf_token": csrf(fresh),
+                                                        "nik": VALID["nik"], "kode": "AAAA-AAAA"})
+        assert wrong.status_code == 422 and "tidak ditemukan" in wrong.text
+        typed = code.group(1).lower().replace("-", " ")  # as someone might type it
+        restored = laptop.post("/formulir/pulihkan", data={"csrf_token": csrf(fresh),
+                                                           "nik": VALID["nik"], "kode": typed})
+    assert restored.status_code == 200
+    assert "berhasil dipulihkan" in restored.text
+    assert 'value="Dian Suryana"' in restored.text
+
+
+def test_typed_html_is_shown_back_escaped(app) -> None:
+    with TestClient(app) as client:
+        form = enter_form(client)
+        evil = '<script>alert(1)</script>'
+        response = submit(client, form, {**VALID, "nama": evil, "telepon": evil + "%s%%"})
+    assert "<script>alert(1)</script>" not in response.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
+
+
+def test_every_validation_message_is_shown_next_to_its_field(app) -> None:
+    with TestClient(app) as client:
+        form = enter_form(client)
+        response = submit(client, form, {k: "" for k in VALID}, files={})
+    required = ["nik", "nama", "tempat_lahir", "tanggal_lahir", "jenis_kelamin", "pendidikan",
+                "nama_sekolah", "nomor_ijazah", "tanggal_lulus", "nomor_sk", "tanggal_sk",
+                "pejabat_sk", "tmt_mulai", "jabatan", "unit_kerja", "instansi", "sumber_gaji",
+                "telepon", "berkas_sk", "berkas_ijazah"]
+    for name in required:
+        assert f'id="e-{name}"' in response.text, name
+
+
+texts = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(values=st.dictionaries(st.sampled_from(sorted(VALID) + ["submit_key", "x"]),
+                              st.one_of(texts, st.just("9" * 5000))),
+       upload=st.one_of(st.none(), st.binary(max_size=2048),
+                        st.just(b"%PDF-" + b"\x00" * 100 + b"%%EOF")))
+def test_no_input_makes_the_form_fail(app, redis_client, values: dict[str, str],
+                                      upload: bytes | None) -> None:
+    redis_client.flushdb()  # every example starts with an empty room
+    with TestClient(app) as client:
+        form = enter_form(client)
+        data = {**values, "csrf_token": csrf(form)}
+        files = {"berkas_sk": ("a.pdf", upload, "application/pdf")} if upload is not None else {}
+        response = client.post("/formulir", data=data, files=files)
+        client.post("/formulir/draf", data=data)
+    assert response.status_code < 500

@@ -1,0 +1,46 @@
+"""The slot offered instead of a long wait: one query per wait band, whoever asks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import event
+from starlette.requests import Request
+from starlette.testclient import TestClient
+
+from portal.visitor.offers import OFFER_WHEN_WAIT_OVER, offer_for_wait
+
+pass
+
+
+def test_a_burst_of_long_waits_asks_the_database_once(app, slots) -> None:  # noqa: F811
+    statements: list[str] = []
+    with TestClient(app) as client:
+        event.listen(app.state.engine, "before_cursor_execute",
+                     lambda conn, cursor, statement, *rest: statements.append(statement))
+        request = Request({"type": "http", "app": app, "headers": [], "method": "GET",
+                           "path": "/", "query_string": b""})
+
+        async def ask(wait: int, times: int) -> list[Any]:
+            return await asyncio.gather(*(offer_for_wait(request, wait)
+                                          for _ in range(times)))
+
+        single = client.portal.call(ask, OFFER_WHEN_WAIT_OVER, 1)  # type: ignore[union-attr]
+        one_query = len(statements)
+        burst = client.portal.call(ask, OFFER_WHEN_WAIT_OVER + 1800, 50)  # type: ignore[union-attr]
+        cached = client.portal.call(ask, OFFER_WHEN_WAIT_OVER + 1800, 5)  # type: ignore[union-attr]
+    assert one_query > 0 and single[0] is not None
+    # Fifty visitors in a new band of waits: the same queries once, the same offer for all.
+    assert len(statements) == 2 * one_query
+    assert all(offer == burst[0] for offer in burst) and burst[0] is not None
+    assert cached == burst[:5]
+
+
+def test_short_waits_get_no_offer(app) -> None:
+    async def ask() -> Any:
+        request = Request({"type": "http", "app": app, "headers": [], "method": "GET",
+                           "path": "/", "query_string": b""})
+        return await offer_for_wait(request, OFFER_WHEN_WAIT_OVER - 1)
+
+    assert asyncio.run(ask()) is None

@@ -1,0 +1,197 @@
+"""The JSON API: the queue path, and clear errors for every bad request."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from tests.support.apps import make_settings
+
+
+def test_join_status_enter_heartbeat_finish(app) -> None:
+    with TestClient(app) as client:
+        joined = client.post("/api/v1/queue/join", json={})
+        assert joined.status_code == 201
+        body = joined.json()
+        assert body["state"] == "admitted" and body["position"] == 0
+        assert body["offer"] is None and body["poll_after_ms"] > 0
+        token = body["token"]
+        status = client.get(f"/api/v1/queue/{token}").json()
+        assert status["state"] == "admitted"
+        assert status["enter_url"] == f"/api/v1/queue/{token}/enter"
+        entered = client.post(status["enter_url"])
+        assert entered.status_code == 200 and entered.json()["expires_at"].endswith("Z")
+        assert client.get(f"/api/v1/queue/{token}").json()["state"] == "active"
+        assert client.post("/api/v1/session/heartbeat").status_code == 200
+        assert client.post("/api/v1/session/finish").json() == {"finished": True}
+        assert client.get(f"/api/v1/queue/{token}").json()["state"] == "finished"
+
+
+def test_waiting_visitor_sees_position_and_eta(app) -> None:
+    with TestClient(app) as a, TestClient(create_app(app.state.settings)) as b, \
+            TestClient(create_app(app.state.settings)) as c:
+        a.post("/api/v1/queue/join", json={})
+        b.post("/api/v1/queue/join", json={})
+        third = c.post("/api/v1/queue/join", json={}).json()
+        assert third["state"] == "waiting" and third["position"] == 1
+        low, high = third["eta_range_seconds"]
+        assert 0 <= low <= third["eta_seconds"] <= high
+        # stats come from a snapshot at most half a second old
+        deadline = time.monotonic() + 1.5
+        while True:
+            stats = c.get("/api/v1/queue/stats").json()
+            expected = {**stats, "waiting": 1, "active": 2, "max_active": 2, "paused": False}
+            if stats == expected or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert stats == expected
+
+
+def test_same_nik_gets_the_same_place(app) -> None:
+    with TestClient(app) as client:
+        first = client.post("/api/v1/queue/join", json={"nik": "3601284811855133"}).json()
+        second = client.post("/api/v1/queue/join",
+                             json={"nik": "3601 2848 1185 5133", "email": "a@b.id"})
+        assert second.status_code == 200
+        assert second.json()["token"].split(".")[1] == first["token"].split(".")[1]
+
+
+def test_token_from_another_browser_is_refused(app) -> None:
+    with TestClient(app) as owner, TestClient(create_app(app.state.settings)) as thief:
+        token = owner.post("/api/v1/queue/join", json={}).json()["token"]
+        refused = thief.get(f"/api/v1/queue/{token}")
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "foreign_browser"
+        assert thief.post(f"/api/v1/queue/{token}/enter").status_code == 403
+
+
+@pytest.mark.parametrize("token", ["garbage", "main.1.1.x.y", "a" * 600, "main.1.9999999999.x.y"])
+def test_bad_tokens_get_401_with_a_json_error(app, token: str) -> None:
+    with TestClient(app) as client:
+        client.post("/api/v1/queue/join", json={})
+        response = client.get(f"/api/v1/queue/{token}")
+    assert response.status_code == 401
+    assert set(response.json()["error"]) == {"code", "message", "fields"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 400, "bad_json"),
+        (b"[1, 2]", 400, "bad_json"),
+        (b'{"nik": "12AB"}', 422, "invalid_fields"),
+        (b'{"email": "nope", "phone": 12}', 422, "invalid_fields"),
+        (b"x" * 20000, 413, "too_large"),
+    ],
+)
+def test_bad_join_bodies_are_clear_4xx(app, body: bytes, status: int, code: str) -> None:
+    with TestClient(app) as client:
+        response = client.post("/api/v1/queue/join", content=body,
+                               headers={"content-type": "application/json"})
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    if status == 422:
+        assert response.json()["error"]["fields"]
+
+
+def test_session_calls_without_a_session_are_401(app) -> None:
+    with TestClient(app) as client:
+        assert client.post("/api/v1/session/heartbeat").status_code == 401
+        assert client.post("/api/v1/session/finish").json()["error"]["code"] == "no_session"
+
+
+def test_join_rate_limit_answers_429_with_retry_after(redis_client, redis_url, tmp_path) -> None:
+    from dataclasses import replace
+
+    settings = replace(make_settings(redis_url, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path),
+                       join_rate_per_minute=2)
+    with TestClient(create_app(settings)) as client:
+        client.post("/api/v1/queue/join", json={})
+        client.post("/api/v1/queue/join", json={})
+        refused = client.post("/api/v1/queue/join", json={})
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) > 0
+    assert refused.json()["error"]["code"] == "rate_limited"
+
+
+def test_unknown_paths_and_methods_answer_json_for_the_api(app) -> None:
+    with TestClient(app) as client:
+        missing = client.get("/api/v1/nothing")
+        wrong = client.delete("/api/v1/queue/stats")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_redis_down_fails_closed_with_503(redis_client, tmp_path) -> None:
+    from tests.support.servers import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = make_settings(dead, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
+    with TestClient(create_app(settings)) as client:
+        api = client.post("/api/v1/queue/join", json={})
+        page = client.get("/")
+        ready = client.get("/readyz")
+    assert api.status_code == 503 and api.headers["retry-after"]
+    assert api.json()["error"]["code"] == "unavailable"
+    assert page.status_code == 503 and "tidak tersedia" in page.text
+    assert "Traceback" not in page.text
+    assert ready.status_code == 503 and ready.json()["checks"]["database"] == "ok"
+
+
+def test_closed_queue_refuses_new_joins_clearly(redis_client, redis_url, tmp_path) -> None:
+    import time as time_
+
+    settings = make_settings(redis_url, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path,
+                             closes_at=int(time_.time()) - 1)
+    with TestClient(create_app(settings)) as client:
+        api = client.post("/api/v1/queue/join", json={})
+        landing = client.get("/")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', landing.text)
+        assert token
+        page = client.post("/antre", data={"csrf_token": token.group(1)})
+    assert api.status_code == 409 and api.json()["error"]["code"] == "queue_closed"
+    assert page.status_code == 409 and "sudah ditutup" in page.text
+
+
+def test_prequeue_visitors_see_that_the_order_is_drawn_at_opening(
+    redis_client, redis_url, tmp_path
+) -> None:
+    import time as time_
+
+    settings = make_settings(redis_url, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path,
+                             opens_at=int(time_.time()) + 3600)
+    with TestClient(create_app(settings)) as client:
+        body = client.post("/api/v1/queue/join", json={}).json()
+        page = client.get("/antre")
+    assert body["state"] == "waiting" and body["awaiting_draw"] is True
+    assert body["position"] is None
+    assert "diundi" in page.text
+
+
+def test_fail_open_lets_visitors_fill_the_form_while_redis_is_down(tmp_path) -> None:
+
+    from portal.db import create_db_engine, upgrade
+    from tests.support.form import FILES, VALID, csrf, hidden
+    from tests.support.servers import free_port
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    engine = create_db_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = make_settings(dead, url, tmp_path, fail_open=True)
+    with TestClient(create_app(settings)) as client:
+        landing = client.get("/")
+        assert landing.status_code == 200 and "gangguan" in landing.text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', landing.text)
+        assert token
+        form = client.post("/antre", data={"csrf_token": token.group(1)})
+        assert form.status_code == 200 and 'action="/formulir"' in form.text
+        done = client.post("/formulir", data={**VALID, "csrf_token": csrf(form.text),
+                                              "submit_key": hidden(form.text, "submit_key")},
+                           files=FILES)
+    assert done.status_code == 200 and "Pendaftaran berhasil" in done.text

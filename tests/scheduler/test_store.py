@@ -1,0 +1,237 @@
+"""The scheduler's SQL side on SQLite and PostgreSQL: roster import, slots, bulk assignment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from zoneinfo import ZoneInfo
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from portal.db import create_db_engine, session_factory
+from scheduler.assign import assign_unbooked
+from scheduler.bookings import Contact, book_slot
+from scheduler.calendar import WorkingPlan
+from scheduler.codes import ALPHABET, InvalidCode, format_code, new_codes, parse_code
+from scheduler.ics import booking_ics
+from scheduler.models import Booking, Registrant, Slot
+from scheduler.roster import parse_roster
+from scheduler.store import (
+    CapacityRule,
+    get_calendar,
+    import_registrants,
+    list_slots,
+    over_capacity_slots,
+    plan_from_json,
+    plan_to_json,
+    regenerate_slots,
+    save_calendar,
+    unbooked_registrants,
+)
+from tests.support import DATA
+
+TODAY = dt.date(2025, 6, 1)
+JAKARTA = ZoneInfo("Asia/Jakarta")
+NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=JAKARTA)
+ROOM = "main"
+# 0.5 * 10 * 30 / 15 = 10 places per 30-minute slot.
+RULE = CapacityRule(max_active=10, booked_share=0.5, expected_session_minutes=15)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = create_db_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def sample_report():  # type: ignore[no-untyped-def]
+    return parse_roster((DATA / "roster-sample.csv").read_bytes(), "roster-sample.csv", TODAY)
+
+
+def two_morning_days(session: Session, **changes: object) -> None:
+    """Window of 2 June and 3 June 2025, open 08:00-10:00: 4 slots a day."""
+    plan = WorkingPlan(tuple(((dt.time(8), dt.time(10)),) for _ in range(7)))
+    values: dict[str, object] = {
+        "window_start": dt.datetime(2025, 6, 2, tzinfo=JAKARTA),
+        "window_end": dt.datetime(2025, 6, 4, tzinfo=JAKARTA),
+        "plan": plan,
+        "min_notice_minutes": 60,
+        **changes,
+    }
+    save_calendar(session, ROOM, **values)  # type: ignore[arg-type]
+
+
+def test_sample_roster_imports_its_valid_rows_and_reimport_changes_nothing(db) -> None:
+    report = sample_report()
+    expected = json.loads((DATA / "roster-sample.csv.expected.json").read_text())
+    valid = expected["rows"] - sum(expected["bad_rows_by_reason"].values())
+    with db() as session, session.begin():
+        counts = import_registrants(session, report)
+    assert (counts.inserted, counts.updated, counts.unchanged) == (valid, 0, 0)
+    with db() as session, session.begin():
+        again = import_registrants(session, report)
+        assert session.scalar(select(func.count()).select_from(Registrant)) == valid
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, valid)
+
+    first = report.rows[0]
+    changed = replace(report, rows=(replace(first, name="Nama Baru", unit_kerja=""),
+                                    *report.rows[1:]))
+    with db() as session, session.begin():
+        third = import_registrants(session, changed)
+        stored = session.scalars(select(Registrant).where(Registrant.nik == first.nik)).one()
+        assert (stored.name, stored.unit_kerja) == ("Nama Baru", None)
+    assert (third.inserted, third.updated, third.unchanged) == (0, 1, valid - 1)
+
+
+def test_an_import_failing_halfway_leaves_no_rows(db) -> None:
+    report = sample_report()
+
+    def fail(done: int, total: int) -> None:
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError), db() as session, session.begin():
+        import_registrants(session, report, progress=fail)
+    with db() as session:
+        assert session.scalar(select(func.count()).select_from(Registrant)) == 0
+
+
+def test_calendar_round_trips_and_plan_json_is_stable(db) -> None:
+    with db() as session, session.begin():
+        two_morning_days(session, extra_holidays={dt.date(2025, 6, 3): "Libur daerah"})
+    with db() as session:
+        row = get_calendar(session, ROOM)
+        assert row is not None
+        assert row.window_start == dt.datetime(2025, 6, 1, 17, tzinfo=dt.UTC)
+        assert plan_from_json(row.working_plan) == plan_from_json(plan_to_json(
+            WorkingPlan(tuple(((dt.time(8), dt.time(10)),) for _ in range(7)))))
+        assert row.extra_holidays == {"2025-06-03": "Libur daerah"}
+
+
+def test_slots_regenerate_without_dropping_bookings_and_flag_over_capacity(db) -> None:
+    with db() as session, session.begin():
+        two_morning_days(session, extra_holidays={dt.date(2025, 6, 3): "Libur daerah"})
+        changes = regenerate_slots(session, ROOM, RULE, NOW)
+        assert (changes.created, changes.removed, changes.over_capacity) == (8, 0, 0)
+    with db() as session:
+        slots = list_slots(session, ROOM)
+        assert [slot.capacity for slot in slots] == [10] * 4 + [15] * 4  # holiday weight 1.5
+        assert slots[4].holiday == "Libur daerah"
+        assert slots[0].start == dt.datetime(2025, 6, 2, 1, tzinfo=dt.UTC)
+        first, half_past = slots[0].id, slots[1].id
+    with db() as session, session.begin():
+        for index in range(6):
+            contact = Contact(f"360128481185{5100 + index}", "Ani", "+6281234567890", None)
+            book_slot(session, ROOM, contact, first if index < 5 else half_past, NOW)
+    # The cap drops: 4 places per slot, but the 5 people booked keep their place.
+    with db() as session, session.begin():
+        changes = regenerate_slots(session, ROOM, replace(RULE, max_active=4), NOW)
+        assert (changes.created, changes.updated, changes.over_capacity) == (0, 8, 1)
+    with db() as session:
+        [over] = over_capacity_slots(session, ROOM)
+        assert (over.id, over.booked, over.capacity, over.over_capacity) == (first, 5, 4, True)
+        assert session.scalar(select(func.count()).select_from(Booking)) == 6
+    # Hour-long slots: the :30 slot with a booking is kept (no places), the others go.
+    with db() as session, session.begin():
+        two_morning_days(session, slot_minutes=60)
+        changes = regenerate_slots(session, ROOM, RULE, NOW)
+        assert (changes.retired_with_bookings, changes.removed) == (1, 3)
+    with db() as session:
+        kept = session.get_one(Slot, half_past)
+        assert (kept.capacity, kept.booked, kept.over_capacity) == (0, 1, True)
+        assert session.get_one(Slot, first).capacity == 20
+        assert session.scalar(select(func.count()).select_from(Booking)) == 6
+        assert len(list_slots(session, ROOM)) == 5
+
+
+def test_past_slots_are_left_alone(db) -> None:
+    with db() as session, session.begin():
+        two_morning_days(session)
+        regenerate_slots(session, ROOM, RULE, NOW)
+    later = dt.datetime(2025, 6, 3, 0, tzinfo=JAKARTA)
+    with db() as session, session.begin():
+        changes = regenerate_slots(session, ROOM, replace(RULE, max_active=2), later)
+        assert changes.updated == 4
+    with db() as session:
+        assert [slot.capacity for slot in list_slots(session, ROOM)] == [10] * 4 + [2] * 4
+
+
+def test_assignment_respects_capacity_and_reports_the_shortfall(db) -> None:
+    with db() as session, session.begin():
+        import_registrants(session, sample_report())
+        two_morning_days(session)
+        regenerate_slots(session, ROOM, RULE, NOW)
+    with db() as session, session.begin():
+        result = assign_unbooked(session, ROOM, NOW, max_active=RULE.max_active)
+    registrants = result.registrants
+    assert (result.assigned, result.unassigned, result.slots_used) == (80, registrants - 80, 8)
+    assert result.shortfall is not None and result.shortfall.places == registrants - 80
+    assert result.shortfall.extra_days == -(-(registrants - 80) // 40)
+    with db() as session:
+        per_slot = dict(session.execute(
+            select(Booking.slot_id, func.count()).group_by(Booking.slot_id)).all())
+        for slot in list_slots(session, ROOM):
+            assert slot.booked == per_slot[slot.id] == slot.capacity
+        codes = session.scalars(select(Booking.code)).all()
+        assert len(set(codes)) == 80 and all(len(code) == 8 for code in codes)
+        assert unbooked_registrants(session) == registrants - 80
+
+
+def test_assignment_places_everyone_when_capacity_allows_and_runs_once(db) -> None:
+    with db() as session, session.begin():
+        import_registrants(session, sample_report())
+        two_morning_days(session)
+        regenerate_slots(session, ROOM, replace(RULE, max_active=500), NOW)
+    with db() as session, session.begin():
+        # Someone booked themselves first: the bulk run leaves them where they are.
+        nik = session.scalars(select(Registrant.nik).order_by(Registrant.id)).first()
+        assert nik is not None
+        last_slot = list_slots(session, ROOM)[-1].id
+        book_slot(session, ROOM, Contact(nik, "X", None, None), last_slot, NOW)
+    with db() as session, session.begin():
+        result = assign_unbooked(session, ROOM, NOW)
+    assert result.unassigned == 0 and result.shortfall is None
+    with db() as session:
+        total = session.scalar(select(func.count()).select_from(Registrant))
+        assert result.assigned == total - 1
+        by_day = dict(session.execute(
+            select(Slot.day, func.sum(Slot.booked)).group_by(Slot.day)).all())
+        # Even days: each day within one of half the registrants.
+        assert abs(by_day[dt.date(2025, 6, 2)] - by_day[dt.date(2025, 6, 3)]) <= 1
+        for slot in list_slots(session, ROOM):
+            assert slot.booked <= slot.capacity
+    with db() as session, session.begin():
+        assert assign_unbooked(session, ROOM, NOW).registrants == 0
+
+
+def test_booking_codes_are_short_unambiguous_and_forgiving() -> None:
+    codes = new_codes(5000)
+    assert len(set(codes)) == 5000
+    assert all(len(code) == 8 and set(code) <= set(ALPHABET) for code in codes)
+    assert not set("ILOU") & set("".join(codes))
+    assert format_code("K7M29QXA") == "K7M2-9QXA"
+    assert parse_code(" k7m2-9qxa ") == "K7M29QXA"
+    assert parse_code("1o1l-0000") == "10110000"  # look-alikes read as the digits meant
+    for bad in ("K7M2-9QX", "K7M2-9QXAA", "K7M2-9QXU", ""):
+        with pytest.raises(InvalidCode):
+            parse_code(bad)
+
+
+def test_ics_parses_back_with_the_slot_code_and_url() -> None:
+    start = dt.datetime(2025, 6, 2, 1, 0, tzinfo=dt.UTC)
+    data = booking_ics("K7M29QXA", start, start + dt.timedelta(minutes=30),
+                       "https://antrean.example.id/booking/cek")
+    calendar = Calendar.from_ical(data)
+    [event] = calendar.walk("VEVENT")
+    assert event["dtstart"].dt == start
+    assert event["dtstart"].dt.utcoffset() == dt.timedelta(hours=7)
+    assert str(event["dtstart"].dt.tzinfo) == "Asia/Jakarta"
+    assert event["dtend"].dt - event["dtstart"].dt == dt.timedelta(minutes=30)
+    assert "K7M2-9QXA" in str(event["description"])
+    assert str(event["url"]) == "https://antrean.example.id/booking/cek"
+    assert calendar.walk("VTIMEZONE")

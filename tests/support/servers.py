@@ -1,0 +1,69 @@
+"""Live servers for the tests: uvicorn in its own process(es), on a free port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support import ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """uvicorn in its own process(es), on a free port."""
+
+    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "portal.asgi:app_from_env", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+             "--no-access-log", "--log-level", "warning"],
+            env={**os.environ, **env},
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("server did not become ready in 30 s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def live_env(redis_url: str, database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment for a live server process of the test's services."""
+    return {
+        "ANTREAN_ENV": "test",
+        "ANTREAN_REDIS_URL": redis_url,
+        "ANTREAN_DATABASE_URL": database_url,
+        "ANTREAN_VAR_DIR": str(tmp_path / "var"),
+        "ANTREAN_JOIN_RATE_PER_MINUTE": "100000",
+        **extra,
+    }
+
