@@ -10,9 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from redis import Redis as SyncRedis
-from redis.asyncio import BlockingConnectionPool, Redis
-from rq import Queue
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
@@ -40,12 +37,12 @@ from portal.db import create_db_engine, session_factory
 from portal.errors import EXCEPTION_HANDLERS
 from portal.form import pages as form_pages
 from portal.i18n import create_templates
+from portal.keys import PortalKeys
 from portal.middleware import SecurityHeaders
-from portal.notify.settings import notify_settings_for
 from portal.settings import Settings
+from portal.state import PortalState
 from portal.visitor import queue_api, queue_pages, status
 from portal.visitor.hotpath import HotPaths
-from waitroom.keys import RoomKeys
 from waitroom.room import WaitingRoom
 from waitroom.tokens import TokenSigner
 
@@ -109,23 +106,19 @@ def create_app(settings: Settings) -> Starlette:
     """Build the portal for ``settings``; connections open in the lifespan."""
     if settings.redis_url is None:
         raise ValueError("create_app needs settings.redis_url (antrean run starts one)")
-    redis_url = settings.redis_url
+    engine = create_db_engine(settings.database_url)
+    state = PortalState(
+        settings=settings,
+        keys=PortalKeys(settings.redis_prefix, settings.room),
+        signer=TokenSigner(str(settings.secret_key)),
+        templates=create_templates(TEMPLATES_DIR, STATIC_DIR),
+        engine=engine,
+        db=session_factory(engine),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # A burst of requests waits briefly for a free connection; the default pool
-        # raises MaxConnectionsError (a 503) once 100 requests are in flight.
-        client = Redis.from_pool(BlockingConnectionPool.from_url(
-            redis_url, max_connections=100, timeout=5, socket_timeout=5,
-            socket_connect_timeout=2, health_check_interval=10))
-        sync_client = SyncRedis.from_url(redis_url)
-        engine = create_db_engine(settings.database_url)
-        room = WaitingRoom(client, RoomKeys(settings.redis_prefix, settings.room))
-        app.state.redis = client
-        app.state.engine = engine
-        app.state.db = session_factory(engine)
-        app.state.queue = Queue("antrean", connection=sync_client)
-        app.state.room = room
+        room = state.connections.open(settings, state.keys)
         ticker: asyncio.Task[None] | None = None
         try:
             try:
@@ -142,8 +135,7 @@ def create_app(settings: Settings) -> Starlette:
                     await ticker
             with contextlib.suppress(Exception):
                 await room.flush_touches()
-            await client.aclose()
-            sync_client.close()
+            await state.connections.close()
             engine.dispose()
 
     app = Portal(
@@ -176,8 +168,5 @@ def create_app(settings: Settings) -> Starlette:
                     Middleware(FormLatency)],
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.signer = TokenSigner(str(settings.secret_key))
-    app.state.notify = notify_settings_for(settings)
-    app.state.templates = create_templates(TEMPLATES_DIR, STATIC_DIR)
+    app.state.portal = state
     return app

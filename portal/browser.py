@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+from portal.state import PortalState
 from waitroom.tokens import QueueTicket, SessionTicket, TokenError, TokenSigner, binding_tag
 
 BROWSER_COOKIE = "antrean_b"
@@ -59,11 +60,11 @@ def cookie_header(name: str, value: str, max_age: int, *, secure: bool) -> bytes
     return f"{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=lax{flag}".encode()
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+def set_cookie(response: Response, name: str, value: str, max_age: int, *,
+               secure: bool) -> None:
     """Set one of our cookies on a response."""
-    header = cookie_header(name, value, max_age,
-                           secure=request.app.state.settings.cookie_secure)
-    response.raw_headers.append((b"set-cookie", header))
+    response.raw_headers.append((b"set-cookie", cookie_header(name, value, max_age,
+                                                              secure=secure)))
 
 
 def browser_cookie(browser: Browser, *, secure: bool) -> bytes | None:
@@ -72,31 +73,30 @@ def browser_cookie(browser: Browser, *, secure: bool) -> bytes | None:
         if browser.is_new else None
 
 
-def remember_browser(request: Request, response: Response, browser: Browser) -> None:
+def remember_browser(response: Response, browser: Browser, *, secure: bool) -> None:
     """Store a newly made browser secret."""
-    cookie = browser_cookie(browser, secure=request.app.state.settings.cookie_secure)
+    cookie = browser_cookie(browser, secure=secure)
     if cookie is not None:
         response.raw_headers.append((b"set-cookie", cookie))
 
 
-def queue_ticket(request: Request, token: str | None, now: float) -> QueueTicket:
+def queue_ticket(state: PortalState, request: Request, token: str | None,
+                 now: float) -> QueueTicket:
     """Verify a queue token for this request's browser; raise TokenError."""
     if not token:
         raise TokenError("missing")
-    signer: TokenSigner = request.app.state.signer
-    ticket = signer.read_queue_token(token, request.cookies.get(BROWSER_COOKIE), now)
-    if ticket.room != request.app.state.settings.room:
+    ticket = state.signer.read_queue_token(token, request.cookies.get(BROWSER_COOKIE), now)
+    if ticket.room != state.settings.room:
         raise TokenError("other_room")
     return ticket
 
 
-def session_ticket(request: Request, token: str | None) -> SessionTicket:
+def session_ticket(state: PortalState, request: Request, token: str | None) -> SessionTicket:
     """Verify the form-session token for this request's browser; raise TokenError."""
     if not token:
         raise TokenError("missing")
-    signer: TokenSigner = request.app.state.signer
-    ticket = signer.read_session_token(token, request.cookies.get(BROWSER_COOKIE))
-    if ticket.room != request.app.state.settings.room:
+    ticket = state.signer.read_session_token(token, request.cookies.get(BROWSER_COOKIE))
+    if ticket.room != state.settings.room:
         raise TokenError("other_room")
     return ticket
 

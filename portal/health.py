@@ -8,20 +8,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from portal.state import state_of
+
 
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
 def _database_answers(request: Request) -> None:
-    with request.app.state.engine.connect() as connection:
+    with state_of(request).engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 
 
 async def readyz(request: Request) -> Response:
     checks: dict[str, str] = {}
     try:
-        await request.app.state.redis.ping()
+        await state_of(request).redis.ping()
         checks["redis"] = "ok"
     except Exception as exc:  # any failure means "not ready"; the probe must answer
         checks["redis"] = type(exc).__name__

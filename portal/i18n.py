@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from portal.state import state_of
+
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = ("id", "en")
 LANG_COOKIE = "antrean_lang"
@@ -89,13 +91,13 @@ def language_of(request: Request) -> str:
     asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
     if asked in LANGUAGES:
         return asked
-    default: str = request.app.state.settings.language
+    default: str = state_of(request).settings.language
     return default
 
 
 def templates_for(request: Request) -> Jinja2Templates:
     """The templates in this request's language."""
-    templates: dict[str, Jinja2Templates] = request.app.state.templates
+    templates: dict[str, Jinja2Templates] = state_of(request).templates
     return templates[language_of(request)]
 
 

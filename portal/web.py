@@ -14,6 +14,7 @@ from starlette.responses import Response
 from portal.browser import Browser, browser_of, remember_browser
 from portal.errors import ApiError, error_page
 from portal.i18n import remember_language, templates_for
+from portal.state import state_of
 
 MAX_BODY = 16 * 1024
 MAX_FORM_BYTES = 64 * 1024
@@ -43,14 +44,15 @@ class PostedForm:
 
 
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200,
-           browser: Browser | None = None) -> Response:
+           browser: Browser | None = None, headers: dict[str, str] | None = None) -> Response:
     """Render a page with the CSRF token of this browser."""
+    state = state_of(request)
     browser = browser or browser_of(request)
-    context.setdefault("csrf_token", browser.csrf_token(request.app.state.signer))
+    context.setdefault("csrf_token", browser.csrf_token(state.signer))
     response = templates_for(request).TemplateResponse(
-        request, name, context, status_code=status
+        request, name, context, status_code=status, headers=headers
     )
-    remember_browser(request, response, browser)
+    remember_browser(response, browser, secure=state.settings.cookie_secure)
     remember_language(request, response)
     return response
 
@@ -71,7 +73,7 @@ async def checked_post(request: Request, *, max_files: int = 0) -> PostedForm:
     posted = PostedForm({k: v for k, v in form.items() if isinstance(v, str)},
                         {k: v for k, v in form.items() if isinstance(v, UploadFile)})
     browser = browser_of(request)
-    expected = browser.csrf_token(request.app.state.signer)
+    expected = browser.csrf_token(state_of(request).signer)
     if browser.is_new or not hmac.compare_digest(posted.values.get("csrf_token", ""), expected):
         await posted.close()
         raise Refused(403, "csrf")

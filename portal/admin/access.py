@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-from redis.asyncio import Redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -16,9 +15,9 @@ from starlette.responses import RedirectResponse, Response
 from portal.admin import audit
 from portal.admin.apitokens import find_token
 from portal.admin.auth import SESSION_COOKIE, Actor, AdminSessions, LoginThrottle
-from portal.admin.settings import admin_settings
 from portal.errors import error_page, json_error, wants_json
 from portal.i18n import N_
+from portal.state import PortalState, state_of
 from portal.web import Refused, refusal_page, render
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -39,27 +38,23 @@ MENU = (
 )
 
 
-def sessions_of(request: Request) -> AdminSessions:
-    """The console's session store for this app."""
-    redis: Redis = request.app.state.redis
-    prefix = request.app.state.settings.redis_prefix
-    return AdminSessions(redis, prefix, admin_settings(request.app))
+def sessions_of(state: PortalState) -> AdminSessions:
+    """The console's session store."""
+    return AdminSessions(state.redis, state.keys, state.admin)
 
 
-def throttle_of(request: Request) -> LoginThrottle:
-    """The login throttle for this app."""
-    redis: Redis = request.app.state.redis
-    prefix = request.app.state.settings.redis_prefix
-    return LoginThrottle(redis, prefix, admin_settings(request.app))
+def throttle_of(state: PortalState) -> LoginThrottle:
+    """The login throttle."""
+    return LoginThrottle(state.redis, state.keys, state.admin)
 
 
 async def session_actor(request: Request) -> Actor | None:
     """The operator logged in on this browser, if any."""
-    return await sessions_of(request).actor(request.cookies.get(SESSION_COOKIE))
+    return await sessions_of(state_of(request)).actor(request.cookies.get(SESSION_COOKIE))
 
 
 def _token_actor(request: Request, presented: str) -> Actor | None:
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         row = find_token(session, presented)
         if row is None:
             return None
@@ -79,7 +74,7 @@ async def bearer_actor(request: Request) -> Actor | None:
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
         return None
-    expected = request.app.state.settings.admin_token
+    expected = state_of(request).settings.admin_token
     if expected is not None and hmac.compare_digest(presented.encode(), str(expected).encode()):
         return Actor("api-token", "admin")
     return await token_actor(request, presented)
@@ -91,7 +86,7 @@ def audit_settings_change(request: Request, actor: Actor, before: dict[str, Any]
     old, new = audit.changed_values(before, after)
     if not new:
         return
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         audit.record(session, actor.name, "settings.update", target="room (api)",
                      before=old, after=new, user_id=actor.user_id)
         session.commit()

@@ -25,6 +25,7 @@ from portal.admin.auth import (
     AccountError,
     Actor,
     authenticate,
+    clean_username,
     count_admins,
     create_user,
     generate_password,
@@ -32,8 +33,9 @@ from portal.admin.auth import (
     list_users,
 )
 from portal.admin.models import ROLES, AdminUser
-from portal.admin.settings import admin_settings
+from portal.attempts import ATTEMPTS_FAILED, ATTEMPTS_REFUSED
 from portal.i18n import N_
+from portal.state import PortalState, state_of
 from portal.web import Refused, checked_form, refusal_page, render
 
 LOCKED = N_("Terlalu banyak percobaan gagal. Coba lagi dalam %(minutes)s menit.")
@@ -56,8 +58,15 @@ async def login_page(request: Request) -> Response:
                   {"next": _next_path(request.query_params.get("next")), "error": None})
 
 
+def _audit_login(state: PortalState, username: str, action: str) -> None:
+    # The name tried is an operator's (or a guess), never a visitor's data.
+    with state.db() as session:
+        audit.record(session, clean_username(username) or "-", action, target="login")
+        session.commit()
+
+
 def _login(request: Request, username: str, password: str) -> AdminUser | None:
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         user = authenticate(session, username, password)
         if user is not None:
             audit.record(session, user.username, "login", user_id=user.id)
@@ -66,36 +75,40 @@ def _login(request: Request, username: str, password: str) -> AdminUser | None:
 
 
 async def login(request: Request) -> Response:
+    state = state_of(request)
     try:
         form = await checked_form(request)
     except Refused as exc:
         return refusal_page(request, exc)
     username, password = form.get("username", "")[:64], form.get("password", "")[:200]
     target = _next_path(form.get("next"))
-    throttle = throttle_of(request)
-    wait = await throttle.locked_for(username, _address(request))
+    throttle = throttle_of(state)
+    wait = await throttle.attempt(username, _address(request))
     if wait:
+        await run_in_threadpool(_audit_login, state, username, "login.locked")
+        ATTEMPTS_REFUSED.labels(kind="login").inc()
         minutes = max(1, (wait + 59) // 60)
         return render(request, "admin/login.html", {
             "next": target, "error": LOCKED, "error_args": {"minutes": minutes},
             "username": username}, status=429)
     user = await run_in_threadpool(_login, request, username, password)
     if user is None:
-        await throttle.failed(username, _address(request))
+        await run_in_threadpool(_audit_login, state, username, "login.failed")
+        ATTEMPTS_FAILED.labels(kind="login").inc()
         return render(request, "admin/login.html",
                       {"next": target, "error": WRONG, "username": username}, status=401)
-    await throttle.succeeded(username)
-    session_id = await sessions_of(request).start(user)
+    await throttle.succeeded(username, _address(request))
+    session_id = await sessions_of(state).start(user)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="lax",
-                        secure=request.app.state.settings.cookie_secure, path="/",
-                        max_age=admin_settings(request.app).session_max_seconds)
+                        secure=state.settings.cookie_secure, path="/",
+                        max_age=state.admin.session_max_seconds)
     return response
 
 
 def _audit(request: Request, action: str, **values: Any) -> None:
     actor = actor_of(request)
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         audit.record(session, actor.name, action, user_id=actor.user_id, **values)
         session.commit()
 
@@ -104,7 +117,7 @@ def _audit(request: Request, action: str, **values: Any) -> None:
 async def logout(request: Request) -> Response:
     await checked_form(request)
     await run_in_threadpool(_audit, request, "logout")
-    await sessions_of(request).end(request.cookies.get(SESSION_COOKIE))
+    await sessions_of(state_of(request)).end(request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/admin/masuk", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -114,7 +127,7 @@ async def logout(request: Request) -> Response:
 
 
 def _users_context(request: Request, **extra: Any) -> dict[str, Any]:
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         users = list_users(session)
     return {"users": users, "roles": ROLES, "errors": {}, "values": {}, **extra}
 
@@ -127,7 +140,7 @@ async def users_page(request: Request) -> Response:
 
 def _create_user(request: Request, actor: Actor, form: dict[str, str]) -> tuple[str, str]:
     password = form.get("password") or generate_password()
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         user = create_user(session, form.get("username", ""), form.get("role", ""), password)
         audit.record(session, actor.name, "user.create", target=user.username,
                      after={"role": user.role, "active": True}, user_id=actor.user_id)
@@ -155,7 +168,7 @@ async def create_user_endpoint(request: Request) -> Response:
 def _change_user(request: Request, actor: Actor, user_id: int,
                  form: dict[str, str]) -> tuple[str | None, str | None]:
     """Apply one change to an account; return (error, new password shown once)."""
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         user = session.get(AdminUser, user_id)
         if user is None:
             return N_("Pengguna tidak ditemukan."), None
@@ -196,7 +209,7 @@ async def change_user_endpoint(request: Request) -> Response:
                                                user_id, form)
     if error is None:
         # A changed role or a disabled account takes effect now, not at the next login.
-        await sessions_of(request).end_all(user_id)
+        await sessions_of(state_of(request)).end_all(user_id)
     context = await run_in_threadpool(_users_context, request, change_error=error,
                                       reset_password=password)
     return admin_render(request, "admin/users.html", context, status=422 if error else 200)
@@ -206,7 +219,7 @@ async def change_user_endpoint(request: Request) -> Response:
 
 
 def _tokens_context(request: Request, **extra: Any) -> dict[str, Any]:
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         return {"tokens": list_tokens(session), **extra}
 
 
@@ -217,7 +230,7 @@ async def tokens_page(request: Request) -> Response:
 
 
 def _create_token(request: Request, actor: Actor, name: str) -> str:
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         row, token = create_token(session, name, actor.user_id)
         audit.record(session, actor.name, "token.create", target=row.name,
                      after={"id": row.id}, user_id=actor.user_id)
@@ -235,7 +248,7 @@ async def create_token_endpoint(request: Request) -> Response:
 
 
 def _revoke(request: Request, actor: Actor, token_id: int) -> bool:
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         row = revoke_token(session, token_id)
         if row is None:
             return False
@@ -260,7 +273,7 @@ def _audit_context(request: Request) -> dict[str, Any]:
     action = request.query_params.get("aksi") or None
     raw_before = request.query_params.get("sebelum", "")
     before_id = int(raw_before) if raw_before.isdigit() else None
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         entries = audit.recent(session, limit=100, action=action, before_id=before_id)
     return {"entries": entries, "action": action or "",
             "older": entries[-1].id if len(entries) == 100 else None}

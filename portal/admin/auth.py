@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 import string
 import time
@@ -16,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.admin.models import ROLES, AdminUser
-from portal.admin.settings import AdminSettings
+from portal.keys import PortalKeys
+from portal.settings import AdminSettings
 
 _hasher = PasswordHasher()
 # Verified when the account does not exist, so that a wrong name costs as much
@@ -122,48 +122,49 @@ def count_admins(session: Session) -> int:
 class LoginThrottle:
     """Failed logins counted per account and per address; too many lock both for a while."""
 
-    def __init__(self, client: Redis, prefix: str, settings: AdminSettings) -> None:
+    def __init__(self, client: Redis, keys: PortalKeys, settings: AdminSettings) -> None:
         self.client = client
-        self.prefix = f"{prefix}:admin:fail"
+        self.keys = keys
         self.settings = settings
 
     def _keys(self, username: str, address: str) -> tuple[str, str]:
-        # Hashed: the keys should not spell out who tried from where.
-        account = hashlib.sha256(clean_username(username).encode()).hexdigest()[:24]
-        origin = hashlib.sha256(address.encode()).hexdigest()[:24]
-        return f"{self.prefix}:account:{account}", f"{self.prefix}:address:{origin}"
+        return (self.keys.login_failures("account", clean_username(username)),
+                self.keys.login_failures("address", address))
 
-    async def locked_for(self, username: str, address: str) -> int:
-        """Seconds until a login for this account from this address may be tried (0: now)."""
-        account_key, address_key = self._keys(username, address)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.get(account_key)
-            pipe.ttl(account_key)
-            pipe.get(address_key)
-            pipe.ttl(address_key)
-            account, account_ttl, origin, origin_ttl = await pipe.execute()
-        wait = 0
-        if account is not None and int(account) >= self.settings.account_failures:
-            wait = max(wait, int(account_ttl))
-        if origin is not None and int(origin) >= self.settings.address_failures:
-            wait = max(wait, int(origin_ttl))
-        return max(0, wait)
+    async def attempt(self, username: str, address: str) -> int:
+        """Count a login attempt before its password is checked; return the seconds locked.
 
-    async def failed(self, username: str, address: str) -> None:
-        """Count a failed login; the count (and any lock) lasts ``lock_seconds``."""
+        Counting first, in one transaction, is what makes the limit hold when many
+        attempts arrive at once: of 30 simultaneous tries with a limit of 5, only
+        the first 5 counted are let through to the password check. 0 means: check it.
+        """
         seconds = self.settings.lock_seconds
+        account_key, address_key = self._keys(username, address)
         async with self.client.pipeline(transaction=True) as pipe:
-            for key in self._keys(username, address):
-                # SET NX EX then INCR: the count keeps the expiry of its first failure
+            for key in (account_key, address_key):
+                # SET NX EX then INCR: the count keeps the expiry of its first attempt
                 # (EXPIRE NX needs Redis 7; the embedded server is older).
                 pipe.set(key, 0, ex=seconds, nx=True)
                 pipe.incr(key)
-            await pipe.execute()
+                pipe.ttl(key)
+            _, account, account_ttl, _, origin, origin_ttl = await pipe.execute()
+        wait = 0
+        if int(account) > self.settings.account_failures:
+            wait = max(wait, int(account_ttl), 1)
+        if int(origin) > self.settings.address_failures:
+            wait = max(wait, int(origin_ttl), 1)
+        return wait
 
-    async def succeeded(self, username: str) -> None:
-        """Forget the account's failures (the address keeps its count: it may be guessing)."""
-        account_key, _ = self._keys(username, "")
-        await self.client.delete(account_key)
+    async def succeeded(self, username: str, address: str) -> None:
+        """The password was right: this attempt was no failure, and the account starts afresh.
+
+        The address keeps its other attempts: it may be guessing other accounts.
+        """
+        account_key, address_key = self._keys(username, address)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.delete(account_key)
+            pipe.decr(address_key)
+            await pipe.execute()
 
 
 # --- sessions ----------------------------------------------------------------
@@ -178,17 +179,17 @@ SESSION_COOKIE = "antrean_admin"
 class AdminSessions:
     """Console sessions in Redis: an idle timeout that activity extends, and a maximum age."""
 
-    def __init__(self, client: Redis, prefix: str, settings: AdminSettings) -> None:
+    def __init__(self, client: Redis, keys: PortalKeys, settings: AdminSettings) -> None:
         self.client = client
-        self.prefix = f"{prefix}:admin:session"
+        self.keys = keys
         self.settings = settings
 
     def _key(self, session_id: str) -> str:
         # Only a hash of the cookie is a key name: a leaked key list opens nothing.
-        return f"{self.prefix}:{hashlib.sha256(session_id.encode()).hexdigest()}"
+        return self.keys.admin_session(session_id)
 
     def _user_key(self, user_id: int) -> str:
-        return f"{self.prefix}s-of:{user_id}"
+        return self.keys.admin_sessions_of(user_id)
 
     async def start(self, user: AdminUser) -> str:
         """Open a session for an account; return the cookie value."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from portal.admin.latency import percentile, recent_latencies
 from portal.i18n import N_
+from portal.keys import PortalKeys
 from waitroom.config import decode_hash, encode_hash
 from waitroom.room import WaitingRoom
 
@@ -85,7 +86,7 @@ def next_cap(cap: int, p95_ms: float | None, samples: int, config: AutoCapConfig
 
 
 def _key(room: WaitingRoom, name: str) -> str:
-    return room.keys.key(name)
+    return PortalKeys.of(room.keys).of_room(name)
 
 
 async def read_config(room: WaitingRoom) -> AutoCapConfig:

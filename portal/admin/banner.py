@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from portal.keys import PortalKeys
 from waitroom.room import WaitingRoom
 
 BANNER_FIELD = "banner"
@@ -9,7 +10,7 @@ MAX_BANNER = 500
 
 
 def _key(room: WaitingRoom) -> str:
-    return room.keys.key("admin")
+    return PortalKeys.of(room.keys).of_room("admin")
 
 
 async def public_banner(room: WaitingRoom) -> str | None:

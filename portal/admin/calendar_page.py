@@ -26,7 +26,7 @@ from portal.admin.calendar_form import (
     parse_calendar_form,
     saved_form,
 )
-from portal.visitor.place import room_of
+from portal.state import state_of
 from portal.web import checked_form
 from scheduler.calendar import CalendarSpec, SlotSpec, generate_slots
 from scheduler.models import Booking, CalendarSettings, Registrant, Slot
@@ -197,9 +197,10 @@ def with_codes(session: Session, affected: list[AffectedSlot]) -> list[AffectedS
 
 def _preview(request: Request, form: CalendarForm, rule: CapacityRule,
              now: dt.datetime) -> dict[str, Any]:
-    settings = request.app.state.settings
+    state = state_of(request)
+    settings = state.settings
     spec = form.spec(settings.timezone)
-    with request.app.state.db() as session:
+    with state.db() as session:
         preview = preview_calendar(spec, wanted_slots(spec, rule, now),
                                    current_slots(session, settings.room, now))
         preview = replace(preview, affected=with_codes(session, preview.affected))
@@ -226,9 +227,10 @@ def audit_values(row: CalendarSettings | None) -> dict[str, Any]:
 
 def _apply(request: Request, actor: Actor, form: CalendarForm, rule: CapacityRule,
            now: dt.datetime) -> SlotChanges:
-    settings = request.app.state.settings
+    state = state_of(request)
+    settings = state.settings
     start, end = form.window(settings.tz)
-    with request.app.state.db() as session:
+    with state.db() as session:
         before = audit_values(get_calendar(session, settings.room))
         row = save_calendar(
             session, settings.room, window_start=start, window_end=end,
@@ -244,8 +246,9 @@ def _apply(request: Request, actor: Actor, form: CalendarForm, rule: CapacityRul
 
 
 def _saved(request: Request) -> CalendarForm:
-    settings = request.app.state.settings
-    with request.app.state.db() as session:
+    state = state_of(request)
+    settings = state.settings
+    with state.db() as session:
         row = get_calendar(session, settings.room)
         return saved_form(row, settings.tz, dt.datetime.now(settings.tz).date())
 
@@ -257,7 +260,7 @@ def _context(request: Request, values: dict[str, Any], errors: dict[str, Message
              years: range, **extra: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
         "values": values, "errors": errors, "weekdays": WEEKDAYS,
-        "timezone": request.app.state.settings.timezone,
+        "timezone": state_of(request).settings.timezone,
         "package_holidays": package_holidays(years),
         "removed": set(values.get("removed_holidays", ())),
         "preview": None, "applied": None,
@@ -290,7 +293,7 @@ async def post_calendar(request: Request) -> Response:
         shown["removed_holidays"] = removed
         return admin_render(request, "admin/calendar.html",
                             _context(request, shown, errors, _years(saved)), status=422)
-    rule = capacity_rule(await room_of(request).config(max_age=0))
+    rule = capacity_rule(await state_of(request).room.config(max_age=0))
     now = dt.datetime.now(dt.UTC)
     values = form_values(form)
     if posted.get("action") == "terapkan":

@@ -29,7 +29,7 @@ from portal.admin.timeseries import (
     sample_if_due,
     wait_quantiles,
 )
-from portal.visitor.place import room_of
+from portal.state import TimedValue, state_of
 from waitroom.room import WaitingRoom
 
 CHART_SAMPLES = 720  # one hour at one sample per five seconds
@@ -55,28 +55,28 @@ class LiveFigures:
     form_samples: int
 
 
-async def _waits(request: Request, room: WaitingRoom) -> tuple[float | None, float | None]:
+async def _waits(cache: TimedValue, room: WaitingRoom) -> tuple[float | None, float | None]:
     # Reading a day of samples is ~1.5 MB: do it at most every ten seconds per process.
-    cached = getattr(request.app.state, "admin_waits", None)
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < WAITS_CACHE_SECONDS:
-        return cached[1]
+    if cache.fresh(WAITS_CACHE_SECONDS):
+        cached: tuple[float | None, float | None] = cache.value
+        return cached
     samples = await read_samples(room)
     result = wait_quantiles(samples, time.time() - WAIT_WINDOW)
-    request.app.state.admin_waits = (now, result)
+    cache.set(result)
     return result
 
 
 async def live_figures(request: Request) -> LiveFigures:
     """The room's live numbers (and a sample for the charts when one is due)."""
-    room = room_of(request)
-    tz = request.app.state.settings.tz
+    state = state_of(request)
+    room = state.room
+    tz = state.settings.tz
     # The loop process samples every tick; sampling here too keeps the charts alive
     # when only web processes run (the lock makes it once per interval overall).
     await sample_if_due(room, tz)
     snapshot = await room.current(max_age=1.0)
     now = time.time()
-    median, p90 = await _waits(request, room)
+    median, p90 = await _waits(state.dashboard_waits, room)
     latencies = await recent_latencies(room, now - 60)
     waiting = max(0, snapshot.stat("waiting"))
     estimate = room.estimate_from(snapshot, waiting + 1)
@@ -113,13 +113,14 @@ def _series(samples: list[Sample]) -> dict[str, list[float]]:
 
 
 def _counts(request: Request) -> dict[str, int]:
-    with request.app.state.db() as session:
-        return asdict(counts(session, request.app.state.settings.tz))
+    state = state_of(request)
+    with state.db() as session:
+        return asdict(counts(session, state.settings.tz))
 
 
 @page("viewer")
 async def dashboard_json(request: Request) -> Response:
-    room = room_of(request)
+    room = state_of(request).room
     figures = await live_figures(request)
     samples = await read_samples(room, CHART_SAMPLES)
     decisions = list(reversed(await recent_decisions(room, limit=200)))
@@ -136,9 +137,10 @@ async def dashboard_json(request: Request) -> Response:
 
 
 def _daily(request: Request) -> dict[str, Any]:
-    settings = request.app.state.settings
+    state = state_of(request)
+    settings = state.settings
     tz = settings.tz
-    with request.app.state.db() as session:
+    with state.db() as session:
         per_day = submissions_per_day(session, tz)
         heat = slot_heat_map(session, settings.room, tz)
         facts = calendar_facts(session, settings.room, tz)
@@ -148,9 +150,10 @@ def _daily(request: Request) -> dict[str, Any]:
 
 @page("viewer")
 async def dashboard_page(request: Request) -> Response:
+    state = state_of(request)
     daily = await run_in_threadpool(_daily, request)
-    config = await room_of(request).config()
-    tz = request.app.state.settings.tz
+    config = await state.room.config()
+    tz = state.settings.tz
     deadline: dt.datetime | None = None
     if config.closes_at:
         deadline = dt.datetime.fromtimestamp(config.closes_at, tz)

@@ -20,6 +20,7 @@ from portal.admin.access import actor_of, admin_render, page
 from portal.admin.xlsx import stream_xlsx
 from portal.form.fields import SECTIONS
 from portal.form.models import Submission
+from portal.state import state_of
 
 FORM_FIELDS = tuple(f.name for section in SECTIONS for f in section.fields
                     if f.name not in ("nik", "nama"))
@@ -76,14 +77,14 @@ def stream_csv(rows: Iterator[list[str]], batch: int = BATCH) -> Iterator[bytes]
 
 def _audit(request: Request, kind: str) -> None:
     actor = actor_of(request)
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         audit.record(session, actor.name, "export", target=f"submissions.{kind}",
                      user_id=actor.user_id)
         session.commit()
 
 
 def _filename(request: Request, extension: str) -> str:
-    stamp = dt.datetime.now(request.app.state.settings.tz).strftime("%Y%m%d-%H%M")
+    stamp = dt.datetime.now(state_of(request).settings.tz).strftime("%Y%m%d-%H%M")
     return f"pendaftaran-{stamp}.{extension}"
 
 
@@ -94,8 +95,9 @@ async def exports_page(request: Request) -> Response:
 
 @page("operator")
 async def export_csv(request: Request) -> Response:
+    state = state_of(request)
     await run_in_threadpool(_audit, request, "csv")
-    rows = submission_rows(request.app.state.db, request.app.state.settings.tz)
+    rows = submission_rows(state.db, state.settings.tz)
     # A sync generator: Starlette runs each step in the thread pool, off the event loop.
     return StreamingResponse(stream_csv(rows), media_type="text/csv; charset=utf-8",
                              headers={"content-disposition":
@@ -104,8 +106,9 @@ async def export_csv(request: Request) -> Response:
 
 @page("operator")
 async def export_xlsx(request: Request) -> Response:
+    state = state_of(request)
     await run_in_threadpool(_audit, request, "xlsx")
-    rows = submission_rows(request.app.state.db, request.app.state.settings.tz)
+    rows = submission_rows(state.db, state.settings.tz)
     media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return StreamingResponse(stream_xlsx(HEADER, rows, sheet_name="Pendaftaran"),
                              media_type=media,

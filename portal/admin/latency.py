@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -10,6 +9,8 @@ from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from portal.keys import PortalKeys
+from portal.state import PortalState
 from waitroom.room import WaitingRoom
 
 log = logging.getLogger("antrean.admin")
@@ -19,7 +20,7 @@ KEEP = 5000  # newest samples kept; enough for several minutes of a busy form
 
 
 def _key(room: WaitingRoom) -> str:
-    return room.keys.key("form-latency")
+    return PortalKeys.of(room.keys).of_room("form-latency")
 
 
 async def record_latency(room: WaitingRoom, at: float, seconds: float) -> None:
@@ -53,11 +54,7 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
 
 
 class FormLatency:
-    """Times every response under /formulir and records it (pure ASGI: no extra task).
-
-    Test hook: in ANTREAN_ENV=test, ``app.state.test_form_delay`` seconds are added to
-    each form response, so tests can slow the form down and watch the cap react.
-    """
+    """Times every response under /formulir and records it (pure ASGI: no extra task)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -67,20 +64,15 @@ class FormLatency:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        state = scope["app"].state
-        if state.settings.env == "test":
-            delay = float(getattr(state, "test_form_delay", 0.0) or 0.0)
-            if delay:
-                await asyncio.sleep(delay)
+        state: PortalState = scope["app"].state.portal
 
         async def timed_send(message: Message) -> None:
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
-                room: WaitingRoom | None = getattr(state, "room", None)
-                if room is None:
+                if not state.started:
                     return
                 try:
-                    await record_latency(room, time.time(), time.perf_counter() - started)
+                    await record_latency(state.room, time.time(), time.perf_counter() - started)
                 except Exception as exc:  # a slow Redis must not fail the form
                     log.warning("form latency not recorded: %s", type(exc).__name__)
 

@@ -17,7 +17,7 @@ from portal.admin.access import actor_of, admin_render, page
 from portal.admin.autocap import AutoCapConfig, read_config, recent_decisions, write_config
 from portal.admin.banner import MAX_BANNER, public_banner, set_banner
 from portal.i18n import N_
-from portal.visitor.place import room_of
+from portal.state import state_of
 from portal.web import checked_form
 from waitroom.config import ConfigError, RoomConfig
 
@@ -62,14 +62,15 @@ def _values(config: RoomConfig, autocap: AutoCapConfig, banner: str | None,
 
 
 async def _context(request: Request, **extra: Any) -> dict[str, Any]:
-    room = room_of(request)
-    tz = request.app.state.settings.tz
+    state = state_of(request)
+    room = state.room
+    tz = state.settings.tz
     config = await room.config(max_age=0)
     autocap = await read_config(room)
     decisions = await recent_decisions(room, limit=20)
     context = {"values": _values(config, autocap, await public_banner(room), tz),
                "errors": {}, "saved": False, "decisions": decisions,
-               "timezone": request.app.state.settings.timezone, "max_banner": MAX_BANNER}
+               "timezone": state.settings.timezone, "max_banner": MAX_BANNER}
     context.update(extra)
     return context
 
@@ -114,7 +115,7 @@ def _audit(request: Request, before: dict[str, Any], after: dict[str, Any]) -> N
     if not new:
         return
     actor = actor_of(request)
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         audit.record(session, actor.name, "settings.update", target="room",
                      before=old, after=new, user_id=actor.user_id)
         session.commit()
@@ -122,9 +123,10 @@ def _audit(request: Request, before: dict[str, Any], after: dict[str, Any]) -> N
 
 @page("admin")
 async def save_settings(request: Request) -> Response:
+    state = state_of(request)
     form = await checked_form(request)
-    room = room_of(request)
-    tz = request.app.state.settings.tz
+    room = state.room
+    tz = state.settings.tz
     changes, autocap_values, errors = parse_settings(form, tz)
     current = await room.config(max_age=0)
     current_autocap = await read_config(room)

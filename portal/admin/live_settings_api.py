@@ -15,7 +15,7 @@ from starlette.routing import Route
 from portal.admin.access import audit_settings_change, bearer_actor
 from portal.admin.auth import Actor
 from portal.errors import ApiError
-from portal.visitor.place import room_of
+from portal.state import state_of
 from portal.visitor.queue_api import json_body
 from waitroom.config import ConfigError, RoomConfig
 
@@ -49,19 +49,20 @@ def _public(config: RoomConfig) -> dict[str, Any]:
 
 async def get_settings(request: Request) -> Response:
     await require_operator(request)
-    return JSONResponse(_public(await room_of(request).config(max_age=0)))
+    return JSONResponse(_public(await state_of(request).room.config(max_age=0)))
 
 
 async def patch_settings(request: Request) -> Response:
+    state = state_of(request)
     actor = await require_operator(request)
     body = await json_body(request)
     unknown = sorted(set(body) - set(PUBLIC_FIELDS))
     if unknown:
         raise ApiError(422, "invalid_fields", "Ada pengaturan yang tidak dikenal.",
                        {name: "Pengaturan tidak dikenal." for name in unknown})
-    before = await room_of(request).config(max_age=0)
+    before = await state.room.config(max_age=0)
     try:
-        updated = await room_of(request).update_config(**body)
+        updated = await state.room.update_config(**body)
     except ConfigError as exc:
         raise ApiError(422, "invalid_fields", "Ada pengaturan yang tidak valid.",
                        exc.fields) from exc

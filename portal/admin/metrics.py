@@ -16,9 +16,10 @@ from starlette.routing import Route
 
 from portal.admin.access import bearer_actor, session_actor
 from portal.admin.dashboard import LiveFigures, live_figures
-from portal.admin.settings import admin_settings
+from portal.attempts import REGISTRY as ATTEMPT_COUNTERS
 from portal.errors import json_error
 from portal.notify.models import Notification
+from portal.state import state_of
 
 
 class _Snapshot(Collector):
@@ -64,7 +65,7 @@ class _Snapshot(Collector):
 
 
 def _notification_counts(request: Request) -> dict[str, int]:
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         rows = session.execute(select(Notification.status, func.count())
                                .group_by(Notification.status)).all()
     return {str(status): int(number) for status, number in rows}
@@ -72,7 +73,7 @@ def _notification_counts(request: Request) -> dict[str, int]:
 
 async def _allowed(request: Request) -> bool:
     host = request.client.host if request.client else None
-    if admin_settings(request.app).metrics_allowed_from(host):
+    if state_of(request).admin.metrics_allowed_from(host):
         return True
     actor = await session_actor(request) or await bearer_actor(request)
     return actor is not None and actor.allows("operator")
@@ -84,7 +85,8 @@ async def metrics(request: Request) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Snapshot(await live_figures(request),
                                 await run_in_threadpool(_notification_counts, request)))
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    body = generate_latest(registry) + generate_latest(ATTEMPT_COUNTERS)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 routes = [Route("/metrics", metrics, methods=["GET"])]

@@ -22,6 +22,7 @@ from portal.notify.channels import OutboxEntry, list_outbox
 from portal.notify.dispatch import requeue
 from portal.notify.models import STATUSES, Notification
 from portal.notify.records import batch_progress
+from portal.state import state_of
 from portal.web import checked_form
 
 LIMIT = 200
@@ -43,7 +44,7 @@ def _context(request: Request, **extra: Any) -> dict[str, Any]:
     status = request.query_params.get("status", "")
     status = status if status in STATUSES else ""
     batch_id = request.query_params.get("batch", "").strip()[:MAX_BATCH_ID]
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         query = select(Notification).order_by(Notification.id.desc()).limit(LIMIT)
         if status:
             query = query.where(Notification.status == status)
@@ -61,8 +62,9 @@ async def notifications_page(request: Request) -> Response:
 
 def resend(request: Request, actor: Actor, notification_id: int) -> bool:
     """Re-queue one failed message, audited; False when it was not failed."""
-    with request.app.state.db() as session:
-        queued = requeue(session, request.app.state.queue, request.app.state.notify,
+    state = state_of(request)
+    with state.db() as session:
+        queued = requeue(session, state.queue, state.notify,
                          notification_id)
         if queued:
             audit.record(session, actor.name, "notification.requeue",
@@ -96,7 +98,7 @@ def plain_text(entry: OutboxEntry) -> str:
 
 
 def _outbox(request: Request, name: str | None) -> dict[str, Any]:
-    entries = list_outbox(request.app.state.notify.outbox_dir)
+    entries = list_outbox(state_of(request).notify.outbox_dir)
     rows = [{"name": e.name, "channel": e.channel, "created": e.created, "subject": e.subject,
              "recipient": mask_address(e.channel, e.recipient)} for e in entries]
     chosen = None

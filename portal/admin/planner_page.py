@@ -14,15 +14,16 @@ from portal.admin.access import admin_render, page
 from portal.admin.figures import calendar_facts, counts
 from portal.admin.planner import PlanInput, project
 from portal.i18n import N_
-from portal.visitor.place import room_of
+from portal.state import state_of
 from scheduler.calendar import holiday_calendar
 
 BAD = N_("Nilai tidak valid.")
 
 
 def _known(request: Request) -> dict[str, Any]:
-    settings = request.app.state.settings
-    with request.app.state.db() as session:
+    state = state_of(request)
+    settings = state.settings
+    with state.db() as session:
         totals = counts(session, settings.tz)
         facts = calendar_facts(session, settings.room, settings.tz)
     return {"totals": totals, "facts": facts}
@@ -64,9 +65,10 @@ def _parse(query: dict[str, str], defaults: dict[str, Any]) -> tuple[dict[str, A
 
 @page("operator")
 async def planner_page(request: Request) -> Response:
-    settings = request.app.state.settings
+    state = state_of(request)
+    settings = state.settings
     known = await run_in_threadpool(_known, request)
-    config = await room_of(request).config()
+    config = await state.room.config()
     today = dt.datetime.now(settings.tz).date()
     facts = known["facts"]
     if config.closes_at:

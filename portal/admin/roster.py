@@ -21,6 +21,7 @@ from portal.i18n import N_
 from portal.notify.dispatch import requeue
 from portal.notify.models import FAILED, Notification
 from portal.notify.records import recipient_key
+from portal.state import state_of
 from portal.web import checked_form
 from scheduler.models import Booking, Slot
 from scheduler.nik import clean_nik, mask_nik
@@ -35,8 +36,9 @@ NOTHING_FAILED = N_("Tidak ada pemberitahuan yang gagal. Setiap pesan dikirim se
 
 def look_up(request: Request, nik: str) -> dict[str, Any]:
     """Everything the console may show about one NIK, personal data masked."""
-    secret = str(request.app.state.settings.secret_key)
-    with request.app.state.db() as session:
+    state = state_of(request)
+    secret = str(state.settings.secret_key)
+    with state.db() as session:
         registrant = session.scalar(select(Registrant).where(Registrant.nik == nik))
         submission = session.scalar(select(Submission).where(Submission.nik == nik))
         booking = None
@@ -91,8 +93,8 @@ async def search(request: Request) -> Response:
 
 def resend_failed(request: Request, actor: Actor, nik: str) -> int:
     """Re-queue the registrant's failed notifications, audited; how many were re-queued."""
-    secret = str(request.app.state.settings.secret_key)
-    state = request.app.state
+    secret = str(state_of(request).settings.secret_key)
+    state = state_of(request)
     with state.db() as session:
         registrant = session.scalar(select(Registrant).where(Registrant.nik == nik))
         if registrant is None:
@@ -139,9 +141,10 @@ def verify_receipt(signer: TokenSigner, room: str, code: str,
 
 @page("operator")
 async def verify(request: Request) -> Response:
+    state = state_of(request)
     form = await checked_form(request)
-    settings = request.app.state.settings
-    receipt = verify_receipt(request.app.state.signer, settings.room,
+    settings = state.settings
+    receipt = verify_receipt(state.signer, settings.room,
                              form.get("code", "")[:300], settings.tz)
     return admin_render(request, "admin/roster.html", {"result": None, "receipt": receipt})
 

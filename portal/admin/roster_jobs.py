@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.admin import audit
 from portal.form.uploads import write_durably
 from portal.i18n import N_
+from portal.keys import PortalKeys
 from scheduler.roster import BadRow, RosterChecker, RosterFormatError, RosterReport, read_roster
 from scheduler.store import import_registrants
 
@@ -117,12 +118,12 @@ def valid_import_id(import_id: str) -> bool:
 
 def state_key(prefix: str, import_id: str) -> str:
     """The Redis key of an import's state."""
-    return f"{prefix}:admin:roster-import:{import_id}"
+    return PortalKeys(prefix).roster_import(import_id)
 
 
 def report_key(prefix: str, import_id: str) -> str:
     """The Redis key of an import's row-by-row error report (CSV text)."""
-    return f"{prefix}:admin:roster-report:{import_id}"
+    return PortalKeys(prefix).roster_report(import_id)
 
 
 def stored_path(var_dir: Path, import_id: str, suffix: str) -> Path:

@@ -37,7 +37,7 @@ from portal.admin.roster_jobs import (
 from portal.browser import browser_of
 from portal.errors import json_error
 from portal.i18n import N_
-from portal.visitor.place import room_of
+from portal.state import state_of
 from portal.web import Refused, checked_form
 from scheduler.assign import AssignmentReport, assign_unbooked
 
@@ -67,7 +67,7 @@ async def read_upload(request: Request) -> tuple[dict[str, str], UploadFile | No
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     upload = next((v for v in form.values() if isinstance(v, UploadFile)), None)
     browser = browser_of(request)
-    expected = browser.csrf_token(request.app.state.signer)
+    expected = browser.csrf_token(state_of(request).signer)
     if browser.is_new or not hmac.compare_digest(values.get("csrf_token", ""), expected):
         if upload is not None:
             await upload.close()
@@ -76,10 +76,11 @@ async def read_upload(request: Request) -> tuple[dict[str, str], UploadFile | No
 
 
 async def _state(request: Request, import_id: str) -> RosterImport | None:
+    state = state_of(request)
     if not valid_import_id(import_id):
         return None
-    prefix = request.app.state.settings.redis_prefix
-    raw = await request.app.state.redis.get(state_key(prefix, import_id))
+    prefix = state.settings.redis_prefix
+    raw = await state.redis.get(state_key(prefix, import_id))
     return None if raw is None else RosterImport.from_json(raw)
 
 
@@ -106,7 +107,7 @@ async def upload(request: Request) -> Response:
     if len(data) > MAX_UPLOAD_BYTES:
         return admin_render(request, "admin/roster_upload.html", {"error": TOO_LARGE},
                             status=413)
-    state = request.app.state
+    state = state_of(request)
     settings = state.settings
     actor = actor_of(request)
     suffix = ".xlsx" if filename.lower().endswith(".xlsx") else ".csv"
@@ -155,16 +156,17 @@ async def _workers(request: Request) -> int:
 
     An import queued with no worker running would wait for ever; the page says so.
     """
-    return int(await run_in_threadpool(Worker.count, queue=request.app.state.queue))
+    return int(await run_in_threadpool(Worker.count, queue=state_of(request).queue))
 
 
 @page("operator")
 async def error_report(request: Request) -> Response:
+    state = state_of(request)
     report_id = request.path_params["report_id"]
-    prefix = request.app.state.settings.redis_prefix
+    prefix = state.settings.redis_prefix
     text = None
     if valid_import_id(report_id):
-        text = await request.app.state.redis.get(report_key(prefix, report_id))
+        text = await state.redis.get(report_key(prefix, report_id))
     if text is None:
         return admin_render(request, "admin/roster_upload.html",
                             {"error": EXPIRED}, status=404)
@@ -175,9 +177,10 @@ async def error_report(request: Request) -> Response:
 
 
 def _schedule(request: Request, actor: Actor, max_active: int) -> AssignmentReport:
+    state = state_of(request)
     now = dt.datetime.now(dt.UTC)
-    settings = request.app.state.settings
-    with request.app.state.db() as session:
+    settings = state.settings
+    with state.db() as session:
         result = assign_unbooked(session, settings.room, now, max_active=max_active)
         after: dict[str, Any] = {"registrants": result.registrants, "assigned": result.assigned,
                                  "unassigned": result.unassigned}
@@ -192,7 +195,7 @@ def _schedule(request: Request, actor: Actor, max_active: int) -> AssignmentRepo
 @page("operator")
 async def schedule_all(request: Request) -> Response:
     await checked_form(request)
-    config = await room_of(request).config(max_age=0)
+    config = await state_of(request).room.config(max_age=0)
     result = await run_in_threadpool(_schedule, request, actor_of(request), config.max_active)
     return admin_render(request, "admin/roster_upload.html", {"scheduled": result})
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from zoneinfo import ZoneInfo
 
 from portal.admin.latency import percentile
+from portal.keys import PortalKeys
 from waitroom.room import WaitingRoom
 
 SAMPLE_EVERY = 5.0
@@ -40,7 +41,7 @@ class Sample:
 
 
 def _key(room: WaitingRoom, name: str) -> str:
-    return room.keys.key(name)
+    return PortalKeys.of(room.keys).of_room(name)
 
 
 async def sample_if_due(room: WaitingRoom, tz: ZoneInfo, *, every: float = SAMPLE_EVERY,

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
-from starlette.requests import Request
+from sqlalchemy.orm import Session, sessionmaker
 
 from portal.errors import ApiError
 from portal.notify.events import announce_booking
+from portal.state import PortalState
 from portal.visitor.offers import (
     slot_json,
 )
@@ -33,32 +33,31 @@ from scheduler.roster import validate_email, validate_name, validate_phone
 T = TypeVar("T")
 
 
-def announce(request: Request, session: Session, booking: Booking, slot: Slot,
-              moved_from: dt.datetime | None = None) -> None:
+def announce(state: PortalState, session: Session, booking: Booking, slot: Slot,
+             moved_from: dt.datetime | None = None) -> None:
     """Queue the booking's message (sent after the caller's commit, once per slot)."""
-    announce_booking(session, request.app.state.queue, request.app.state.notify, booking, slot,
-                     moved_from=moved_from)
+    announce_booking(session, state.queue, state.notify, booking, slot, moved_from=moved_from)
 
 
-def cancel(request: Request, session: Session, room: str, code: str, nik: str,
+def cancel(state: PortalState, session: Session, room: str, code: str, nik: str,
             now: dt.datetime) -> tuple[Booking, Slot]:
     booking, slot = cancel_booking(session, room, code, nik, now)
-    announce(request, session, booking, slot)
+    announce(state, session, booking, slot)
     return booking, slot
 
 
-def reschedule(request: Request, session: Session, room: str, code: str, nik: str,
+def reschedule(state: PortalState, session: Session, room: str, code: str, nik: str,
                 slot_id: int, now: dt.datetime) -> tuple[Booking, Slot]:
     old_start = find_booking(session, code, nik)[1].start
     booking, slot = reschedule_booking(session, room, code, nik, slot_id, now)
     if slot.start != old_start:
-        announce(request, session, booking, slot, moved_from=old_start)
+        announce(state, session, booking, slot, moved_from=old_start)
     return booking, slot
 
 
-def in_transaction(request: Request, work: Callable[[Session], T]) -> T:
+def in_transaction(db: sessionmaker[Session], work: Callable[[Session], T]) -> T:
     """Run ``work`` in one transaction: committed if it returns, rolled back if it raises."""
-    with request.app.state.db() as session, session.begin():
+    with db() as session, session.begin():
         return work(session)
 
 

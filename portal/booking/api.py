@@ -27,11 +27,10 @@ from portal.booking.actions import (
     validate_contact,
 )
 from portal.errors import ApiError
+from portal.state import state_of
 from portal.visitor.offers import (
-    room_name,
     slot_json,
     utc_now,
-    zone_of,
 )
 from portal.web import json_body
 from scheduler.bookings import (
@@ -96,7 +95,8 @@ def _slot_id(raw: Any, field: str = "slot_id") -> int:
 
 
 async def api_slots(request: Request) -> Response:
-    zone = zone_of(request)
+    state = state_of(request)
+    zone = state.settings.tz
     fields: dict[str, str] = {}
     days: dict[str, dt.date | None] = {}
     for name in ("from", "to"):
@@ -112,14 +112,15 @@ async def api_slots(request: Request) -> Response:
         fields["to"] = f"Rentang paling lama {MAX_RANGE_DAYS} hari."
     if fields:
         raise invalid_fields(fields)
-    room = room_name(request)
+    room = state.settings.room
     slots = await run_in_threadpool(
-        in_transaction, request, lambda session: list_slots(session, room, first, last)
+        in_transaction, state.db, lambda session: list_slots(session, room, first, last)
     )
     return JSONResponse({"slots": [slot_json(slot, zone) for slot in slots]})
 
 
 async def api_book(request: Request) -> Response:
+    state = state_of(request)
     body = await json_body(request)
     contact, errors = validate_contact(body)
     has_slot = body.get("slot_id") not in (None, "")
@@ -127,14 +128,14 @@ async def api_book(request: Request) -> Response:
         errors["slot_id"] = "Pilih jadwal (slot_id) atau kirim preferences."
     if errors or contact is None:
         raise invalid_fields(errors)
-    room, now, zone = room_name(request), utc_now(), zone_of(request)
+    room, now, zone = state.settings.room, utc_now(), state.settings.tz
     if has_slot:
         slot_id = _slot_id(body["slot_id"])
 
         def work(session: Session) -> dict[str, Any]:
             booking = book_slot(session, room, contact, slot_id, now)
             slot = session.get_one(Slot, booking.slot_id)
-            announce(request, session, booking, slot)
+            announce(state, session, booking, slot)
             return booking_json(booking, slot, zone)
     else:
         preference = _preference(body["preferences"])
@@ -142,23 +143,24 @@ async def api_book(request: Request) -> Response:
         def work(session: Session) -> dict[str, Any]:
             booking = book_by_preference(session, room, contact, preference, now)
             slot = session.get_one(Slot, booking.slot_id)
-            announce(request, session, booking, slot)
+            announce(state, session, booking, slot)
             return booking_json(booking, slot, zone)
 
     try:
-        answer = await run_in_threadpool(in_transaction, request, work)
+        answer = await run_in_threadpool(in_transaction, state.db, work)
     except BookingError as exc:
         raise api_error(exc) from exc
     return JSONResponse(answer, status_code=201)
 
 
 async def api_booking(request: Request) -> Response:
+    state = state_of(request)
     code = _code(request.path_params["code"])
     nik = _owner_nik(request)
-    zone = zone_of(request)
+    zone = state.settings.tz
     try:
         answer = await run_in_threadpool(
-            in_transaction, request,
+            in_transaction, state.db,
             lambda session: booking_json(*find_booking(session, code, nik), zone),
         )
     except BookingError as exc:
@@ -167,13 +169,14 @@ async def api_booking(request: Request) -> Response:
 
 
 async def api_cancel(request: Request) -> Response:
+    state = state_of(request)
     code = _code(request.path_params["code"])
     nik = _owner_nik(request, await json_body(request))
-    room, now, zone = room_name(request), utc_now(), zone_of(request)
+    room, now, zone = state.settings.room, utc_now(), state.settings.tz
     try:
         answer = await run_in_threadpool(
-            in_transaction, request,
-            lambda session: booking_json(*cancel(request, session, room, code, nik, now), zone),
+            in_transaction, state.db,
+            lambda session: booking_json(*cancel(state, session, room, code, nik, now), zone),
         )
     except BookingError as exc:
         raise api_error(exc) from exc
@@ -181,16 +184,17 @@ async def api_cancel(request: Request) -> Response:
 
 
 async def api_reschedule(request: Request) -> Response:
+    state = state_of(request)
     code = _code(request.path_params["code"])
     body = await json_body(request)
     nik = _owner_nik(request, body)
     slot_id = _slot_id(body.get("slot_id"))
-    room, now, zone = room_name(request), utc_now(), zone_of(request)
+    room, now, zone = state.settings.room, utc_now(), state.settings.tz
     try:
         answer = await run_in_threadpool(
-            in_transaction, request,
+            in_transaction, state.db,
             lambda session: booking_json(
-                *reschedule(request, session, room, code, nik, slot_id, now), zone
+                *reschedule(state, session, room, code, nik, slot_id, now), zone
             ),
         )
     except BookingError as exc:
@@ -199,14 +203,15 @@ async def api_reschedule(request: Request) -> Response:
 
 
 def _ics_for(request: Request, code: str) -> bytes | None:
-    with request.app.state.db() as session:
+    state = state_of(request)
+    with state.db() as session:
         found = booking_by_code(session, code)
     if found is None or found[0].status != "active":
         return None
     booking, slot = found
     portal_url = str(request.base_url).rstrip("/") + "/booking/cek"
     return booking_ics(booking.code, slot.start, slot.end, portal_url,
-                       request.app.state.settings.timezone)
+                       state.settings.timezone)
 
 
 async def api_booking_ics(request: Request) -> Response:

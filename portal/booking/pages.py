@@ -16,23 +16,22 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal.booking.actions import announce, cancel, in_transaction, reschedule, validate_contact
-from portal.browser import QUEUE_COOKIE, browser_of, queue_ticket
+from portal.browser import QUEUE_COOKIE, address_hash, browser_of, queue_ticket
 from portal.errors import error_page
 from portal.i18n import N_
+from portal.state import state_of
 from portal.visitor.offers import (
     offer_for_wait,
     offers_for_page,
     queue_eta_seconds,
-    room_name,
     slot_label,
     utc_now,
-    zone_of,
 )
 from portal.visitor.place import (
-    CLOSED_MESSAGE,
+    JOIN_REFUSED,
     REDIS_DOWN,
     join_queue,
-    room_of,
+    join_refusal,
     store_queue_token,
 )
 from portal.web import Refused, checked_form, refusal_page, render
@@ -47,24 +46,25 @@ from scheduler.codes import InvalidCode, format_code, parse_code
 from scheduler.models import Booking, Slot
 from scheduler.nik import InvalidField, validate_nik
 from scheduler.spreading import TIME_OF_DAY, SlotPreference
-from waitroom.room import JoinRateLimited, QueueClosed
 from waitroom.tokens import TokenError
 
 
 async def _leave_queue(request: Request) -> None:
     """A visitor who booked a slot gives up their place in the queue."""
+    state = state_of(request)
     try:
-        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
-        await room_of(request).leave(ticket.number)
+        ticket = queue_ticket(state, request, request.cookies.get(QUEUE_COOKIE), time.time())
+        await state.room.leave(ticket.number)
     except (TokenError, *REDIS_DOWN):
         pass
 
 
 async def booking_page(request: Request) -> Response:
-    offers = await run_in_threadpool(offers_for_page, request, await queue_eta_seconds(request))
+    state = state_of(request)
+    offers = await run_in_threadpool(offers_for_page, state, await queue_eta_seconds(state.room))
     chosen = request.query_params.get("slot", "")  # an offer from the waiting page
     if chosen.isdigit() and int(chosen) not in {offer["id"] for offer in offers}:
-        offered = await offer_for_wait(request, await queue_eta_seconds(request))
+        offered = await offer_for_wait(state, await queue_eta_seconds(state.room))
         if offered is not None and str(offered["id"]) == chosen:
             offers.insert(0, {"id": offered["id"], "label": offered["label"],
                               "free": offered["capacity"] - offered["booked"]})
@@ -74,6 +74,7 @@ async def booking_page(request: Request) -> Response:
 
 
 async def booking_submit(request: Request) -> Response:
+    state = state_of(request)
     try:
         form = await checked_form(request)
     except Refused as exc:
@@ -86,7 +87,7 @@ async def booking_submit(request: Request) -> Response:
         errors["slot_id"] = "Pilih salah satu jadwal."
     error_message = None
     if contact is not None and not errors:
-        room, now, zone = room_name(request), utc_now(), zone_of(request)
+        room, now, zone = state.settings.room, utc_now(), state.settings.tz
 
         def work(session: Session) -> dict[str, Any]:
             if choice:
@@ -96,17 +97,17 @@ async def booking_submit(request: Request) -> Response:
                                             else None)
                 booking = book_by_preference(session, room, contact, preference, now)
             slot = session.get_one(Slot, booking.slot_id)
-            announce(request, session, booking, slot)
+            announce(state, session, booking, slot)
             return {"code": format_code(booking.code), "label": slot_label(slot, zone)}
 
         try:
-            done = await run_in_threadpool(in_transaction, request, work)
+            done = await run_in_threadpool(in_transaction, state.db, work)
         except BookingError as exc:
             error_message = exc.message
         else:
             await _leave_queue(request)
             return render(request, "booking_done.html", done, status=201)
-    offers = await run_in_threadpool(offers_for_page, request, await queue_eta_seconds(request))
+    offers = await run_in_threadpool(offers_for_page, state, await queue_eta_seconds(state.room))
     return render(request, "booking.html", {
         "offers": offers, "values": values, "errors": errors, "message": error_message,
         "time_of_day": list(TIME_OF_DAY), "chosen": choice,
@@ -124,6 +125,7 @@ async def check_page(request: Request) -> Response:
 
 
 async def check_submit(request: Request) -> Response:
+    state = state_of(request)
     try:
         form = await checked_form(request)
     except Refused as exc:
@@ -143,35 +145,35 @@ async def check_submit(request: Request) -> Response:
         return render(request, "booking_check.html", {"values": values, "errors": errors},
                       status=422)
     action = form.get("action", "lihat")
-    room, now, zone = room_name(request), utc_now(), zone_of(request)
+    room, now, zone = state.settings.room, utc_now(), state.settings.tz
     if action == "masuk":
         return await _enter_at_slot(request, values, code, nik)
 
     def work(session: Session) -> tuple[Booking, Slot]:
         if action == "batal":
-            return cancel(request, session, room, code, nik, now)
+            return cancel(state, session, room, code, nik, now)
         if action == "pindah":
-            return reschedule(request, session, room, code, nik,
+            return reschedule(state, session, room, code, nik,
                                _form_slot_id(form.get("slot_id", "")), now)
         return find_booking(session, code, nik)
 
     notice = {"batal": "Jadwal Anda telah dibatalkan.", "pindah": "Jadwal Anda telah dipindahkan."}
     try:
-        booking, slot = await run_in_threadpool(in_transaction, request, work)
+        booking, slot = await run_in_threadpool(in_transaction, state.db, work)
     except BookingError as exc:
         status = 404 if isinstance(exc, BookingNotFound) else 409
         if status == 404:
             return render(request, "booking_check.html",
                           {"values": values, "errors": {}, "message": exc.message}, status=404)
         booking, slot = await run_in_threadpool(
-            in_transaction, request, lambda session: find_booking(session, code, nik))
+            in_transaction, state.db, lambda session: find_booking(session, code, nik))
         message: str | None = exc.message
         done: str | None = None
     else:
         status, message, done = 200, None, notice.get(action)
     offers: list[dict[str, Any]] = []
     if booking.status == "active":
-        offers = await run_in_threadpool(offers_for_page, request, 0)
+        offers = await run_in_threadpool(offers_for_page, state, 0)
     return render(request, "booking_check.html", {
         "values": {"code": format_code(booking.code), "nik": nik}, "errors": {},
         "booking": {"code": format_code(booking.code), "status": booking.status,
@@ -193,10 +195,11 @@ def _in_slot_time(slot: Slot, now: dt.datetime) -> bool:
 async def _enter_at_slot(request: Request, values: dict[str, str], code: str,
                          nik: str) -> Response:
     """A booked visitor in their slot joins the priority lane of the waiting room."""
-    now, zone = utc_now(), zone_of(request)
+    state = state_of(request)
+    now, zone = utc_now(), state.settings.tz
     try:
         booking, slot = await run_in_threadpool(
-            in_transaction, request, lambda session: find_booking(session, code, nik))
+            in_transaction, state.db, lambda session: find_booking(session, code, nik))
     except BookingError as exc:
         return render(request, "booking_check.html",
                       {"values": values, "errors": {}, "message": exc.message}, status=404)
@@ -211,18 +214,19 @@ async def _enter_at_slot(request: Request, values: dict[str, str], code: str,
             "nomor antrean biasa.")
         return render(request, "booking_check.html", context, status=409)
     browser = browser_of(request)
-    signer = request.app.state.signer
+    identity = state.signer.identity_hash("booking", booking.code)
     try:
-        _place, token = await join_queue(
-            request, browser, [signer.identity_hash("booking", booking.code)], booked=True)
-    except QueueClosed:
-        context["message"] = CLOSED_MESSAGE
-        return render(request, "booking_check.html", context, status=409)
-    except JoinRateLimited as exc:
-        return error_page(request, 429, "rate_limited",
-                          headers={"Retry-After": str(exc.retry_after)})
+        _place, token = await join_queue(state, browser, address_hash(request), [identity],
+                                         booked=True)
+    except JOIN_REFUSED as exc:
+        refusal = join_refusal(exc)
+        if refusal.message is None:
+            return error_page(request, refusal.status, refusal.code, headers=refusal.headers)
+        context["message"] = refusal.message
+        return render(request, "booking_check.html", context, status=refusal.status,
+                      headers=refusal.headers)
     response = RedirectResponse("/antre", status_code=303)
-    store_queue_token(request, response, browser, token)
+    store_queue_token(response, browser, token, secure=state.settings.cookie_secure)
     return response
 
 

@@ -39,7 +39,6 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from portal.notify.settings import notify_settings_for
     from portal.notify.worker import run_worker
 
     settings = _settings()
@@ -47,7 +46,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         sys.exit("antrean: the worker needs ANTREAN_REDIS_URL (antrean run sets it)")
     # Jobs run in the worker process itself: a fork per message would import the
     # templates and the database layer again for every e-mail.
-    run_worker(notify_settings_for(settings), simple=not args.fork)
+    run_worker(settings.notify, simple=not args.fork)
     return 0
 
 

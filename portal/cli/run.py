@@ -21,10 +21,10 @@ from sqlalchemy import Engine
 
 from portal.admin.upkeep import admin_upkeep
 from portal.db import create_db_engine, session_factory, upgrade
+from portal.keys import PortalKeys
 from portal.notify.events import send_due_reminders, send_turn_notices
-from portal.notify.settings import notify_settings_for
 from portal.settings import Settings
-from waitroom.keys import RoomKeys
+from portal.state import JOB_QUEUE
 from waitroom.room import WaitingRoom
 from waitroom.tokens import TokenSigner
 
@@ -131,7 +131,7 @@ async def tick_loop(settings: Settings, interval: float = 0.5,
     """The background loop: admission ticks, turn notices, due reminders, admin upkeep."""
     assert settings.redis_url is not None
     client = Redis.from_url(settings.redis_url, socket_timeout=5)
-    room = WaitingRoom(client, RoomKeys(settings.redis_prefix, settings.room))
+    room = WaitingRoom(client, PortalKeys(settings.redis_prefix, settings.room).room_keys)
     engine = create_db_engine(settings.database_url)
     notifier = Notifier(settings, engine)
     next_reminders = 0.0
@@ -163,8 +163,8 @@ class Notifier:
         self.sessions = session_factory(engine)
         self.engine = engine
         self.sync_redis = SyncRedis.from_url(settings.redis_url)
-        self.queue = Queue("antrean", connection=self.sync_redis)
-        self.notify = notify_settings_for(settings)
+        self.queue = Queue(JOB_QUEUE, connection=self.sync_redis)
+        self.notify = settings.notify
         self.signer = TokenSigner(str(settings.secret_key))
 
     async def turns(self, room: WaitingRoom, numbers: list[int]) -> None:

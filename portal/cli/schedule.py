@@ -153,10 +153,11 @@ def _capacity_rule(settings: Settings) -> Any:
         try:
             from redis import Redis
 
-            from waitroom.keys import RoomKeys
+            from portal.keys import PortalKeys
 
             client = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
-            raw = client.hgetall(RoomKeys(settings.redis_prefix, settings.room).key("config"))
+            keys = PortalKeys(settings.redis_prefix, settings.room).room_keys
+            raw = client.hgetall(keys.key("config"))
             client.close()
             if raw:
                 config = RoomConfig.from_redis(raw)
@@ -223,12 +224,12 @@ def _notify_assigned(settings: Settings, sessions: Any, since: dt.datetime,
 
     from portal.notify.dispatch import notify_roster_scheduled
     from portal.notify.events import booking_notice
-    from portal.notify.settings import notify_settings_for
+    from portal.state import JOB_QUEUE
     from scheduler.models import Booking, Slot
 
     assert settings.redis_url is not None, "needs ANTREAN_REDIS_URL"
-    notify = notify_settings_for(settings)
-    queue = Queue("antrean", connection=Redis.from_url(settings.redis_url))
+    notify = settings.notify
+    queue = Queue(JOB_QUEUE, connection=Redis.from_url(settings.redis_url))
     batch_id = f"roster-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
     queued = last_id = 0
     while True:

@@ -42,7 +42,8 @@ from portal.form.store import (
 )
 from portal.form.uploads import StoredFile, UploadStore
 from portal.notify.dispatch import notify_submission_receipt
-from portal.visitor.place import REDIS_DOWN, open_door_grant, room_of
+from portal.state import state_of
+from portal.visitor.place import REDIS_DOWN, open_door_grant
 from portal.web import PostedForm, Refused, checked_post, refusal_page, render
 from scheduler.bookings import BookingError, find_booking
 from scheduler.codes import InvalidCode, parse_code
@@ -57,21 +58,22 @@ SUBMIT_KEY = re.compile(r"[0-9A-Z]{4}(-[0-9A-Z]{4}){3}")
 
 async def live_session(request: Request) -> tuple[SessionTicket, SessionGrant] | None:
     """The visitor's form session, extended by this activity; None if it is over."""
+    state = state_of(request)
     try:
-        ticket = session_ticket(request, request.cookies.get(SESSION_COOKIE))
+        ticket = session_ticket(state, request, request.cookies.get(SESSION_COOKIE))
     except TokenError:
         return None
-    opened = open_door_grant(request, ticket)
+    opened = open_door_grant(state, ticket)
     if opened is not None:
         return ticket, opened
-    grant = await room_of(request).heartbeat(ticket.session_id)
+    grant = await state.room.heartbeat(ticket.session_id)
     return (ticket, grant) if grant is not None else None
 
 
 def _was_admitted(request: Request) -> bool:
     """Whether this browser holds a genuine (possibly ended) form-session token."""
     try:
-        session_ticket(request, request.cookies.get(SESSION_COOKIE))
+        session_ticket(state_of(request), request, request.cookies.get(SESSION_COOKIE))
     except TokenError:
         return False
     return True
@@ -86,12 +88,12 @@ def _session_context(grant: SessionGrant) -> dict[str, Any]:
 
 
 def _uploads(request: Request) -> UploadStore:
-    return UploadStore(request.app.state.settings.var_dir / "uploads")
+    return UploadStore(state_of(request).settings.var_dir / "uploads")
 
 
 def _open_draft(request: Request, owner: str) -> dict[str, Any]:
     """This browser's draft, created with its submit key and recovery code if new."""
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         draft = load_draft(session, owner)
         data = dict(draft.data) if draft else {}
         missing = {}
@@ -106,7 +108,7 @@ def _open_draft(request: Request, owner: str) -> dict[str, Any]:
 
 
 def _save_values(request: Request, owner: str, values: dict[str, Any]) -> dict[str, Any]:
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         data = dict(save_draft(session, owner, values).data)
         session.commit()
         return data
@@ -165,7 +167,7 @@ async def _store_upload(request: Request, owner: str, name: str,
     stored = await run_in_threadpool(_uploads(request).save_pdf, data, upload.filename or "")
 
     def remember() -> None:
-        with request.app.state.db() as session:
+        with state_of(request).db() as session:
             draft = load_draft(session, owner)
             files = dict(((draft.data if draft else None) or {}).get("_files", {}))
             files[name] = stored.as_dict()
@@ -222,7 +224,7 @@ async def restore_endpoint(request: Request) -> Response:
     typed = posted.values.get("kode", "")
 
     def adopt() -> bool:
-        with request.app.state.db() as session:
+        with state_of(request).db() as session:
             found = adopt_draft(session, browser.tag, nik, typed)
             if found is None and _is_booking_of(session, typed, nik):
                 found = adopt_draft(session, browser.tag, nik, None)
@@ -248,19 +250,20 @@ def _is_booking_of(session: Session, typed: str, nik: str) -> bool:
 
 
 def _receipt_signer(request: Request) -> Signer:
-    return Signer(str(request.app.state.settings.secret_key), salt="antrean.receipt")
+    return Signer(str(state_of(request).settings.secret_key), salt="antrean.receipt")
 
 
 def _store_result(request: Request, owner: str, key: str, data: dict[str, Any],
                   number: int) -> Submission:
-    with request.app.state.db() as session:
+    state = state_of(request)
+    with state.db() as session:
         submission, new = store_submission(
             session, idempotency_key=key, nik=str(data["nik"]), name=str(data["nama"]),
             data=data, queue_number=number,
         )
         if new:
-            notify_submission_receipt(session, request.app.state.queue,
-                                      request.app.state.notify, submission)
+            notify_submission_receipt(session, state.queue,
+                                      state.notify, submission)
         draft = load_draft(session, owner)
         if draft is not None:
             session.delete(draft)
@@ -269,14 +272,15 @@ def _store_result(request: Request, owner: str, key: str, data: dict[str, Any],
 
 
 def _find_submission(request: Request, key: str) -> Submission | None:
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         return submission_by_key(session, key)
 
 
 def _to_receipt(request: Request, submission: Submission) -> Response:
     response = RedirectResponse("/kwitansi", status_code=303)
     value = _receipt_signer(request).sign(submission.registration_number).decode()
-    set_cookie(request, response, RECEIPT_COOKIE, value, 30 * 86400)
+    set_cookie(response, RECEIPT_COOKIE, value, 30 * 86400,
+               secure=state_of(request).settings.cookie_secure)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
@@ -293,6 +297,7 @@ async def submit(request: Request) -> Response:
 
 
 async def _submit(request: Request, posted: PostedForm) -> Response:
+    state = state_of(request)
     browser = browser_of(request)
     key = posted.values.get("submit_key", "")
     if not SUBMIT_KEY.fullmatch(key):
@@ -301,7 +306,7 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
         done = await run_in_threadpool(_find_submission, request, key)
         if done is not None:  # a second click or a resubmit: the same record
             return _to_receipt(request, done)
-    today = dt.datetime.now(request.app.state.settings.tz).date()
+    today = dt.datetime.now(state.settings.tz).date()
     result = validate_registration(posted.values, today)
     # Every attempt is saved first, valid or not, session or not.
     data = await run_in_threadpool(_save_values, request, browser.tag, result.values)
@@ -335,7 +340,7 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
                    **_session_context(grant)}
         return render(request, "form.html", context, status=409)
     try:
-        await room_of(request).finish(ticket.session_id)
+        await state.room.finish(ticket.session_id)
     except REDIS_DOWN:
         # The record is stored: show the receipt; the place frees itself at its timeout.
         log.warning("could not free a place after a submission: Redis unavailable")
@@ -343,7 +348,7 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
 
 
 def _receipt_for(request: Request, number: str) -> Submission | None:
-    with request.app.state.db() as session:
+    with state_of(request).db() as session:
         return session.scalars(
             select(Submission).where(Submission.registration_number == number)
         ).one_or_none()

@@ -30,6 +30,7 @@ from sqlalchemy import event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import create_db_engine, session_factory
+from portal.keys import PortalKeys
 from portal.notify.channels import (
     DeliveryError,
     OutboxChannel,
@@ -82,7 +83,8 @@ def build_runtime(settings: NotifySettings, sessions: sessionmaker[Session] | No
         sessions = session_factory(engine)
     if redis is None and settings.redis_url is not None:
         redis = Redis.from_url(settings.redis_url)
-    limiter = ChannelRateLimiter(redis, dict(settings.channel_rates)) if redis else None
+    limiter = ChannelRateLimiter(redis, dict(settings.channel_rates),
+                                 PortalKeys(settings.redis_prefix)) if redis else None
     return NotifyRuntime(
         settings=settings,
         sessions=sessions,

@@ -9,25 +9,27 @@ from importlib import resources
 
 from redis import Redis
 
+from portal.keys import PortalKeys
+
 _SCRIPT = resources.files("portal.notify").joinpath("token_bucket.lua").read_text()
 
 
 class ChannelRateLimiter:
     """Spread sends on each channel to its configured rate, across all processes."""
 
-    def __init__(self, client: Redis, rates: dict[str, float], prefix: str = "antrean",
+    def __init__(self, client: Redis, rates: dict[str, float], keys: PortalKeys | None = None,
                  *, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._client = client
         self._rates = rates
-        self._prefix = prefix
+        self._keys = keys or PortalKeys()
         self._clock = clock
         self._sleep = sleep
         self._take = client.register_script(_SCRIPT)
 
     def key(self, channel: str) -> str:
         """The Redis key of a channel's bucket."""
-        return f"{self._prefix}:notify:rate:{{{channel}}}"
+        return self._keys.notify_rate(channel)
 
     def try_take(self, channel: str) -> float:
         """Take one token now if there is one; return 0, else the seconds to wait."""

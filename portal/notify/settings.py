@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from starlette.datastructures import Secret
 
-from portal.settings import Settings, SettingsError
+from portal.environment import Environment, SettingsError
 
 CHANNELS = ("email", "sms")
 _OFFSET = re.compile(r"^\s*(\d+)\s*([dhms])\s*$")
@@ -69,6 +67,7 @@ class NotifySettings:
     env: str = "development"
     var_dir: Path = Path("var")
     redis_url: str | None = None
+    redis_prefix: str = "antrean"
     database_url: str = ""
     timezone: str = "Asia/Jakarta"
     secret_key: Secret = field(default_factory=lambda: Secret(""))
@@ -106,37 +105,24 @@ class NotifySettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NotifySettings:
+        """The notification settings of ``Settings.from_env`` (the one reader)."""
+        from portal.settings import Settings
+
+        return Settings.from_env(environ).notify
+
+    @classmethod
+    def read(cls, env: Environment, *, production: bool,
+             default_public_url: str) -> NotifySettings:
         """Read ANTREAN_SMTP_*, ANTREAN_SMS_*, ANTREAN_NOTIFY_* and friends."""
-        env = dict(os.environ if environ is None else environ)
-        base = Settings.from_env(env)
-
-        def get(name: str, default: str | None = None) -> str | None:
-            value = env.get(f"ANTREAN_{name}")
-            return value if value not in (None, "") else default
-
-        def get_number(name: str, default: float) -> float:
-            raw = get(name)
-            if raw is None:
-                return default
-            try:
-                return float(raw)
-            except ValueError as exc:
-                raise SettingsError(f"ANTREAN_{name} must be a number, not {raw!r}") from exc
-
-        security = (get("SMTP_SECURITY", "none") or "none").lower()
-        if security not in ("none", "starttls", "tls"):
-            raise SettingsError("ANTREAN_SMTP_SECURITY must be none, starttls or tls")
-        content_type = (get("SMS_CONTENT_TYPE", "json") or "json").lower()
-        if content_type not in ("json", "form"):
-            raise SettingsError("ANTREAN_SMS_CONTENT_TYPE must be json or form")
-        method = (get("SMS_METHOD", "POST") or "POST").upper()
-        if method not in ("GET", "POST", "PUT"):
-            raise SettingsError("ANTREAN_SMS_METHOD must be GET, POST or PUT")
+        get, get_number = env.text, env.number
+        security = env.choice("SMTP_SECURITY", ("none", "starttls", "tls"), "none")
+        content_type = env.choice("SMS_CONTENT_TYPE", ("json", "form"), "json")
+        method = env.choice("SMS_METHOD", ("GET", "POST", "PUT"), "POST", fold="upper")
         smtp_host = get("SMTP_HOST")
         outbox_raw = (get("OUTBOX") or "").lower()
         if outbox_raw in ("", "auto"):
             # Development without a mail server still shows every message.
-            outbox = smtp_host is None and not base.production
+            outbox = smtp_host is None and not production
         elif outbox_raw in ("1", "true", "yes", "on"):
             outbox = True
         elif outbox_raw in ("0", "false", "no", "off"):
@@ -156,15 +142,12 @@ class NotifySettings:
             raise SettingsError("ANTREAN_NOTIFY_LEASE_SECONDS must exceed "
                                 "ANTREAN_NOTIFY_JOB_TIMEOUT_SECONDS")
         default_port = {"none": 25, "starttls": 587, "tls": 465}[security]
-        password = get("SMTP_PASSWORD")
-        auth_header = get("SMS_AUTH_HEADER")
         return cls(
-            **_shared_with(base),
-            public_url=(get("PUBLIC_URL") or f"http://{base.host}:{base.port}").rstrip("/"),
+            public_url=(get("PUBLIC_URL") or default_public_url).rstrip("/"),
             smtp_host=smtp_host,
             smtp_port=int(get_number("SMTP_PORT", default_port)),
             smtp_username=get("SMTP_USERNAME"),
-            smtp_password=Secret(password) if password else None,
+            smtp_password=env.secret("SMTP_PASSWORD"),
             smtp_security=security,
             smtp_from=get("SMTP_FROM", cls.smtp_from) or cls.smtp_from,
             smtp_timeout=get_number("SMTP_TIMEOUT", 30.0),
@@ -173,7 +156,7 @@ class NotifySettings:
             sms_body_template=get("SMS_BODY_TEMPLATE", cls.sms_body_template)
             or cls.sms_body_template,
             sms_content_type=content_type,
-            sms_auth_header=Secret(auth_header) if auth_header else None,
+            sms_auth_header=env.secret("SMS_AUTH_HEADER"),
             sms_timeout=get_number("SMS_TIMEOUT", 10.0),
             outbox=outbox,
             channel_rates=parse_rates(get("NOTIFY_CHANNEL_RATE_PER_SECOND", "email=20,sms=5")
@@ -184,13 +167,3 @@ class NotifySettings:
             reminder_offsets=parse_offsets(get("REMINDER_OFFSETS", "1d,30m") or ""),
         )
 
-
-def notify_settings_for(settings: Settings) -> NotifySettings:
-    """The notification settings of a process, sharing its services and secret."""
-    return replace(NotifySettings.from_env(), **_shared_with(settings))
-
-
-def _shared_with(settings: Settings) -> dict[str, Any]:
-    """What notification settings take from the portal's: services, zone, secret."""
-    return {name: getattr(settings, name) for name in
-            ("env", "var_dir", "redis_url", "database_url", "timezone", "secret_key")}

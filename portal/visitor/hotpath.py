@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from portal.browser import BROWSER_COOKIE
 from portal.errors import EXCEPTION_HANDLERS
 from portal.middleware import SecurityHeaders, api_headers
+from portal.state import PortalState
 from portal.visitor.place import poll_answer_from_snapshot
 from portal.visitor.queue_api import join_visitor
 from portal.web import MAX_BODY, parse_json_object
@@ -71,7 +72,7 @@ class HotPaths:
         token = scope["path"][len(QUEUE_PREFIX):]
         if not token or "/" in token or token in _NOT_TOKENS:
             return None
-        state = scope["app"].state
+        state: PortalState = scope["app"].state.portal
         try:
             ticket = state.signer.read_queue_token(token, _browser_secret(scope), time.time())
         except TokenError:
@@ -114,7 +115,8 @@ class HotPaths:
     def _prepare(self, scope: Scope) -> list[tuple[bytes, bytes]]:
         # The app's settings are known only once a request carries the app.
         if self._headers is None:
-            self._hsts = bool(scope["app"].state.settings.cookie_secure)
+            portal: PortalState = scope["app"].state.portal
+            self._hsts = portal.settings.cookie_secure
             self._headers = [_JSON, *api_headers(hsts=self._hsts)]
         return self._headers
 

@@ -15,26 +15,15 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 
-from portal.visitor.place import room_of
+from portal.state import PortalState
 from scheduler.bookings import offer_slots
 from scheduler.models import Slot
+from waitroom.room import WaitingRoom
 
 log = logging.getLogger("antrean.portal")
 
 OFFERS_ON_PAGE = 5
-
-
-def room_name(request: Request) -> str:
-    """The room (and registration) this app serves."""
-    return str(request.app.state.settings.room)
-
-
-def zone_of(request: Request) -> ZoneInfo:
-    """The registration's time zone."""
-    zone: ZoneInfo = request.app.state.settings.tz
-    return zone
 
 
 def utc_now() -> dt.datetime:
@@ -66,20 +55,20 @@ def slot_label(slot: Slot, zone: ZoneInfo) -> str:
     return f"{day} {start}\u2013{end}{suffix}"
 
 
-async def queue_eta_seconds(request: Request) -> int:
+async def queue_eta_seconds(room: WaitingRoom) -> int:
     """The wait a visitor joining now would have (0 when unknown)."""
     try:
-        estimate = (await room_of(request).stats()).estimate_for_new
+        estimate = (await room.stats()).estimate_for_new
     except Exception as exc:  # no queue figure: offer from now rather than no page at all
         log.warning("queue stats unavailable for offers: %s", type(exc).__name__)
         return 0
     return estimate.seconds if estimate is not None else 0
 
 
-def offers_for_page(request: Request, eta: int) -> list[dict[str, Any]]:
+def offers_for_page(state: PortalState, eta: int) -> list[dict[str, Any]]:
     """Free slots to offer on the booking page to someone facing a wait of ``eta``."""
-    zone, room, now = zone_of(request), room_name(request), utc_now()
-    with request.app.state.db() as session:
+    zone, room, now = state.settings.tz, state.settings.room, utc_now()
+    with state.db() as session:
         offers = offer_slots(session, room, now, eta, OFFERS_ON_PAGE)
     return [{"id": slot.id, "label": slot_label(slot, zone), "free": slot.free}
             for slot in offers]
@@ -96,22 +85,22 @@ OFFER_CACHE_SECONDS = 30.0
 OFFER_WHEN_WAIT_OVER = 30 * 60
 
 
-async def offer_for_wait(request: Request, eta_seconds: int | None) -> dict[str, Any] | None:
+async def offer_for_wait(state: PortalState, eta_seconds: int | None) -> dict[str, Any] | None:
     """A slot to offer instead of a long wait (None when the wait is short or no slot is free)."""
     if eta_seconds is None or eta_seconds < OFFER_WHEN_WAIT_OVER:
         return None
     band = eta_seconds // 1800
-    key = (id(request.app), band)
+    key = (id(state), band)
     cached = _OFFER_CACHE.get(key)
     if cached is not None and time.monotonic() - cached[0] < OFFER_CACHE_SECONDS:
         return cached[1]
     pending = _OFFER_PENDING.get(key)
     if pending is not None:
         return await asyncio.shield(pending)
-    zone, room = zone_of(request), room_name(request)
+    zone, room = state.settings.tz, state.settings.room
 
     def first_offer() -> dict[str, Any] | None:
-        with request.app.state.db() as session:
+        with state.db() as session:
             offers = offer_slots(session, room, utc_now(), band * 1800, 1)
             return slot_json(offers[0], zone) | {"label": slot_label(offers[0], zone)} \
                 if offers else None

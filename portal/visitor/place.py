@@ -10,23 +10,22 @@ from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from starlette.requests import Request
 from starlette.responses import Response
 
 from portal.browser import (
     QUEUE_COOKIE,
     SESSION_COOKIE,
     Browser,
-    address_hash,
     browser_cookie,
     cookie_header,
     remember_browser,
     set_cookie,
 )
+from portal.state import PortalState
 from waitroom.eta import WaitEstimate, poll_after_ms
-from waitroom.room import Place, SessionGrant, WaitingRoom
+from waitroom.room import JoinRateLimited, Place, QueueClosed, SessionGrant, WaitingRoom
 from waitroom.states import VisitorState
-from waitroom.tokens import QueueTicket, SessionTicket, TokenSigner
+from waitroom.tokens import QueueTicket, SessionTicket
 
 # Jitter only spreads polls out; it needs no secrecy, and SystemRandom costs a
 # system call on every poll.
@@ -41,6 +40,26 @@ QUEUE_COOKIE_SECONDS = 14 * 86400
 CLOSED_MESSAGE = (
     "Pendaftaran sudah ditutup untuk antrean baru. Yang sudah mengantre tetap dilayani."
 )
+
+# A join the room refuses, whichever door it came through.
+JOIN_REFUSED = (QueueClosed, JoinRateLimited)
+
+
+@dataclass(frozen=True)
+class JoinRefusal:
+    """How a refused join is answered: the same status, code and message everywhere."""
+
+    status: int
+    code: str
+    message: str | None
+    headers: dict[str, str]
+
+
+def join_refusal(exc: QueueClosed | JoinRateLimited) -> JoinRefusal:
+    """The answer to a join the room refused."""
+    if isinstance(exc, JoinRateLimited):
+        return JoinRefusal(429, "rate_limited", None, {"Retry-After": str(exc.retry_after)})
+    return JoinRefusal(409, "queue_closed", CLOSED_MESSAGE, {})
 
 
 @dataclass(frozen=True)
@@ -65,12 +84,6 @@ class PlaceView:
             "poll_after_ms": self.poll_after_ms,
             "claim_deadline_ms": self.place.claim_deadline_ms or None,
         }
-
-
-def room_of(request: Request) -> WaitingRoom:
-    """The waiting room this app serves."""
-    room: WaitingRoom = request.app.state.room
-    return room
 
 
 # PlaceView.as_json() of a waiting visitor, as JSONResponse encodes it.
@@ -116,62 +129,63 @@ async def view_place(room: WaitingRoom, place: Place) -> PlaceView:
 
 
 async def join_queue(
-    request: Request, browser: Browser, identities: list[str], *, booked: bool = False
+    state: PortalState, browser: Browser, address: str, identities: list[str], *,
+    booked: bool = False,
 ) -> tuple[Place, str]:
-    """Queue the visitor (booked: in the priority lane); return the place and its token."""
-    room = room_of(request)
-    settings = request.app.state.settings
-    place = await room.join(
+    """Queue the visitor (booked: in the priority lane); return the place and its token.
+
+    ``address`` is the hashed client address the per-address join limit counts.
+    """
+    settings = state.settings
+    place = await state.room.join(
         identities,
-        address_hash=address_hash(request),
+        address_hash=address,
         limit_per_minute=settings.join_rate_per_minute,
         booked=booked,
     )
-    signer: TokenSigner = request.app.state.signer
-    token = signer.queue_token(
+    token = state.signer.queue_token(
         QueueTicket(settings.room, place.number, int(time.time()), browser.tag)
     )
     return place, token
 
 
-def queue_token_cookies(request: Request, browser: Browser, token: str) -> list[bytes]:
+def queue_token_cookies(browser: Browser, token: str, *, secure: bool) -> list[bytes]:
     """The Set-Cookie values for a queue token (and the browser secret when it is new)."""
-    secure = bool(request.app.state.settings.cookie_secure)
     remembered = browser_cookie(browser, secure=secure)
     queue = cookie_header(QUEUE_COOKIE, token, QUEUE_COOKIE_SECONDS, secure=secure)
     return [queue] if remembered is None else [remembered, queue]
 
 
-def store_queue_token(request: Request, response: Response, browser: Browser, token: str) -> None:
+def store_queue_token(response: Response, browser: Browser, token: str, *, secure: bool) -> None:
     """Set the browser and queue-token cookies on a response."""
     response.raw_headers.extend(
-        (b"set-cookie", cookie) for cookie in queue_token_cookies(request, browser, token))
+        (b"set-cookie", cookie) for cookie in queue_token_cookies(browser, token, secure=secure))
 
 
-def open_door(request: Request, response: Response, browser: Browser) -> None:
+def open_door(state: PortalState, response: Response, browser: Browser) -> None:
     """Fail-open mode: a form session that does not need Redis, valid for an hour."""
-    settings = request.app.state.settings
+    settings = state.settings
     expires = int(time.time()) + OPEN_DOOR_SECONDS
     session_id = f"{OPEN_DOOR_PREFIX}{expires}-{secrets.token_hex(8)}"
-    signer: TokenSigner = request.app.state.signer
-    token = signer.session_token(SessionTicket(settings.room, session_id, 0, browser.tag))
-    remember_browser(request, response, browser)
-    set_cookie(request, response, SESSION_COOKIE, token, OPEN_DOOR_SECONDS)
+    token = state.signer.session_token(SessionTicket(settings.room, session_id, 0, browser.tag))
+    remember_browser(response, browser, secure=settings.cookie_secure)
+    set_cookie(response, SESSION_COOKIE, token, OPEN_DOOR_SECONDS,
+               secure=settings.cookie_secure)
 
 
-def fails_open(request: Request) -> bool:
+def fails_open(state: PortalState) -> bool:
     """The fail mode in force: the last live setting this process read, else the default."""
-    known = room_of(request).last_known_config()
+    known = state.room.last_known_config()
     if known is not None:
         return known.fail_open
-    return bool(request.app.state.settings.room_defaults.fail_open)
+    return state.settings.room_defaults.fail_open
 
 
-def open_door_grant(request: Request, ticket: SessionTicket) -> SessionGrant | None:
+def open_door_grant(state: PortalState, ticket: SessionTicket) -> SessionGrant | None:
     """The grant of a fail-open session while fail-open is on and it has not expired."""
     if not ticket.session_id.startswith(OPEN_DOOR_PREFIX):
         return None
-    if not fails_open(request):
+    if not fails_open(state):
         return None
     try:
         expires = int(ticket.session_id[len(OPEN_DOOR_PREFIX):].split("-", 1)[0])
@@ -183,12 +197,11 @@ def open_door_grant(request: Request, ticket: SessionTicket) -> SessionGrant | N
 
 
 def start_session(
-    request: Request, response: Response, ticket: QueueTicket, grant: SessionGrant
+    state: PortalState, response: Response, ticket: QueueTicket, grant: SessionGrant
 ) -> None:
     """Set the session cookie for a session just granted."""
-    signer: TokenSigner = request.app.state.signer
-    token = signer.session_token(
+    token = state.signer.session_token(
         SessionTicket(ticket.room, grant.session_id, ticket.number, ticket.binding)
     )
     lifetime = max(60, (grant.hard_deadline_ms - int(time.time() * 1000)) // 1000 + 60)
-    set_cookie(request, response, SESSION_COOKIE, token, lifetime)
+    set_cookie(response, SESSION_COOKIE, token, lifetime, secure=state.settings.cookie_secure)

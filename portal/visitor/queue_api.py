@@ -11,28 +11,28 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal.browser import SESSION_COOKIE, browser_of, queue_ticket, session_ticket
+from portal.browser import SESSION_COOKIE, address_hash, browser_of, queue_ticket, session_ticket
 from portal.errors import ApiError
+from portal.state import state_of
 from portal.visitor.offers import offer_for_wait
 from portal.visitor.place import (
-    CLOSED_MESSAGE,
+    JOIN_REFUSED,
     join_queue,
+    join_refusal,
     queue_token_cookies,
-    room_of,
     start_session,
     view_place,
 )
 from portal.web import json_body
 from scheduler.nik import InvalidField, validate_nik
 from scheduler.roster import validate_email, validate_phone
-from waitroom.room import JoinRateLimited, QueueClosed
 from waitroom.states import VisitorState
 from waitroom.tokens import ForeignToken, QueueTicket, SessionTicket, TokenError, TokenSigner
 
 
 def _queue_ticket(request: Request, token: str) -> QueueTicket:
     try:
-        return queue_ticket(request, token, time.time())
+        return queue_ticket(state_of(request), request, token, time.time())
     except ForeignToken as exc:
         raise ApiError(403, "foreign_browser", "Token ini milik peramban lain.") from exc
     except TokenError as exc:
@@ -40,7 +40,7 @@ def _queue_ticket(request: Request, token: str) -> QueueTicket:
 
 
 def _identities(request: Request, body: dict[str, Any]) -> list[str]:
-    signer: TokenSigner = request.app.state.signer
+    signer: TokenSigner = state_of(request).signer
     fields: dict[str, str] = {}
     hashes: list[str] = []
     checks = (("nik", validate_nik), ("phone", validate_phone), ("email", validate_email))
@@ -79,19 +79,20 @@ async def join_visitor(request: Request, body: dict[str, Any]) -> Joined:
     without the framework's layers; raises ApiError (and Redis errors) for the
     caller's error handling.
     """
+    state = state_of(request)
     identities = _identities(request, body)
     browser = browser_of(request)
     try:
-        place, token = await join_queue(request, browser, identities)
-    except JoinRateLimited as exc:
-        raise ApiError(429, "rate_limited", headers={"Retry-After": str(exc.retry_after)}) from exc
-    except QueueClosed as exc:
-        raise ApiError(409, "queue_closed", CLOSED_MESSAGE) from exc
-    view = await view_place(room_of(request), place)
-    offer = await offer_for_wait(request, view.estimate.seconds if view.estimate else None) \
+        place, token = await join_queue(state, browser, address_hash(request), identities)
+    except JOIN_REFUSED as exc:
+        refusal = join_refusal(exc)
+        raise ApiError(refusal.status, refusal.code, refusal.message,
+                       headers=refusal.headers) from exc
+    view = await view_place(state.room, place)
+    offer = await offer_for_wait(state, view.estimate.seconds if view.estimate else None) \
         if place.state is VisitorState.WAITING else None
     return Joined(201 if place.is_new else 200, {"token": token, **view.as_json(), "offer": offer},
-                  queue_token_cookies(request, browser, token))
+                  queue_token_cookies(browser, token, secure=state.settings.cookie_secure))
 
 
 async def join(request: Request) -> Response:
@@ -104,7 +105,7 @@ async def join(request: Request) -> Response:
 async def status(request: Request) -> Response:
     token = request.path_params["token"]
     ticket = _queue_ticket(request, token)
-    room = room_of(request)
+    room = state_of(request).room
     place = room.poll_from_snapshot(ticket.number) or await room.poll(ticket.number)
     view = await view_place(room, place)
     body = view.as_json()
@@ -114,8 +115,9 @@ async def status(request: Request) -> Response:
 
 
 async def enter(request: Request) -> Response:
+    state = state_of(request)
     ticket = _queue_ticket(request, request.path_params["token"])
-    grant = await room_of(request).enter(ticket.number)
+    grant = await state.room.enter(ticket.number)
     if grant is None:
         raise ApiError(409, "not_admitted", "Belum ada giliran untuk diklaim, atau sudah lewat.")
     response = JSONResponse({
@@ -123,13 +125,13 @@ async def enter(request: Request) -> Response:
         "session_expires_at": _iso(grant.hard_deadline_ms),
         "form_url": "/formulir",
     })
-    start_session(request, response, ticket, grant)
+    start_session(state, response, ticket, grant)
     return response
 
 
 def _session(request: Request) -> SessionTicket:
     try:
-        return session_ticket(request, request.cookies.get(SESSION_COOKIE))
+        return session_ticket(state_of(request), request, request.cookies.get(SESSION_COOKIE))
     except ForeignToken as exc:
         raise ApiError(403, "foreign_browser", "Sesi ini milik peramban lain.") from exc
     except TokenError as exc:
@@ -138,7 +140,7 @@ def _session(request: Request) -> SessionTicket:
 
 async def heartbeat(request: Request) -> Response:
     ticket = _session(request)
-    grant = await room_of(request).heartbeat(ticket.session_id)
+    grant = await state_of(request).room.heartbeat(ticket.session_id)
     if grant is None:
         raise ApiError(409, "session_over", "Sesi formulir sudah berakhir.")
     return JSONResponse({"expires_at": _iso(grant.idle_deadline_ms),
@@ -147,14 +149,14 @@ async def heartbeat(request: Request) -> Response:
 
 async def finish(request: Request) -> Response:
     ticket = _session(request)
-    live = await room_of(request).finish(ticket.session_id)
+    live = await state_of(request).room.finish(ticket.session_id)
     response = JSONResponse({"finished": live})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 async def stats(request: Request) -> Response:
-    snapshot = await room_of(request).stats()
+    snapshot = await state_of(request).room.stats()
     estimate = snapshot.estimate_for_new
     return JSONResponse({
         "waiting": snapshot.waiting,

@@ -12,18 +12,19 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal.admin.banner import public_banner
-from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, browser_of, queue_ticket
+from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, address_hash, browser_of, queue_ticket
 from portal.errors import error_page
 from portal.i18n import N_
 from portal.notify.events import remember_contact
+from portal.state import state_of
 from portal.visitor.offers import offer_for_wait
 from portal.visitor.place import (
-    CLOSED_MESSAGE,
+    JOIN_REFUSED,
     REDIS_DOWN,
     fails_open,
     join_queue,
+    join_refusal,
     open_door,
-    room_of,
     start_session,
     store_queue_token,
     view_place,
@@ -31,7 +32,6 @@ from portal.visitor.place import (
 from portal.web import Refused, checked_form, refusal_page, render
 from scheduler.nik import InvalidField
 from scheduler.roster import validate_email, validate_phone
-from waitroom.room import JoinRateLimited, QueueClosed
 from waitroom.states import VisitorState
 from waitroom.tokens import ForeignToken, QueueTicket, TokenError
 
@@ -39,14 +39,15 @@ __all__ = ["checked_form", "render", "routes"]
 
 
 async def landing(request: Request) -> Response:
-    room = room_of(request)
+    state = state_of(request)
+    room = state.room
     try:
         stats = await room.stats()
         # stats() read the snapshot, which carries the published seed too
         seed = room.snapshot.seed if room.snapshot is not None else None
         banner = await public_banner(room)
     except REDIS_DOWN:
-        if not fails_open(request):
+        if not fails_open(state):
             raise
         return render(request, "index.html", {"stats": None, "seed": None, "degraded": True})
     return render(request, "index.html", {"stats": stats, "seed": seed, "banner": banner})
@@ -54,12 +55,13 @@ async def landing(request: Request) -> Response:
 
 async def arrival_receipt(request: Request) -> Response:
     """A signed record of when this visitor joined, to show if a dispute arises."""
+    state = state_of(request)
     try:
-        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+        ticket = queue_ticket(state, request, request.cookies.get(QUEUE_COOKIE), time.time())
     except TokenError:
         return RedirectResponse("/", status_code=303)
-    signer = request.app.state.signer
-    joined = dt.datetime.fromtimestamp(ticket.issued_at, request.app.state.settings.tz)
+    signer = state.signer
+    joined = dt.datetime.fromtimestamp(ticket.issued_at, state.settings.tz)
     code = signer.arrival_code(ticket.room, ticket.number, ticket.issued_at)
     text = (
         "BUKTI KEDATANGAN ANTREAN\n"
@@ -73,33 +75,34 @@ async def arrival_receipt(request: Request) -> Response:
 
 
 async def join(request: Request) -> Response:
+    state = state_of(request)
     try:
         await checked_form(request)
     except Refused as exc:
         return refusal_page(request, exc)
     browser = browser_of(request)
     try:
-        _place, token = await join_queue(request, browser, [])
+        _place, token = await join_queue(state, browser, address_hash(request), [])
     except REDIS_DOWN:
-        if not fails_open(request):
+        if not fails_open(state):
             raise  # fail closed: the 503 page
         # Operators chose to keep the form open while the queue cannot count.
         response = RedirectResponse("/formulir", status_code=303)
-        open_door(request, response, browser)
+        open_door(state, response, browser)
         return response
-    except JoinRateLimited as exc:
-        retry = {"Retry-After": str(exc.retry_after)}
-        return error_page(request, 429, "rate_limited", headers=retry)
-    except QueueClosed:
-        return error_page(request, 409, "queue_closed", CLOSED_MESSAGE)
+    except JOIN_REFUSED as exc:
+        refusal = join_refusal(exc)
+        return error_page(request, refusal.status, refusal.code, refusal.message,
+                          headers=refusal.headers)
     response = RedirectResponse("/antre", status_code=303)
-    store_queue_token(request, response, browser, token)
+    store_queue_token(response, browser, token, secure=state.settings.cookie_secure)
     return response
 
 
 async def waiting(request: Request) -> Response:
     try:
-        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+        ticket = queue_ticket(state_of(request), request, request.cookies.get(QUEUE_COOKIE),
+                              time.time())
     except ForeignToken:
         return error_page(request, 403, "foreign_browser",
                           "Token antrean ini milik peramban lain. Silakan antre dari peramban "
@@ -111,7 +114,7 @@ async def waiting(request: Request) -> Response:
 
 async def _waiting_page(request: Request, number: int, extra: dict[str, Any],
                         status: int = 200) -> Response:
-    room = room_of(request)
+    room = state_of(request).room
     place = room.poll_from_snapshot(number) or await room.poll(number)
     view = await view_place(room, place)
     state = view.place.state
@@ -120,7 +123,7 @@ async def _waiting_page(request: Request, number: int, extra: dict[str, Any],
     config = await room.config()
     offer = None
     if state is VisitorState.WAITING and view.estimate is not None:
-        offer = await offer_for_wait(request, view.estimate.seconds)
+        offer = await offer_for_wait(state_of(request), view.estimate.seconds)
     return render(
         request,
         "waiting.html",
@@ -140,26 +143,28 @@ async def _waiting_page(request: Request, number: int, extra: dict[str, Any],
 
 
 async def enter(request: Request) -> Response:
+    state = state_of(request)
     try:
         await checked_form(request)
-        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+        ticket = queue_ticket(state, request, request.cookies.get(QUEUE_COOKIE), time.time())
     except Refused as exc:
         return refusal_page(request, exc)
     except TokenError:
         return RedirectResponse("/", status_code=303)
-    grant = await room_of(request).enter(ticket.number)
+    grant = await state.room.enter(ticket.number)
     if grant is None:
         return RedirectResponse("/antre", status_code=303)
     response = RedirectResponse("/formulir", status_code=303)
-    start_session(request, response, ticket, grant)
+    start_session(state, response, ticket, grant)
     return response
 
 
 async def ask_for_notice(request: Request) -> Response:
     """A waiting visitor leaves an e-mail or phone to be told when their turn opens."""
+    state = state_of(request)
     try:
         form = await checked_form(request)
-        ticket = queue_ticket(request, request.cookies.get(QUEUE_COOKIE), time.time())
+        ticket = queue_ticket(state, request, request.cookies.get(QUEUE_COOKIE), time.time())
     except Refused as exc:
         return refusal_page(request, exc)
     except TokenError:
@@ -177,14 +182,14 @@ async def ask_for_notice(request: Request) -> Response:
             errors["telepon"] = exc.message
     if not errors and email is None and phone is None:
         errors["email"] = N_("Isi e-mail atau nomor HP.")
-    room = room_of(request)
+    room = state.room
     if errors:
         return await _waiting_page(request, ticket.number, {"notice_errors": errors,
                                                             "notice_values": form}, 422)
-    settings = request.app.state.settings
+    settings = state.settings
 
     def remember() -> None:
-        with request.app.state.db() as session:
+        with state.db() as session:
             remember_contact(session, settings.room, ticket.number, email, phone)
             session.commit()
 
@@ -195,8 +200,9 @@ async def ask_for_notice(request: Request) -> Response:
 
 async def resume(request: Request) -> Response:
     """The link of a "your turn" message: this browser takes over the admitted place."""
-    signer = request.app.state.signer
-    settings = request.app.state.settings
+    state = state_of(request)
+    signer = state.signer
+    settings = state.settings
     try:
         room_name, number = signer.read_resume_token(request.path_params["token"], time.time())
     except TokenError:
@@ -208,7 +214,7 @@ async def resume(request: Request) -> Response:
     browser = browser_of(request)
     token = signer.queue_token(QueueTicket(room_name, number, int(time.time()), browser.tag))
     response = RedirectResponse("/antre", status_code=303)
-    store_queue_token(request, response, browser, token)
+    store_queue_token(response, browser, token, secure=state.settings.cookie_secure)
     return response
 
 

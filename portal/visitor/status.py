@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from portal.admin.banner import public_banner
 from portal.admin.dashboard import live_figures
-from portal.visitor.place import room_of
+from portal.state import state_of
 from portal.web import render
 
 # Only aggregate numbers leave through this page: nothing about any one visitor.
@@ -21,14 +21,14 @@ PUBLIC = ("waiting", "active", "cap", "paused", "admitted_today", "admitted_per_
 async def _public(request: Request) -> dict[str, object]:
     figures = asdict(await live_figures(request))
     body: dict[str, object] = {name: figures[name] for name in PUBLIC}
-    body["prequeue_seed"] = await room_of(request).published_seed()
+    body["prequeue_seed"] = await state_of(request).room.published_seed()
     return body
 
 
 async def status_page(request: Request) -> Response:
     body = await _public(request)
     return render(request, "admin/status.html",
-                  {"figures": body, "banner": await public_banner(room_of(request))})
+                  {"figures": body, "banner": await public_banner(state_of(request).room)})
 
 
 async def status_json(request: Request) -> Response:

@@ -9,12 +9,9 @@ import pytest
 import redis
 from playwright.sync_api import Browser, expect
 
-from portal.notify.settings import notify_settings_for
 from portal.settings import Settings
 from tests.support.admin import PASSWORD, add_user, generated_roster, insert_submissions
 from tests.support.jobs import work_jobs
-
-pass
 
 pytestmark = pytest.mark.browser
 
@@ -98,7 +95,7 @@ def test_a_large_roster_upload_shows_its_progress_and_then_the_report(
         page.screenshot(path=str(artifacts / f"admin-roster-import-{db}.png"), full_page=True)
         # No worker runs beside this live server: the job runs here, and the page's
         # script notices the end by itself and shows the report.
-        work_jobs(notify_settings_for(settings), redis_client)
+        work_jobs(settings.notify, redis_client)
         expect(page.locator("#import-result")).to_be_visible()
         expect(page.locator("#count-inserted")).to_have_text("10.000")
         expect(page.locator("#count-bad")).to_have_text("7")

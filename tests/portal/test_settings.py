@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,11 @@ def test_production_needs_secret_and_database(tmp_path: Path) -> None:
         ("ANTREAN_ENV", "staging", "ANTREAN_ENV"),
         ("ANTREAN_FAIL_MODE", "sideways", "FAIL_MODE"),
         ("ANTREAN_COOKIE_SECURE", "perhaps", "true or false"),
+        ("ANTREAN_ADMIN_TOKEN", "x" * 31, "at least 32"),
+        ("ANTREAN_WEB_WORKERS", "0", "at least 1"),
+        ("ANTREAN_ADMIN_LOCK_SECONDS", "soon", "whole number"),
+        ("ANTREAN_SMTP_SECURITY", "ssl3", "none, starttls or tls"),
+        ("ANTREAN_METRICS_ALLOW", "10.0.0.0/33", "METRICS_ALLOW"),
     ],
 )
 def test_bad_values_stop_start_up_with_a_clear_message(
@@ -61,3 +67,19 @@ def test_room_defaults_come_from_the_environment(tmp_path: Path) -> None:
                                   "ANTREAN_IDLE_TIMEOUT_SECONDS": "300"})
     assert settings.room_defaults.max_active == 250
     assert settings.room_defaults.idle_timeout_seconds == 300
+
+
+def test_one_reader_gives_every_part_its_settings(tmp_path: Path) -> None:
+    settings = Settings.from_env({
+        "ANTREAN_VAR_DIR": str(tmp_path), "ANTREAN_REDIS_URL": "redis://cache:6379/2",
+        "ANTREAN_REDIS_PREFIX": "bkd", "ANTREAN_ADMIN_ACCOUNT_FAILURES": "7",
+        "ANTREAN_SMTP_HOST": "mail.bkd.example", "ANTREAN_TIMEZONE": "Asia/Makassar"})
+    assert settings.admin.account_failures == 7
+    notify = settings.notify
+    assert notify.smtp_host == "mail.bkd.example" and not notify.outbox
+    # The services, zone and secret are the process's own, in every part.
+    assert (notify.redis_url, notify.redis_prefix, notify.timezone) == (
+        "redis://cache:6379/2", "bkd", "Asia/Makassar")
+    assert str(notify.secret_key) == str(settings.secret_key)
+    moved = replace(settings, redis_url="redis://other:6379/0")
+    assert moved.notify.redis_url == "redis://other:6379/0"

@@ -23,7 +23,7 @@ RULE = CapacityRule(max_active=2, booked_share=0.5, expected_session_minutes=30)
 @pytest.fixture
 def slots(app) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     """Three days from tomorrow, open 08:00-10:00 in Jakarta: 4 one-place slots a day."""
-    settings = app.state.settings
+    settings = app.state.portal.settings
     engine = create_db_engine(settings.database_url)
     now = dt.datetime.now(dt.UTC)
     first = dt.datetime.combine(now.astimezone(settings.tz).date() + dt.timedelta(days=1),

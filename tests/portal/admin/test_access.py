@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import replace
 
+import httpx
 import pytest
 from starlette.datastructures import Secret
 from starlette.testclient import TestClient
 
-from portal.admin.settings import AdminSettings
 from portal.app import create_app
-from portal.settings import Settings
+from portal.settings import AdminSettings, Settings
 from tests.support.admin import PASSWORD, add_user, audit_entries, csrf_of, log_in, post_form
+
+ENV_TOKEN = "env-token-0123456789abcdef-0123456789"
 
 
 @pytest.fixture
@@ -56,25 +59,23 @@ def test_pages_need_a_login_and_logout_ends_the_session(accounts: Settings) -> N
 
 
 def test_wrong_passwords_lock_the_account_then_the_address(accounts: Settings) -> None:
-    app = create_app(accounts)
-    app.state.admin_settings = AdminSettings(account_failures=3, address_failures=5,
-                                             lock_seconds=6)
+    app = create_app(replace(accounts, admin=AdminSettings(account_failures=3, address_failures=5,
+                                                           lock_seconds=6)))
     with TestClient(app) as client:
         for _ in range(3):
             log_in(client, "ani", "salah-salah-salah", expect=401)
         # locked now, even with the right password
         log_in(client, "ani", PASSWORD, expect=429)
-        # another account from the same address still works until the address limit
+        # another account from the same address still works until the address limit;
+        # every attempt counts, the refused one above too
         log_in(client, "budi", "salah-juga-ya", expect=401)
-        log_in(client, "budi", "salah-juga-ya", expect=401)
-        log_in(client, "budi", PASSWORD, expect=429)  # the address made 5 failures
+        log_in(client, "budi", PASSWORD, expect=429)  # the address made its 6th attempt
         time.sleep(6.2)  # the lock is temporary
         log_in(client, "ani", PASSWORD)
 
 
 def test_a_session_times_out_when_idle(accounts: Settings) -> None:
-    app = create_app(accounts)
-    app.state.admin_settings = AdminSettings(session_idle_seconds=1)
+    app = create_app(replace(accounts, admin=AdminSettings(session_idle_seconds=1)))
     with TestClient(app) as client:
         log_in(client, "citra")
         assert client.get("/admin").status_code == 200
@@ -126,7 +127,7 @@ def test_admins_manage_users_and_every_change_is_audited(accounts: Settings) -> 
 
 
 def test_console_tokens_work_for_the_settings_api_until_revoked(accounts: Settings) -> None:
-    settings = replace(accounts, admin_token=Secret("env-token-0123456789abcdef"))
+    settings = replace(accounts, admin_token=Secret(ENV_TOKEN))
     with TestClient(create_app(settings)) as client:
         log_in(client, "ani")
         made = post_form(client, "/admin/token", "/admin/token", {"name": "skrip-ops"})
@@ -137,7 +138,7 @@ def test_console_tokens_work_for_the_settings_api_until_revoked(accounts: Settin
         patched = client.patch("/api/v1/admin/settings", headers=auth, json={"max_active": 9})
         assert patched.status_code == 200 and patched.json()["max_active"] == 9
         env = client.patch("/api/v1/admin/settings", json={"admit_per_minute": 77},
-                           headers={"Authorization": "Bearer env-token-0123456789abcdef"})
+                           headers={"Authorization": f"Bearer {ENV_TOKEN}"})
         assert env.status_code == 200
         tokens_page = client.get("/admin/token").text
         assert token.group(1) not in tokens_page  # shown once only
@@ -152,3 +153,23 @@ def test_console_tokens_work_for_the_settings_api_until_revoked(accounts: Settin
             {"admit_per_minute": 77}) in entries
     assert [a for _, a, _, _ in entries if a.startswith("token.")] == ["token.create",
                                                                        "token.revoke"]
+
+
+def test_thirty_simultaneous_wrong_passwords_check_only_five(
+        accounts: Settings, live_server_factory, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    """The attempt is counted before the password is checked, atomically."""
+    server = live_server_factory(database_url, ANTREAN_ADMIN_ADDRESS_FAILURES="1000")
+
+    async def storm() -> list[int]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            page = await client.get("/admin/masuk")
+            form = {"csrf_token": csrf_of(page.text), "username": "ani",
+                    "password": "salah-salah-salah", "next": "/admin"}
+            answers = await asyncio.gather(*(client.post("/admin/masuk", data=form)
+                                             for _ in range(30)))
+            return [answer.status_code for answer in answers]
+
+    statuses = asyncio.run(storm())
+    assert sorted(statuses) == [401] * 5 + [429] * 25
+    actions = [entry.action for entry in audit_entries(accounts)]
+    assert actions.count("login.failed") == 5 and actions.count("login.locked") == 25

@@ -8,7 +8,9 @@ import time
 from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
+from starlette.middleware import Middleware
 from starlette.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from portal.admin.autocap import (
     AutoCapConfig,
@@ -43,6 +45,19 @@ def test_the_step_stays_within_bounds_and_moves_the_right_way(cap: int, p95: flo
         assert after == max(CONFIG.min_cap, bounded // 2) and reason == "decrease"
 
 
+class SlowForm:
+    """Makes every form response ``delay["seconds"]`` slower, inside the form's timing."""
+
+    def __init__(self, app: ASGIApp, delay: dict[str, float]) -> None:
+        self.app = app
+        self.delay = delay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/formulir"):
+            await asyncio.sleep(self.delay["seconds"])
+        await self.app(scope, receive, send)
+
+
 def run_step(settings: Settings, config: AutoCapConfig | None = None) -> Decision | None:
     """One decision, in its own event loop and connection, as the loop process makes it."""
     async def step() -> Decision | None:
@@ -62,6 +77,9 @@ def test_the_cap_falls_under_a_slow_form_and_recovers_when_it_is_fast(
 ) -> None:
     add_user(settings, "citra", "viewer")
     app = create_app(settings)
+    delay = {"seconds": 0.0}
+    # Innermost, so the form's own timing (FormLatency) includes the delay.
+    app.user_middleware.append(Middleware(SlowForm, delay=delay))
     with TestClient(app) as visitor, TestClient(create_app(settings)) as viewer:
         visitor.get("/")  # writes the room's defaults (cap 2)
         assert run_step(settings, CONFIG) is not None  # no form traffic yet: hold
@@ -74,7 +92,7 @@ def test_the_cap_falls_under_a_slow_form_and_recovers_when_it_is_fast(
             caps.append(decision.after)
         assert caps == [2, 5, 8, 11, 14]
 
-        app.state.test_form_delay = 0.3  # the test hook: every form response 300 ms slower
+        delay["seconds"] = 0.3  # every form response 300 ms slower
         for _ in range(2):
             for _ in range(4):
                 visitor.get("/formulir", follow_redirects=False)
@@ -84,7 +102,7 @@ def test_the_cap_falls_under_a_slow_form_and_recovers_when_it_is_fast(
             caps.append(decision.after)
         assert caps[-2:] == [7, 3]  # multiplicative decrease: 14 -> 7 -> 3
 
-        app.state.test_form_delay = 0.0
+        delay["seconds"] = 0.0
         for _ in range(4):
             visitor.get("/formulir", follow_redirects=False)
         decision = run_step(settings)

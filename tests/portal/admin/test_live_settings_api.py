@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from portal.app import create_app
 from tests.support.apps import make_settings
 
-TOKEN = "operator-token-0123456789abcdef"
+TOKEN = "operator-token-0123456789abcdef-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

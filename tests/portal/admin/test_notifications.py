@@ -113,7 +113,7 @@ def test_roster_page_resends_a_registrants_failed_notices(settings: Settings) ->
 @pytest.fixture
 def outbox(settings: Settings) -> Settings:
     with TestClient(create_app(settings)) as client:
-        directory = client.app.state.notify.outbox_dir  # type: ignore[attr-defined]
+        directory = client.app.state.portal.notify.outbox_dir  # type: ignore[attr-defined]
     channel = OutboxChannel(directory)
     message = EmailMessage()
     message["Subject"], message["To"] = "Jadwal Anda", EMAIL

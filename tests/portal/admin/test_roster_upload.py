@@ -19,7 +19,6 @@ from portal.admin.roster_jobs import import_roster
 from portal.admin.roster_upload import INLINE_MAX_BYTES
 from portal.app import create_app
 from portal.db import create_db_engine, session_factory
-from portal.notify.settings import notify_settings_for
 from portal.settings import Settings
 from scheduler.models import Booking, Registrant
 from scheduler.store import CapacityRule, regenerate_slots, save_calendar
@@ -196,7 +195,7 @@ def test_a_large_roster_is_imported_by_the_worker_with_progress(
         poller.start()
         try:
             started = time.perf_counter()
-            work_jobs(notify_settings_for(settings), redis_client)
+            work_jobs(settings.notify, redis_client)
             took = time.perf_counter() - started
         finally:
             stop.set()
@@ -228,7 +227,7 @@ def test_a_large_roster_is_imported_by_the_worker_with_progress(
         assert again is not None and (again.state, again.inserted) == ("done", 10_000)
         # The same file uploaded again: every row is already there.
         second = start_upload(client, "roster-besar.csv", content)
-        work_jobs(notify_settings_for(settings), redis_client)
+        work_jobs(settings.notify, redis_client)
         repeated = client.get(second).text
         assert (count(repeated, "inserted"), count(repeated, "unchanged")) == (0, 10_000)
     assert registrants(settings) == 10_000
@@ -249,7 +248,7 @@ def test_an_unreadable_large_file_ends_as_a_failed_import_with_a_message(
         log_in(client, "budi")
         broken = start_upload(client, "roster.xlsx", not_excel)
         headless = start_upload(client, "roster.csv", no_nik_column)
-        work_jobs(notify_settings_for(settings), redis_client)
+        work_jobs(settings.notify, redis_client)
         for location, message in (
                 (broken, "Berkas XLSX rusak atau bukan berkas Excel."),
                 (headless, "Kolom wajib tidak ditemukan: nik. Kolom yang terbaca: nama, telepon.")):
@@ -291,5 +290,5 @@ def test_imports_are_for_operators_and_unknown_ones_say_so(
         refused = client.post("/admin/peserta/unggah", data={"csrf_token": csrf_of(page.text)},
                               files={"roster": ("r.csv", generated_roster(10), "text/csv")})
         assert refused.status_code == 403
-    work_jobs(notify_settings_for(settings), redis_client)
+    work_jobs(settings.notify, redis_client)
     assert registrants(settings) == 9_000

@@ -9,9 +9,9 @@ from starlette.datastructures import Secret
 from starlette.testclient import TestClient
 
 from portal.admin.planner import PlanInput, project
-from portal.admin.settings import AdminSettings
 from portal.app import create_app
-from portal.settings import Settings
+from portal.environment import Environment
+from portal.settings import AdminSettings, Settings
 from tests.support.admin import add_user, insert_submissions, log_in
 
 NIK = "3601284811855133"
@@ -37,12 +37,12 @@ def test_status_has_only_aggregate_numbers(settings: Settings) -> None:
 def test_metrics_are_for_operators_and_the_allowed_addresses(settings: Settings) -> None:
     add_user(settings, "budi", "operator")
     add_user(settings, "citra", "viewer")
-    settings = replace(settings, admin_token=Secret("env-token-0123456789abcdef"))
+    settings = replace(settings, admin_token=Secret("env-token-0123456789abcdef-0123456789"))
     app = create_app(settings)
     with TestClient(app) as stranger:
         assert stranger.get("/metrics").status_code == 403
         token = stranger.get("/metrics", headers={
-            "Authorization": "Bearer env-token-0123456789abcdef"})
+            "Authorization": "Bearer env-token-0123456789abcdef-0123456789"})
         assert token.status_code == 200
         assert "antrean_queue_waiting 0.0" in token.text
         assert "antrean_max_active 2.0" in token.text
@@ -55,8 +55,10 @@ def test_metrics_are_for_operators_and_the_allowed_addresses(settings: Settings)
         assert local.get("/metrics").status_code == 200  # default range: loopback
     with TestClient(app, client=("10.20.30.40", 40000)) as monitor:
         assert monitor.get("/metrics").status_code == 403
-        app.state.admin_settings = AdminSettings.from_env({"ANTREAN_METRICS_ALLOW":
-                                                           "10.20.0.0/16, ::1/128"})
+        assert monitor.get("/metrics").status_code == 403
+    monitored = replace(settings, admin=AdminSettings.read(Environment(
+        {"ANTREAN_METRICS_ALLOW": "10.20.0.0/16, ::1/128"})))
+    with TestClient(create_app(monitored), client=("10.20.30.40", 40000)) as monitor:
         assert monitor.get("/metrics").status_code == 200
 
 

@@ -11,7 +11,6 @@ import redis
 
 from portal.cli.main import main
 from portal.notify.channels import list_outbox
-from portal.notify.settings import notify_settings_for
 from portal.settings import Settings
 from tests.support import DATA
 from tests.support.jobs import work_jobs
@@ -47,7 +46,7 @@ def test_roster_import_then_assign_with_notices(
     assert people == valid > 20
 
     settings = Settings.from_env()
-    notify = notify_settings_for(settings)
+    notify = settings.notify
     work_jobs(notify, redis_client)
     assert main(["schedule", "progress", batch.group(1)]) == 0
     progress = capsys.readouterr().out

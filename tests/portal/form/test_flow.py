@@ -125,7 +125,7 @@ def test_arrival_receipt_is_signed_and_verifiable(app) -> None:
     assert "attachment" in receipt.headers["content-disposition"]
     code = re.search(r"Kode verifikasi: (\S+)", receipt.text)
     assert code
-    ticket = app.state.signer.read_arrival_code(code.group(1))
+    ticket = app.state.portal.signer.read_arrival_code(code.group(1))
     assert ticket.number == 1 and ticket.room == "main"
 
 
@@ -136,7 +136,7 @@ def test_a_turn_link_lets_another_browser_take_the_admitted_place(settings) -> N
     with TestClient(apps[0]) as waiting, TestClient(apps[1]) as mail_app:
         waiting.post("/api/v1/queue/join", json={})
         waiting.post("/api/v1/queue/join", json={"nik": "3601021210672749"})
-        signer = apps[0].state.signer
+        signer = apps[0].state.portal.signer
         link = signer.resume_token("main", 1, int(time.time()) + 120)
         page = mail_app.get(f"/antre/lanjut/{link}")
         assert page.status_code == 200 and "Giliran Anda tiba" in page.text

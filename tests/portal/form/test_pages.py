@@ -67,9 +67,9 @@ def test_expired_session_keeps_the_draft_for_the_next_admission(app) -> None:
         client.post("/formulir/draf", data={"csrf_token": csrf(form), "nama": "Siti Aminah",
                                              "nomor_sk": "800/1/2019"})
         # the session ends (idle timeout) while the visitor is away
-        session_id = app.state.signer.read_session_token(
+        session_id = app.state.portal.signer.read_session_token(
             client.cookies.get("antrean_s"), client.cookies.get("antrean_b")).session_id
-        client.portal.call(app.state.room.finish, session_id)
+        client.portal.call(app.state.portal.room.finish, session_id)
         over = submit(client, form, {**VALID, "nama": "Siti Aminah binti Ahmad"})
         assert over.status_code == 403 and "tersimpan" in over.text
         back = enter_form(client)

@@ -33,7 +33,7 @@ def smtp() -> Iterator[SmtpRecorder]:
 
 def deliver(app: Any, smtp: SmtpRecorder, redis_client: redis.Redis) -> None:
     """Run every queued message job in this process, sending to the test SMTP server."""
-    settings = replace(app.state.notify, smtp_host="127.0.0.1", smtp_port=smtp.port,
+    settings = replace(app.state.portal.notify, smtp_host="127.0.0.1", smtp_port=smtp.port,
                        outbox=False, retry_intervals=(0,), channel_rates={})
     work_jobs(settings, redis_client)
 

@@ -6,24 +6,20 @@ import asyncio
 from typing import Any
 
 from sqlalchemy import event
-from starlette.requests import Request
 from starlette.testclient import TestClient
 
 from portal.visitor.offers import OFFER_WHEN_WAIT_OVER, offer_for_wait
-
-pass
 
 
 def test_a_burst_of_long_waits_asks_the_database_once(app, slots) -> None:  # noqa: F811
     statements: list[str] = []
     with TestClient(app) as client:
-        event.listen(app.state.engine, "before_cursor_execute",
+        event.listen(app.state.portal.engine, "before_cursor_execute",
                      lambda conn, cursor, statement, *rest: statements.append(statement))
-        request = Request({"type": "http", "app": app, "headers": [], "method": "GET",
-                           "path": "/", "query_string": b""})
+        state = app.state.portal
 
         async def ask(wait: int, times: int) -> list[Any]:
-            return await asyncio.gather(*(offer_for_wait(request, wait)
+            return await asyncio.gather(*(offer_for_wait(state, wait)
                                           for _ in range(times)))
 
         single = client.portal.call(ask, OFFER_WHEN_WAIT_OVER, 1)  # type: ignore[union-attr]
@@ -39,8 +35,6 @@ def test_a_burst_of_long_waits_asks_the_database_once(app, slots) -> None:  # no
 
 def test_short_waits_get_no_offer(app) -> None:
     async def ask() -> Any:
-        request = Request({"type": "http", "app": app, "headers": [], "method": "GET",
-                           "path": "/", "query_string": b""})
-        return await offer_for_wait(request, OFFER_WHEN_WAIT_OVER - 1)
+        return await offer_for_wait(app.state.portal, OFFER_WHEN_WAIT_OVER - 1)
 
     assert asyncio.run(ask()) is None

@@ -32,8 +32,8 @@ def test_join_status_enter_heartbeat_finish(app) -> None:
 
 
 def test_waiting_visitor_sees_position_and_eta(app) -> None:
-    with TestClient(app) as a, TestClient(create_app(app.state.settings)) as b, \
-            TestClient(create_app(app.state.settings)) as c:
+    with TestClient(app) as a, TestClient(create_app(app.state.portal.settings)) as b, \
+            TestClient(create_app(app.state.portal.settings)) as c:
         a.post("/api/v1/queue/join", json={})
         b.post("/api/v1/queue/join", json={})
         third = c.post("/api/v1/queue/join", json={}).json()
@@ -61,7 +61,7 @@ def test_same_nik_gets_the_same_place(app) -> None:
 
 
 def test_token_from_another_browser_is_refused(app) -> None:
-    with TestClient(app) as owner, TestClient(create_app(app.state.settings)) as thief:
+    with TestClient(app) as owner, TestClient(create_app(app.state.portal.settings)) as thief:
         token = owner.post("/api/v1/queue/join", json={}).json()["token"]
         refused = thief.get(f"/api/v1/queue/{token}")
         assert refused.status_code == 403

@@ -1,0 +1,139 @@
+"""The portal's state: one frozen, typed object built by ``create_app``.
+
+Route handlers read it from the request with ``state_of``; everything below
+them takes what it needs as arguments. The connections to Redis and the job
+queue belong to one event loop, so the lifespan opens them (``Connections``)
+and closes them again; the rest is built once with the app.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis as SyncRedis
+from redis.asyncio import BlockingConnectionPool, Redis
+from rq import Queue
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import HTTPConnection
+from starlette.templating import Jinja2Templates
+
+from portal.keys import PortalKeys
+from portal.notify.settings import NotifySettings
+from portal.settings import AdminSettings, Settings
+from waitroom.room import WaitingRoom
+from waitroom.tokens import TokenSigner
+
+JOB_QUEUE = "antrean"
+
+
+class NotStarted(RuntimeError):
+    """A connection was asked for outside the app's lifespan."""
+
+
+@dataclass
+class Connections:
+    """Redis, the job queue and the room, open while the lifespan runs (one event loop)."""
+
+    redis: Redis | None = None
+    sync_redis: SyncRedis | None = None
+    queue: Queue | None = None
+    room: WaitingRoom | None = None
+
+    def open(self, settings: Settings, keys: PortalKeys) -> WaitingRoom:
+        """Connect (lazily: nothing is sent yet) and return the room."""
+        url = settings.redis_url
+        if url is None:
+            raise NotStarted("settings.redis_url is not set")
+        # A burst of requests waits briefly for a free connection; the default pool
+        # raises MaxConnectionsError (a 503) once 100 requests are in flight.
+        self.redis = Redis.from_pool(BlockingConnectionPool.from_url(
+            url, max_connections=100, timeout=5, socket_timeout=5,
+            socket_connect_timeout=2, health_check_interval=10))
+        self.sync_redis = SyncRedis.from_url(url)
+        self.queue = Queue(JOB_QUEUE, connection=self.sync_redis)
+        self.room = WaitingRoom(self.redis, keys.room_keys)
+        return self.room
+
+    async def close(self) -> None:
+        """Close what ``open`` opened."""
+        if self.redis is not None:
+            await self.redis.aclose()
+        if self.sync_redis is not None:
+            self.sync_redis.close()
+        self.redis = self.sync_redis = self.queue = self.room = None
+
+
+@dataclass
+class TimedValue:
+    """One value computed now and then and shared by the requests of a process."""
+
+    at: float = 0.0
+    value: Any = None
+
+    def fresh(self, max_age: float, now: float | None = None) -> bool:
+        """Whether the value was set less than ``max_age`` seconds ago."""
+        return self.value is not None and (now or time.monotonic()) - self.at < max_age
+
+    def set(self, value: Any, now: float | None = None) -> None:
+        """Keep ``value`` from now on."""
+        self.at, self.value = (now or time.monotonic()), value
+
+
+@dataclass(frozen=True)
+class PortalState:
+    """Everything a request handler may use."""
+
+    settings: Settings
+    keys: PortalKeys
+    signer: TokenSigner
+    templates: dict[str, Jinja2Templates]
+    engine: Engine
+    db: sessionmaker[Session]
+    connections: Connections = field(default_factory=Connections)
+    # The dashboard's wait figures, computed at most every few seconds per process.
+    dashboard_waits: TimedValue = field(default_factory=TimedValue)
+
+    @property
+    def notify(self) -> NotifySettings:
+        """The notification settings (messages, channels, retries)."""
+        return self.settings.notify
+
+    @property
+    def admin(self) -> AdminSettings:
+        """The console's settings (login throttle, sessions, metrics access)."""
+        return self.settings.admin
+
+    @property
+    def redis(self) -> Redis:
+        """The async Redis client of this event loop."""
+        if self.connections.redis is None:
+            raise NotStarted("Redis is open only while the app's lifespan runs")
+        return self.connections.redis
+
+    @property
+    def queue(self) -> Queue:
+        """The RQ queue the background jobs go to."""
+        if self.connections.queue is None:
+            raise NotStarted("the job queue is open only while the app's lifespan runs")
+        return self.connections.queue
+
+    @property
+    def room(self) -> WaitingRoom:
+        """The waiting room this portal serves."""
+        if self.connections.room is None:
+            raise NotStarted("the room is open only while the app's lifespan runs")
+        return self.connections.room
+
+    @property
+    def started(self) -> bool:
+        """Whether the lifespan has opened the connections."""
+        return self.connections.room is not None
+
+
+def state_of(connection: HTTPConnection) -> PortalState:
+    """The portal state of the app serving this request."""
+    state: PortalState = connection.app.state.portal
+    return state
