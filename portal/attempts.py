@@ -8,7 +8,13 @@ The counters are this process's own; Prometheus adds up the processes it scrapes
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter
+from redis.asyncio import Redis
+
+from portal.keys import PortalKeys
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -18,3 +24,45 @@ ATTEMPTS_FAILED = Counter(
 ATTEMPTS_REFUSED = Counter(
     "antrean_guesses_refused", "Attempts refused unchecked because a limit was reached",
     ["kind"], registry=REGISTRY)
+
+
+@dataclass(frozen=True)
+class Limit:
+    """At most ``count`` attempts per ``seconds``, per address and per target."""
+
+    kind: str
+    count: int
+    seconds: int
+
+
+# A person who mistypes a code tries a few times; a script tries thousands.
+RECOVERY_CODE = Limit("recovery-code", 10, 15 * 60)
+BOOKING_CODE = Limit("booking-code", 20, 15 * 60)
+BEARER_TOKEN = Limit("bearer-token", 20, 15 * 60)
+
+
+async def allow_attempt(redis: Redis, keys: PortalKeys, limit: Limit, *who: str,
+                        now: float | None = None) -> bool:
+    """Count one attempt for each of ``who`` (an address, a target) before it is checked.
+
+    False, and the attempt counted as refused, once any of them is past the limit.
+    Counting before checking is what holds the limit when many attempts come at once.
+    """
+    window = int((now or time.time()) // limit.seconds)
+    names = [keys.attempts(limit.kind, one, window) for one in who]
+    counts = []
+    for name in names:  # one key each: every call stays on one Redis Cluster node
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, limit.seconds * 2)
+            counted, _ = await pipe.execute()
+        counts.append(int(counted))
+    if any(count > limit.count for count in counts):
+        ATTEMPTS_REFUSED.labels(kind=limit.kind).inc()
+        return False
+    return True
+
+
+def failed_attempt(limit: Limit) -> None:
+    """Count a wrong guess in the metrics."""
+    ATTEMPTS_FAILED.labels(kind=limit.kind).inc()

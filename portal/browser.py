@@ -101,6 +101,11 @@ def session_ticket(state: PortalState, request: Request, token: str | None) -> S
     return ticket
 
 
+def client_address(request: Request) -> str:
+    """The client's address as the server sees it ("-" when unknown)."""
+    return request.client.host if request.client else "-"
+
+
 def address_hash(request: Request) -> str:
     """A short hash of the client address for rate limits (the address is not stored)."""
     host = request.client.host if request.client else "-"

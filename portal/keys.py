@@ -91,6 +91,12 @@ class PortalKeys:
         """The CSV of the rows one roster import could not take."""
         return tagged_key(self.prefix, ADMIN_TAG, f"roster-report:{import_id}")
 
+    # --- guesses ----------------------------------------------------------------
+
+    def attempts(self, kind: str, who: str, window: int) -> str:
+        """Attempts of one kind by one address or at one target in one time window."""
+        return tagged_key(self.prefix, f"attempts-{kind}", f"{_digest(who)}:{window}")
+
     # --- the notifier ----------------------------------------------------------
 
     def notify_rate(self, channel: str) -> str:

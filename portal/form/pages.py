@@ -10,14 +10,21 @@ from typing import Any
 
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.browser import RECEIPT_COOKIE, SESSION_COOKIE, browser_of, session_ticket, set_cookie
+from portal.attempts import RECOVERY_CODE, allow_attempt, failed_attempt
+from portal.browser import (
+    RECEIPT_COOKIE,
+    SESSION_COOKIE,
+    browser_of,
+    client_address,
+    session_ticket,
+    set_cookie,
+)
 from portal.errors import error_page
 from portal.form.fields import (
     FIELD_NAMES,
@@ -45,8 +52,6 @@ from portal.notify.dispatch import notify_submission_receipt
 from portal.state import state_of
 from portal.visitor.place import REDIS_DOWN, open_door_grant
 from portal.web import PostedForm, Refused, checked_post, refusal_page, render
-from scheduler.bookings import BookingError, find_booking
-from scheduler.codes import InvalidCode, parse_code
 from scheduler.nik import InvalidField, validate_nik
 from waitroom.room import SessionGrant
 from waitroom.tokens import SessionTicket, TokenError
@@ -222,31 +227,34 @@ async def restore_endpoint(request: Request) -> Response:
         nik = ""
 
     typed = posted.values.get("kode", "")
+    state = state_of(request)
+    # Only the recovery code proves a draft: it is shown in the owner's browser and sent
+    # to the owner's contact, never printed anywhere (a booking code is no proof: anyone
+    # can book with a stranger's NIK). Guesses are limited per address and per NIK.
+    allowed = await allow_attempt(state.redis, state.keys, RECOVERY_CODE,
+                                  client_address(request), nik or "-")
+    if not allowed:
+        data = await run_in_threadpool(_open_draft, request, browser.tag)
+        context = {**_form_context(data), **_session_context(live[1]),
+                   "restore_error": N_("Terlalu banyak percobaan. Coba lagi dalam 15 menit.")}
+        return render(request, "form.html", context, status=429,
+                      headers={"Retry-After": str(RECOVERY_CODE.seconds)})
 
     def adopt() -> bool:
-        with state_of(request).db() as session:
+        with state.db() as session:
             found = adopt_draft(session, browser.tag, nik, typed)
-            if found is None and _is_booking_of(session, typed, nik):
-                found = adopt_draft(session, browser.tag, nik, None)
             session.commit()
             return found is not None
 
     restored = bool(nik) and await run_in_threadpool(adopt)
+    if not restored:
+        failed_attempt(RECOVERY_CODE)
     data = await run_in_threadpool(_open_draft, request, browser.tag)
     context = {**_form_context(data), **_session_context(live[1]),
                "restore_message": N_("Draf berhasil dipulihkan.") if restored else None,
                "restore_error": None if restored else
                N_("Draf tidak ditemukan. Periksa NIK dan kode pemulihan.")}
     return render(request, "form.html", context, status=200 if restored else 422)
-
-
-def _is_booking_of(session: Session, typed: str, nik: str) -> bool:
-    """Whether ``typed`` is the booking code of this NIK (a booking proves the draft's owner)."""
-    try:
-        find_booking(session, parse_code(typed), nik)
-    except (InvalidCode, BookingError):
-        return False
-    return True
 
 
 def _receipt_signer(request: Request) -> Signer:

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.form.models import Draft, Submission
+from scheduler.nik import clean_nik
 
 # Crockford's base32 without I, L, O, U: nothing to misread on a phone screen.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -56,7 +57,9 @@ def save_draft(session: Session, owner: str, values: dict[str, Any]) -> Draft:
     merged = dict(draft.data or {})
     merged.update(values)
     draft.data = merged
-    nik = str(merged.get("nik") or "")
+    # As people type it ("3601 2848 1185 5133", with dashes or dots): stored as digits,
+    # so the draft is found again by the NIK however it was written.
+    nik = clean_nik(str(merged.get("nik") or ""))
     draft.nik = nik if len(nik) == 16 and nik.isdigit() else None
     session.flush()
     return draft
@@ -124,21 +127,18 @@ def normalise_code(text: str) -> str:
     return "-".join(cleaned[i:i + 4] for i in range(0, len(cleaned), 4))
 
 
-def adopt_draft(session: Session, owner: str, nik: str, recovery_code: str | None) -> Draft | None:
+def adopt_draft(session: Session, owner: str, nik: str, recovery_code: str) -> Draft | None:
     """Move a draft typed in another browser to this one.
 
-    Proof of ownership is the NIK with the draft's recovery code, or the NIK alone
-    when the caller has already proved it otherwise (``recovery_code`` None: the
-    visitor showed the booking code of that NIK); then the latest draft is taken.
+    Proof of ownership is the draft's recovery code: the NIK alone proves nothing
+    (it is printed on every KTP), it only narrows the search.
     """
     candidates = session.scalars(
-        select(Draft).where(Draft.nik == nik).order_by(Draft.updated_at.desc(), Draft.id.desc())
+        select(Draft).where(Draft.nik == clean_nik(nik))
+        .order_by(Draft.updated_at.desc(), Draft.id.desc())
     ).all()
-    if recovery_code is None:
-        found = candidates[0] if candidates else None
-    else:
-        wanted = normalise_code(recovery_code)
-        found = next((d for d in candidates if (d.data or {}).get("_recovery") == wanted), None)
+    wanted = normalise_code(recovery_code)
+    found = next((d for d in candidates if (d.data or {}).get("_recovery") == wanted), None)
     if found is None or found.owner == owner:
         return found
     current = load_draft(session, owner)

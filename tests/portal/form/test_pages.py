@@ -79,7 +79,9 @@ def test_expired_session_keeps_the_draft_for_the_next_admission(app) -> None:
 def test_a_draft_follows_its_owner_to_another_browser(settings) -> None:  # type: ignore[no-untyped-def]
     with TestClient(create_app(settings)) as phone:
         form = enter_form(phone)
-        phone.post("/formulir/draf", data={"csrf_token": csrf(form), **VALID})
+        # the NIK typed in groups, as it is printed on the KTP
+        phone.post("/formulir/draf", data={"csrf_token": csrf(form), **VALID,
+                                           "nik": "3601 2848 1185 5133"})
         code = re.search(r'id="recovery-code">([^<]+)<', form)
         assert code
     with TestClient(create_app(settings)) as laptop:
@@ -136,3 +138,39 @@ def test_no_input_makes_the_form_fail(app, redis_client, values: dict[str, str],
         response = client.post("/formulir", data=data, files=files)
         client.post("/formulir/draf", data=data)
     assert response.status_code < 500
+
+
+def test_a_booking_code_opens_no_draft(app, slots) -> None:  # type: ignore[no-untyped-def]
+    """Knowing a NIK is enough to book a slot with it; that must not open the person's draft."""
+    with TestClient(app) as victim:
+        form = enter_form(victim)
+        victim.post("/formulir/draf", data={"csrf_token": csrf(form), **VALID})
+    with TestClient(create_app(app.state.portal.settings)) as attacker:
+        booked = attacker.post("/api/v1/bookings", json={
+            "nik": VALID["nik"], "name": "x", "phone": "081234567890",
+            "slot_id": slots[0]["id"]})
+        fresh = enter_form(attacker)
+        stolen = attacker.post("/formulir/pulihkan", data={
+            "csrf_token": csrf(fresh), "nik": VALID["nik"],
+            "kode": booked.json().get("code", "AAAA-AAAA")})
+    assert stolen.status_code == 422
+    assert "Dian Suryana" not in stolen.text
+
+
+def test_recovery_code_guesses_are_limited(app) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(app) as owner:
+        form = enter_form(owner)
+        owner.post("/formulir/draf", data={"csrf_token": csrf(form), **VALID})
+        real = re.search(r'id="recovery-code">([^<]+)<', form)
+        assert real
+    with TestClient(create_app(app.state.portal.settings)) as guesser:
+        fresh = enter_form(guesser)
+        statuses = [guesser.post("/formulir/pulihkan", data={
+            "csrf_token": csrf(fresh), "nik": VALID["nik"],
+            "kode": f"AAAA-{n:04d}"}).status_code for n in range(10)]
+        # Past the limit even the right code is not checked.
+        late = guesser.post("/formulir/pulihkan", data={
+            "csrf_token": csrf(fresh), "nik": VALID["nik"], "kode": real.group(1)})
+    assert statuses == [422] * 10
+    assert late.status_code == 429 and "Dian Suryana" not in late.text
+    assert late.headers["Retry-After"] == "900"
