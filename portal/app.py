@@ -37,6 +37,7 @@ from portal.db import create_db_engine, session_factory
 from portal.errors import EXCEPTION_HANDLERS
 from portal.form import pages as form_pages
 from portal.i18n import create_templates
+from portal.identity import routes as identity_routes
 from portal.keys import PortalKeys
 from portal.middleware import SecurityHeaders
 from portal.settings import Settings
@@ -145,6 +146,7 @@ def create_app(settings: Settings) -> Starlette:
             *queue_pages.routes,
             *status.routes,
             *form_pages.routes,
+            *identity_routes.routes,
             *health.routes,
             *booking_api.routes,
             *booking_pages.routes,

@@ -91,6 +91,12 @@ class PortalKeys:
         """The CSV of the rows one roster import could not take."""
         return tagged_key(self.prefix, ADMIN_TAG, f"roster-report:{import_id}")
 
+    # --- identity --------------------------------------------------------------
+
+    def identity_code(self, nik_digest: str) -> str:
+        """The current one-time code of one NIK, named by its keyed digest."""
+        return tagged_key(self.prefix, "identity", f"code:{nik_digest}")
+
     # --- guesses ----------------------------------------------------------------
 
     def attempts(self, kind: str, who: str, window: int) -> str:

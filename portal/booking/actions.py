@@ -11,8 +11,11 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
 
 from portal.errors import ApiError
+from portal.i18n import N_
+from portal.identity.proof import proved
 from portal.notify.events import announce_booking
 from portal.state import PortalState
 from portal.visitor.offers import (
@@ -104,3 +107,12 @@ def invalid_fields(fields: dict[str, str]) -> ApiError:
 
 def api_error(exc: BookingError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
+
+
+PROOF_NEEDED = N_("Buktikan dulu bahwa NIK ini milik Anda: minta kode verifikasi yang dikirim "
+                  "ke kontak Anda, lalu pesan jadwal.")
+
+
+def proof_required(state: PortalState, request: Request, nik: str) -> bool:
+    """Whether booking for ``nik`` still needs this browser to prove the NIK first."""
+    return not proved(str(state.settings.secret_key), request, nik)

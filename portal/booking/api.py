@@ -17,12 +17,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from portal.booking.actions import (
+    PROOF_NEEDED,
     announce,
     api_error,
     booking_json,
     cancel,
     in_transaction,
     invalid_fields,
+    proof_required,
     reschedule,
     validate_contact,
 )
@@ -128,6 +130,10 @@ async def api_book(request: Request) -> Response:
         errors["slot_id"] = "Pilih jadwal (slot_id) atau kirim preferences."
     if errors or contact is None:
         raise invalid_fields(errors)
+    if proof_required(state, request, contact.nik):
+        # Asked before anything about the NIK is looked up: no answer tells a stranger
+        # whether it is booked or registered.
+        raise ApiError(403, "identity_required", PROOF_NEEDED)
     room, now, zone = state.settings.room, utc_now(), state.settings.tz
     if has_slot:
         slot_id = _slot_id(body["slot_id"])

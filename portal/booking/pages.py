@@ -15,7 +15,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.booking.actions import announce, cancel, in_transaction, reschedule, validate_contact
+from portal.booking.actions import (
+    PROOF_NEEDED,
+    announce,
+    cancel,
+    in_transaction,
+    proof_required,
+    reschedule,
+    validate_contact,
+)
 from portal.browser import QUEUE_COOKIE, address_hash, browser_of, queue_ticket
 from portal.errors import error_page
 from portal.i18n import N_
@@ -86,6 +94,12 @@ async def booking_submit(request: Request) -> Response:
     if not choice and not time_of_day:
         errors["slot_id"] = "Pilih salah satu jadwal."
     error_message = None
+    if contact is not None and not errors and proof_required(state, request, contact.nik):
+        offers = await run_in_threadpool(offers_for_page, state,
+                                         await queue_eta_seconds(state.room))
+        return render(request, "booking.html", {
+            "offers": offers, "values": values, "errors": {}, "message": PROOF_NEEDED,
+            "prove": True, "time_of_day": list(TIME_OF_DAY), "chosen": choice}, status=403)
     if contact is not None and not errors:
         room, now, zone = state.settings.room, utc_now(), state.settings.tz
 

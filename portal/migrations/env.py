@@ -7,6 +7,7 @@ from sqlalchemy import create_engine
 
 import portal.admin.models  # noqa: F401  (registers every table on the metadata)
 import portal.form.models  # noqa: F401
+import portal.identity.models  # noqa: F401
 import portal.notify.models  # noqa: F401
 import portal.visitor.models  # noqa: F401
 from scheduler.models import Base

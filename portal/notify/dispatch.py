@@ -54,6 +54,7 @@ __all__ = [
     "notify_booking_cancelled",
     "notify_booking_confirmed",
     "notify_booking_rescheduled",
+    "notify_identity_code",
     "notify_roster_scheduled",
     "notify_submission_receipt",
     "notify_turn_opened",
@@ -321,6 +322,15 @@ def notify_submission_receipt(session: Session, queue: Queue, settings: NotifySe
         data.get("email"), data.get("telepon"), purpose="submission_receipt",
         reference=submission.registration_number, template="submission_receipt",
         context=context))
+
+
+def notify_identity_code(session: Session, queue: Queue, settings: NotifySettings, *,
+                         channel: str, address: str, code: str, minutes: int,
+                         reference: str) -> list[Notification]:
+    """Send a one-time code; the code leaves the record once it is sent (see mark_sent)."""
+    return _send_all(session, queue, settings, [MessageRequest(
+        channel, address, "identity_code", reference, "identity_code",
+        {"otp": code, "minutes": minutes})])
 
 
 def notify_roster_scheduled(session: Session, queue: Queue, settings: NotifySettings,

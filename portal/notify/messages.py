@@ -27,6 +27,7 @@ KINDS = (
     "booking_reminder",
     "submission_receipt",
     "slot_assigned",
+    "identity_code",
 )
 SMS_SEGMENT = 160
 _NIK_RUN = re.compile(r"\d{16}")

@@ -158,7 +158,24 @@ def mark_sent(session: Session, notification_id: int, fence: int, transport: str
                 last_error=None)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    _forget_secrets(session, notification_id)
+    return True
+
+
+# Context keys that hold a secret the message carried (a one-time code): kept only until
+# the message is sent, so neither the database nor the console's log can replay it.
+SECRET_CONTEXT_KEYS = ("otp",)
+
+
+def _forget_secrets(session: Session, notification_id: int) -> None:
+    record = session.get(Notification, notification_id)
+    if record is None or not any(key in (record.context or {}) for key in SECRET_CONTEXT_KEYS):
+        return
+    record.context = {key: ("•" * 6 if key in SECRET_CONTEXT_KEYS else value)
+                      for key, value in record.context.items()}
+    session.flush()
 
 
 def mark_unsent(session: Session, notification_id: int, fence: int, error: str,

@@ -8,6 +8,7 @@ from sqlalchemy import inspect
 
 import portal.admin.models  # noqa: F401  (every table on the metadata, as env.py has it)
 import portal.form.models  # noqa: F401
+import portal.identity.models  # noqa: F401
 import portal.notify.models  # noqa: F401
 import portal.visitor.models  # noqa: F401
 from portal.db import create_db_engine, upgrade

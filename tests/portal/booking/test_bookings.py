@@ -9,12 +9,15 @@ from icalendar import Calendar
 from starlette.testclient import TestClient
 
 from tests.support.booking import NIK, OTHER_NIK, person
+from tests.support.identity import ensure_proved, latest_code
 
 CODE_FORMAT = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
 
 
 def book(client: TestClient, slot_id: int, **changes: Any) -> Any:
-    return client.post("/api/v1/bookings", json={**person(**changes), "slot_id": slot_id})
+    body = person(**changes)
+    ensure_proved(client, body["nik"], phone=body["phone"])
+    return client.post("/api/v1/bookings", json={**body, "slot_id": slot_id})
 
 
 def test_slots_lists_the_window_and_refuses_bad_dates(app, slots) -> None:
@@ -97,11 +100,13 @@ def test_booking_conflicts_and_field_errors(app, slots) -> None:
 
 def test_booking_by_preference(app, slots) -> None:
     with TestClient(app) as client:
+        ensure_proved(client, NIK, phone=person()["phone"])
         created = client.post("/api/v1/bookings", json={
             **person(), "preferences": {"hours": [9, 10], "dates": [slots[8]["day"]]}})
         assert created.status_code == 201, created.text
         assert created.json()["slot"]["start"].endswith("T09:00:00+07:00")
         assert created.json()["slot"]["day"] == slots[8]["day"]
+        ensure_proved(client, OTHER_NIK, phone=person()["phone"])
         none = client.post("/api/v1/bookings", json={
             **person(nik=OTHER_NIK), "preferences": {"time_of_day": "malam"}})
         assert none.status_code == 409 and none.json()["error"]["code"] == "no_matching_slot"
@@ -124,6 +129,24 @@ def test_visitor_books_checks_and_cancels_on_the_pages(app, slots) -> None:
         invalid = client.post("/booking", data={"csrf_token": token, "nik": "1", "name": "",
                                                 "phone": "", "email": ""})
         assert invalid.status_code == 422 and "NIK" in invalid.text
+        unproved = client.post("/booking", data={**person(), "slot_id": slots[0]["id"],
+                                                 "csrf_token": token})
+        assert unproved.status_code == 403 and 'href="/identitas?lanjut=/booking"' in unproved.text
+        # The identity pages, as a person walks them: NIK (and a contact, not on the roster)
+        ask = client.get("/identitas?lanjut=/booking")
+        sent = client.post("/identitas/kode", data={
+            "csrf_token": csrf(ask.text), "nik": "3601 2848 1185 5133",
+            "phone": person()["phone"], "next": "/booking"})
+        assert sent.status_code == 202 and "Jika NIK ini terdaftar" in sent.text
+        wrong_code = client.post("/identitas/verifikasi", data={
+            "csrf_token": csrf(sent.text), "nik": NIK, "code": "000000", "next": "/booking"})
+        assert wrong_code.status_code == 422 and "Kode salah" in wrong_code.text
+        code_sent = latest_code(app.state.portal.settings.database_url)
+        assert code_sent is not None
+        proved = client.post("/identitas/verifikasi", data={
+            "csrf_token": csrf(sent.text), "nik": NIK, "code": code_sent, "next": "/booking"},
+            follow_redirects=False)
+        assert proved.status_code == 303 and proved.headers["location"] == "/booking"
         done = client.post("/booking", data={**person(), "slot_id": slots[0]["id"],
                                              "csrf_token": token})
         assert done.status_code == 201, done.text

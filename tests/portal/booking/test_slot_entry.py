@@ -13,6 +13,7 @@ from portal.db import create_db_engine, session_factory
 from scheduler.models import Slot
 from tests.support.booking import person
 from tests.support.form import csrf, join
+from tests.support.identity import ensure_proved
 
 
 def api_join(client: TestClient) -> dict:  # type: ignore[type-arg]
@@ -50,6 +51,7 @@ def test_booking_the_offer_gives_up_the_queue_place(settings, slots) -> None:  #
         api_join(b)
         token = api_join(visitor)["token"]
         form = visitor.get(f"/booking?slot={slots[0]['id']}")
+        ensure_proved(visitor, person()["nik"], phone=person()["phone"])
         done = visitor.post("/booking", data={**person(), "csrf_token": csrf(form.text),
                                               "slot_id": str(slots[0]["id"])})
         assert done.status_code == 201
@@ -61,6 +63,7 @@ def test_booking_the_offer_gives_up_the_queue_place(settings, slots) -> None:  #
 
 def test_a_booked_visitor_in_their_slot_goes_ahead_of_walk_ins(settings, slots) -> None:  # noqa: F811
     with TestClient(create_app(settings)) as booker:
+        ensure_proved(booker, person()["nik"], phone=person()["phone"])
         code = booker.post("/api/v1/bookings",
                            json={**person(), "slot_id": slots[0]["id"]}).json()["code"]
     # the slot is now: it began five minutes ago
@@ -93,6 +96,7 @@ def test_a_booked_visitor_in_their_slot_goes_ahead_of_walk_ins(settings, slots) 
 
 def test_outside_the_slot_time_the_booking_does_not_open_the_door(app, slots) -> None:  # noqa: F811
     with TestClient(app) as client:
+        ensure_proved(client, person()["nik"], phone=person()["phone"])
         code = client.post("/api/v1/bookings",
                            json={**person(), "slot_id": slots[0]["id"]}).json()["code"]
         page = client.get("/booking/cek")
@@ -102,23 +106,3 @@ def test_outside_the_slot_time_the_booking_does_not_open_the_door(app, slots) ->
         assert "bukan sekarang" in response.text
         assert re.search(r'id="enter-slot"', response.text) is None
         assert "Anda dalam antrean" not in join(client)  # cap 2: a plain join is admitted
-
-
-def test_a_booking_code_brings_back_the_draft_of_its_nik(settings, slots) -> None:  # noqa: F811
-    from tests.support.form import VALID, enter_form
-
-    with TestClient(create_app(settings)) as phone:
-        form = enter_form(phone)
-        phone.post("/formulir/draf", data={"csrf_token": csrf(form), **VALID})
-        code = phone.post("/api/v1/bookings",
-                          json={**person(nik=VALID["nik"]), "slot_id": slots[0]["id"]}
-                          ).json()["code"]
-    with TestClient(create_app(settings)) as laptop:
-        fresh = enter_form(laptop)
-        wrong_nik = laptop.post("/formulir/pulihkan", data={
-            "csrf_token": csrf(fresh), "nik": "3601021210672749", "kode": code})
-        assert wrong_nik.status_code == 422
-        restored = laptop.post("/formulir/pulihkan", data={
-            "csrf_token": csrf(fresh), "nik": VALID["nik"], "kode": code.lower()})
-    assert restored.status_code == 200
-    assert f'value="{VALID["nama"]}"' in restored.text

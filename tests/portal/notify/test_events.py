@@ -18,6 +18,7 @@ from portal.cli.run import Notifier
 from portal.db import create_db_engine
 from tests.support.booking import person
 from tests.support.form import FILES, VALID, csrf, enter_form, hidden
+from tests.support.identity import ensure_proved
 from tests.support.jobs import work_jobs
 from tests.support.notify import SmtpRecorder
 from waitroom.keys import RoomKeys
@@ -85,6 +86,7 @@ def test_booking_and_receipt_messages_are_sent_once(
     app, slots, redis_client: redis.Redis, smtp: SmtpRecorder  # noqa: F811
 ) -> None:
     with TestClient(app) as client:
+        ensure_proved(client, person()["nik"], phone=person()["phone"])
         created = client.post("/api/v1/bookings", json={**person(), "slot_id": slots[0]["id"]})
         code = created.json()["code"]
         moved = client.post(f"/api/v1/bookings/{code}/reschedule",

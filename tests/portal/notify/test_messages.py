@@ -38,6 +38,8 @@ CONTEXT = {
     "claim_minutes": 10,
     "registration_number": "REG-7K3F-9Q2M",
     "receipt_url": "https://pendaftaran.bkd.bantenprov.go.id/kwitansi",
+    "otp": "493027",
+    "minutes": 10,
 }
 
 
@@ -168,3 +170,12 @@ def test_due_reminders_never_early_never_after_the_start_at_most_one(
         # no smaller offset is also due (the closest one wins)
         assert not [d for d in deltas if d < reminder.offset and START - d <= now
                     and (booked_at is None or booked_at <= START - d)]
+
+
+def test_a_sent_code_leaves_its_record() -> None:
+    from portal.notify.records import SECRET_CONTEXT_KEYS
+
+    # The one-time code is the only secret a message carries; it is scrubbed once sent.
+    assert SECRET_CONTEXT_KEYS == ("otp",)
+    mail = render_email("identity_code", CONTEXT, "Asia/Jakarta")
+    assert "493027" in mail.subject and "493027" in mail.text

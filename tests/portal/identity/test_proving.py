@@ -1,0 +1,175 @@
+"""A NIK names a person, it never proves one: every way around the code is closed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import redis
+from sqlalchemy import func, select
+from starlette.testclient import TestClient
+
+from portal.app import create_app
+from portal.db import create_db_engine, session_factory
+from portal.identity.models import IdentityBinding, IdentityContest
+from portal.notify.models import Notification
+from scheduler.models import Registrant
+from tests.support.booking import NIK, OTHER_NIK
+from tests.support.identity import latest_code, prove
+
+ROSTER_NIK = "3601021210672749"  # OTHER_NIK, put on the roster below
+ROSTER_PHONE = "+6281311112222"
+ATTACKER_PHONE = "081299998888"
+
+
+def on_roster(settings: Any, nik: str = ROSTER_NIK, phone: str = ROSTER_PHONE) -> None:
+    engine = create_db_engine(settings.database_url)
+    with session_factory(engine)() as session, session.begin():
+        session.add(Registrant(nik=nik, name="Siti Rahma", unit_kerja="Dinas", phone=phone))
+    engine.dispose()
+
+
+def rows(settings: Any, model: Any, **where: Any) -> list[Any]:
+    engine = create_db_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            query = select(model)
+            for name, value in where.items():
+                query = query.where(getattr(model, name) == value)
+            return list(session.scalars(query))
+    finally:
+        engine.dispose()
+
+
+def ask(client: TestClient, nik: str, **contact: str) -> httpx.Response:
+    return client.post("/api/v1/identity/code", json={"nik": nik, **contact})
+
+
+def verify(client: TestClient, nik: str, code: str) -> httpx.Response:
+    return client.post("/api/v1/identity/verify", json={"nik": nik, "code": code})
+
+
+def test_the_answer_tells_nothing_about_the_nik(settings) -> None:  # type: ignore[no-untyped-def]
+    assert OTHER_NIK == ROSTER_NIK
+    on_roster(settings)
+    with TestClient(create_app(settings)) as client:
+        answers = [ask(client, nik, phone=ATTACKER_PHONE)
+                   for nik in (ROSTER_NIK, NIK, "3201010101900001")]
+    assert {answer.status_code for answer in answers} == {202}
+    assert len({answer.content for answer in answers}) == 1
+
+
+def test_a_roster_nik_is_proved_only_through_the_roster_contact(settings) -> None:  # type: ignore[no-untyped-def]
+    on_roster(settings)
+    with TestClient(create_app(settings)) as attacker:
+        assert ask(attacker, ROSTER_NIK, phone=ATTACKER_PHONE).status_code == 202
+        # The code went to the roster's phone; none to the attacker's.
+        assert latest_code(settings.database_url, "+6281299998888") is None
+        sent_to_roster = latest_code(settings.database_url, ROSTER_PHONE)
+        assert sent_to_roster is not None
+        # Guessing is all the attacker can do, and a guess is wrong.
+        wrong = "000000" if sent_to_roster != "000000" else "111111"
+        refused = verify(attacker, ROSTER_NIK, wrong)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_code"
+        assert attacker.post("/api/v1/bookings", json={
+            "nik": ROSTER_NIK, "name": "x", "phone": ATTACKER_PHONE, "slot_id": 1,
+        }).json()["error"]["code"] == "identity_required"
+    # A roster NIK is never bound to an offered contact.
+    assert rows(settings, IdentityBinding) == []
+
+
+def test_a_code_works_once_for_its_own_nik_in_its_own_browser(settings) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings)) as owner, \
+            TestClient(create_app(settings)) as other:
+        assert ask(owner, NIK, phone="0895-7477-2415").status_code == 202
+        code = latest_code(settings.database_url)
+        assert code is not None
+        # A code for NIK A is no code for NIK B.
+        assert verify(owner, OTHER_NIK, code).status_code == 422
+        assert verify(owner, NIK, code).status_code == 200
+        # Used once: a replay fails, in this browser and in any other.
+        assert verify(owner, NIK, code).status_code == 422
+        assert verify(other, NIK, code).status_code == 422
+        # The proof is this browser's: the other browser still has none.
+        assert other.post("/api/v1/bookings", json={
+            "nik": NIK, "name": "x", "phone": ATTACKER_PHONE, "slot_id": 1,
+        }).status_code == 403
+
+
+def test_five_wrong_guesses_use_a_code_up(settings) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings)) as client:
+        ask(client, NIK, phone="0895-7477-2415")
+        code = latest_code(settings.database_url)
+        assert code is not None
+        wrong = [f"{n:06d}" for n in range(1000) if f"{n:06d}" != code][:5]
+        assert [verify(client, NIK, guess).status_code for guess in wrong] == [422] * 5
+        late = verify(client, NIK, code)
+    assert late.status_code == 422  # the right code, too late: ask for a new one
+
+
+def test_codes_are_sent_a_few_times_an_hour_at_most(settings) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings)) as client:
+        answers = [ask(client, NIK, phone="0895-7477-2415") for _ in range(5)]
+    assert {answer.status_code for answer in answers} == {202}  # the same answer...
+    sent = rows(settings, Notification, purpose="identity_code")
+    assert len(sent) == 3  # ...but only three messages
+
+
+def test_codes_are_kept_only_as_keyed_digests(settings, redis_client: redis.Redis) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings)) as client:
+        ask(client, NIK, phone="0895-7477-2415")
+    code = latest_code(settings.database_url)
+    assert code is not None
+    stored = b"".join(key + b"".join(value for pair in redis_client.hgetall(key).items()
+                                     for value in pair)
+                      for key in redis_client.scan_iter(match="*identity*")
+                      if redis_client.type(key) == b"hash")
+    assert stored and code.encode() not in stored and NIK.encode() not in stored
+
+
+def test_the_first_proved_contact_binds_a_nik_off_the_roster(settings) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings)) as first:
+        prove(first, NIK, phone="0895-7477-2415")
+    [binding] = rows(settings, IdentityBinding)
+    assert (binding.nik, binding.channel, binding.address) == (NIK, "sms", "+6289574772415")
+    with TestClient(create_app(settings)) as second:
+        # Someone else offers their own phone: the code still goes to the bound one,
+        # and the operators see a contest.
+        ask(second, NIK, phone=ATTACKER_PHONE)
+    assert latest_code(settings.database_url, "+6281299998888") is None
+    [contest] = rows(settings, IdentityContest)
+    assert (contest.nik, contest.address) == (NIK, "+6281299998888")
+
+
+def test_twenty_simultaneous_guesses_count_as_twenty(
+        settings, live_server_factory, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    server = live_server_factory(database_url)
+
+    async def storm() -> tuple[list[int], int]:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            await client.post("/api/v1/identity/code", json={"nik": NIK, "phone": "0895-7477-2415"})
+            code = latest_code(settings.database_url)
+            assert code is not None
+            wrong = [f"{n:06d}" for n in range(100) if f"{n:06d}" != code][:20]
+            answers = await asyncio.gather(*(client.post("/api/v1/identity/verify",
+                                                         json={"nik": NIK, "code": guess})
+                                             for guess in wrong))
+            late = await client.post("/api/v1/identity/verify", json={"nik": NIK, "code": code})
+            return [answer.status_code for answer in answers], late.status_code
+
+    statuses, late = asyncio.run(storm())
+    # 5 guesses reach the code, the rest find it gone; 20 counted, so the 21st is refused
+    # unchecked even with the right code.
+    assert statuses.count(200) == 0 and len(statuses) == 20
+    assert late == 429
+
+
+def test_grouped_nik_and_counts(settings) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(create_app(settings)) as client:
+        prove(client, "3601 2848 1185 5133", phone="0895-7477-2415")
+    engine = create_db_engine(settings.database_url)
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(IdentityBinding).where(
+            IdentityBinding.nik == NIK)) == 1
+    engine.dispose()
