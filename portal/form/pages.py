@@ -48,6 +48,7 @@ from portal.form.store import (
     submission_by_key,
 )
 from portal.form.uploads import StoredFile, UploadStore
+from portal.identity.proof import proved, proved_any
 from portal.notify.dispatch import notify_submission_receipt
 from portal.state import state_of
 from portal.visitor.place import REDIS_DOWN, open_door_grant
@@ -141,7 +142,9 @@ async def form_page(request: Request) -> Response:
         return render(request, "session_over.html", {}, status=403)
     browser = browser_of(request)
     data = await run_in_threadpool(_open_draft, request, browser.tag)
-    return render(request, "form.html", {**_form_context(data), **_session_context(live[1])})
+    context = _form_context(data)
+    return render(request, "form.html", {**context, **_session_context(live[1]),
+                                         "proved": _proved(request, context["values"])})
 
 
 async def save_draft_endpoint(request: Request) -> Response:
@@ -159,6 +162,16 @@ async def save_draft_endpoint(request: Request) -> Response:
     if live is not None:
         body.update(_session_context(live[1]))
     return JSONResponse(body)
+
+
+def _proved(request: Request, values: dict[str, Any]) -> bool:
+    """Whether this browser proved the NIK typed in the form (any NIK, while none is)."""
+    secret = str(state_of(request).settings.secret_key)
+    try:
+        nik = validate_nik(str(values.get("nik") or ""))
+    except InvalidField:
+        return proved_any(secret, request)  # not a NIK (yet): say what this browser holds
+    return proved(secret, request, nik)
 
 
 def _json_refusal(exc: Refused, message: str | None = None) -> JSONResponse:
@@ -335,8 +348,16 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
     data["_files"] = files
     if not result.ok or not key:
         context = {**_form_context(data, result.values, result.errors, result.warnings),
-                   **_session_context(grant)}
+                   **_session_context(grant), "proved": _proved(request, result.values)}
         return render(request, "form.html", context, status=422)
+    if not proved(str(state.settings.secret_key), request, str(result.cleaned["nik"])):
+        # Anyone can type a stranger's NIK: a registration is stored only for a NIK this
+        # browser proved (the code went to the roster's contact, or binds this one).
+        errors = {"nik": N_("Verifikasi NIK Anda dulu: kirim kode ke nomor HP atau e-mail "
+                            "Anda (kotak di atas), lalu kirim pendaftaran lagi.")}
+        context = {**_form_context(data, result.values, errors, result.warnings),
+                   **_session_context(grant), "proved": False}
+        return render(request, "form.html", context, status=403)
     record = {**result.cleaned, "berkas": files}
     try:
         submission = await run_in_threadpool(

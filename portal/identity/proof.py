@@ -59,6 +59,11 @@ def remember_proof(response: Response, secret: str, request: Request, browser: B
         PROOF_COOKIE, _signer(secret).sign(value).decode(), PROOF_SECONDS, secure=secure)))
 
 
+def proved_any(secret: str, request: Request, now: float | None = None) -> bool:
+    """Whether this request's browser holds any live proof (which NIK it cannot tell)."""
+    return bool(_proofs(secret, request, now or time.time()))
+
+
 def proved(secret: str, request: Request, nik: str, now: float | None = None) -> bool:
     """Whether this request's browser proved ``nik`` within the last PROOF_SECONDS."""
     if not nik:

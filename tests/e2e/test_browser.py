@@ -16,6 +16,7 @@ from tests.support.browser import (
     expect_receipt,
     fill_form,
     phone,
+    prove_in_page,
     screenshot,
     submit_form,
     take_a_number,
@@ -42,6 +43,7 @@ def test_waiting_visitor_moves_on_to_the_form_and_the_receipt(
         expect(second.locator("#position")).to_have_text("1")
         screenshot(second, artifacts, f"phone-{db}-1-waiting.png")
 
+        prove_in_page(first, server.url, database_url, FIRST)
         fill_form(first, FIRST)
         submit_form(first)
         expect_receipt(first, FIRST)
@@ -63,6 +65,8 @@ def test_waiting_visitor_moves_on_to_the_form_and_the_receipt(
         expect(second.get_by_role("alert")).to_contain_text("perlu diperbaiki")
         screenshot(second, artifacts, f"phone-{db}-2-form-with-error.png")
 
+        # Told to verify the NIK first; the form keeps everything while that is done.
+        prove_in_page(second, server.url, database_url, SECOND)
         second.fill("#f-nik", SECOND["nik"])
         submit_form(second)
         number = expect_receipt(second, SECOND)
@@ -100,6 +104,7 @@ def test_waiting_page_works_without_javascript(
         screenshot(page, artifacts, "phone-nojs-admitted.png")
         enter.click()
         page.wait_for_url("**/formulir")
+        prove_in_page(page, server.url, sqlite_url, SECOND)
         fill_form(page, SECOND, javascript=False)
         submit_form(page)
         expect_receipt(page, SECOND)
@@ -207,6 +212,7 @@ def test_receipt_values_are_readable_on_a_phone(
     try:
         take_a_number(page, server.url)
         page.wait_for_url("**/formulir")
+        prove_in_page(page, server.url, sqlite_url, FIRST)
         fill_form(page, FIRST)
         submit_form(page)
         expect_receipt(page, FIRST)
@@ -272,6 +278,7 @@ def test_every_validation_message_and_a_double_click_give_one_record(
             expect(page.locator(f"#reg-form [name={name}]")).to_have_attribute(
                 "aria-describedby", f"e-{name}")
         screenshot(page, artifacts, "phone-every-validation-message.png")
+        prove_in_page(page, _url, database_url, FIRST)
         fill_form(page, FIRST)
         page.get_by_role("button", name="Kirim pendaftaran").dblclick()
         expect_receipt(page, FIRST)

@@ -6,7 +6,15 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.support import VENDOR
-from tests.support.browser import FIRST, ApiVisitor, fill_form, phone, submit_form, take_a_number
+from tests.support.browser import (
+    FIRST,
+    ApiVisitor,
+    fill_form,
+    phone,
+    prove_in_page,
+    submit_form,
+    take_a_number,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -47,6 +55,7 @@ def test_no_serious_accessibility_violation_on_the_visitor_pages(
         submit_form(page)
         page.wait_for_selector("#e-nik")
         found["form with errors"] = serious_violations(page)
+        prove_in_page(page, server.url, sqlite_url, FIRST)
         fill_form(page, FIRST)
         submit_form(page)
         page.wait_for_url("**/kwitansi")

@@ -191,3 +191,21 @@ class ApiVisitor:
     def close(self) -> None:
         self.client.close()
 
+
+
+def prove_in_page(page: Page, base_url: str, database_url: str, values: dict[str, str]) -> None:
+    """Prove the NIK of ``values`` as a person does: ask for the code, type it, come back."""
+    from tests.support.identity import latest_code
+
+    page.goto(base_url + "/identitas?lanjut=/formulir")
+    page.fill("#f-nik", values["nik"])
+    page.fill("#f-phone", values["telepon"])
+    page.get_by_role("button", name="Kirim kode").click()
+    page.wait_for_selector("#f-code")
+    expect(page.locator("#message")).to_contain_text("Jika NIK ini terdaftar")
+    code = latest_code(database_url)
+    assert code is not None, "no code was queued"
+    page.fill("#f-code", code)
+    page.get_by_role("button", name="Verifikasi").click()
+    page.wait_for_url("**/formulir")
+    expect(page.locator("#nik-proved")).to_be_visible()

@@ -6,6 +6,8 @@ import re
 
 from starlette.testclient import TestClient
 
+from tests.support.identity import ensure_proved
+
 VALID = {
     "nik": "3601284811855133",
     "nama": "Dian Suryana",
@@ -58,7 +60,10 @@ def join(client: TestClient) -> str:
     return page.text
 
 
-def enter_form(client: TestClient) -> str:
+def enter_form(client: TestClient, *, prove_nik: str | None = VALID["nik"]) -> str:
+    """Join, enter the form; first prove ``prove_nik`` in this browser (None: prove nothing)."""
+    if prove_nik is not None:
+        ensure_proved(client, prove_nik, phone=VALID["telepon"])
     page = join(client)
     assert "Giliran Anda tiba" in page
     form = client.post("/antre/masuk", data={"csrf_token": csrf(page)})

@@ -174,6 +174,8 @@ def test_prequeue_visitors_see_that_the_order_is_drawn_at_opening(
 
 def test_fail_open_lets_visitors_fill_the_form_while_redis_is_down(tmp_path) -> None:
 
+    from sqlalchemy import text
+
     from portal.db import create_db_engine, upgrade
     from tests.support.form import FILES, VALID, csrf, hidden
     from tests.support.servers import free_port
@@ -194,4 +196,13 @@ def test_fail_open_lets_visitors_fill_the_form_while_redis_is_down(tmp_path) -> 
         done = client.post("/formulir", data={**VALID, "csrf_token": csrf(form.text),
                                               "submit_key": hidden(form.text, "submit_key")},
                            files=FILES)
-    assert done.status_code == 200 and "Pendaftaran berhasil" in done.text
+    # The form is open and what was typed is kept; but no code can be sent while Redis is
+    # away, so a NIK this browser never proved is not registered (no squatting in an outage).
+    assert done.status_code == 403 and "Verifikasi NIK Anda dulu" in done.text
+    assert f'value="{VALID["nama"]}"' in done.text
+    engine = create_db_engine(url)
+    with engine.connect() as connection:
+        kept = connection.execute(text("SELECT data FROM drafts")).scalars().all()
+        registered = connection.execute(text("SELECT count(*) FROM submissions")).scalar()
+    engine.dispose()
+    assert len(kept) == 1 and VALID["nama"] in str(kept[0]) and registered == 0
