@@ -135,10 +135,18 @@ async def join_queue(
     """Queue the visitor (booked: in the priority lane); return the place and its token.
 
     ``address`` is the hashed client address the per-address join limit counts.
+    A place is found again only from the browser that holds it: this browser's own
+    identity always, and every identifier given (NIK, phone, e-mail, booking code)
+    only together with this browser. Someone who knows a person's NIK joining from
+    another browser gets a place of their own, never that person's.
     """
     settings = state.settings
+    signer = state.signer
+    bound = [signer.identity_hash("browser", browser.tag),
+             *(signer.identity_hash("held-by", f"{browser.tag}|{identity}")
+               for identity in identities)]
     place = await state.room.join(
-        identities,
+        bound,
         address_hash=address,
         limit_per_minute=settings.join_rate_per_minute,
         booked=booked,

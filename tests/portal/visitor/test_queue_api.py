@@ -60,6 +60,34 @@ def test_same_nik_gets_the_same_place(app) -> None:
         assert second.json()["token"].split(".")[1] == first["token"].split(".")[1]
 
 
+def test_knowing_a_nik_or_phone_takes_nobodys_place(app) -> None:
+    """The victim waits; a stranger joins with her NIK, or her phone spelled otherwise."""
+    settings = app.state.portal.settings
+    with TestClient(app) as victim, TestClient(create_app(settings)) as by_nik, \
+            TestClient(create_app(settings)) as by_phone:
+        victim.get("/")
+        theirs = victim.post("/api/v1/queue/join", json={
+            "nik": "3601284811855133", "phone": "0895-7477-2415"}).json()
+        for thief, body in ((by_nik, {"nik": "3601 2848 1185 5133"}),
+                            (by_phone, {"phone": "+62 895 7477 2415"})):
+            taken = thief.post("/api/v1/queue/join", json=body)
+            assert taken.status_code == 201  # a new place of its own
+            assert taken.json()["token"].split(".")[1] != theirs["token"].split(".")[1]
+        # The victim still holds her place, and her own browser finds it again.
+        again = victim.post("/api/v1/queue/join", json={"nik": "3601284811855133"})
+        assert again.status_code == 200
+        assert again.json()["token"].split(".")[1] == theirs["token"].split(".")[1]
+
+
+def test_a_second_tap_gives_the_same_place_back(app) -> None:
+    with TestClient(app) as client:
+        client.get("/")  # the landing page gives the browser its secret
+        first = client.post("/api/v1/queue/join", json={}).json()
+        second = client.post("/api/v1/queue/join", json={})
+    assert second.status_code == 200
+    assert second.json()["token"].split(".")[1] == first["token"].split(".")[1]
+
+
 def test_token_from_another_browser_is_refused(app) -> None:
     with TestClient(app) as owner, TestClient(create_app(app.state.portal.settings)) as thief:
         token = owner.post("/api/v1/queue/join", json={}).json()["token"]
