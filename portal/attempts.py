@@ -66,3 +66,30 @@ async def allow_attempt(redis: Redis, keys: PortalKeys, limit: Limit, *who: str,
 def failed_attempt(limit: Limit) -> None:
     """Count a wrong guess in the metrics."""
     ATTEMPTS_FAILED.labels(kind=limit.kind).inc()
+
+
+# Tokens are long and random, so only failures are counted for them: a script polling
+# with the right token is never slowed down.
+
+
+async def refused_for_failures(redis: Redis, keys: PortalKeys, limit: Limit, who: str,
+                               now: float | None = None) -> bool:
+    """Whether ``who`` failed more than the limit allows in the current window."""
+    window = int((now or time.time()) // limit.seconds)
+    counted = await redis.get(keys.attempts(limit.kind, who, window))
+    if counted is not None and int(counted) >= limit.count:
+        ATTEMPTS_REFUSED.labels(kind=limit.kind).inc()
+        return True
+    return False
+
+
+async def count_failure(redis: Redis, keys: PortalKeys, limit: Limit, who: str,
+                        now: float | None = None) -> None:
+    """Count one failed attempt by ``who``."""
+    window = int((now or time.time()) // limit.seconds)
+    name = keys.attempts(limit.kind, who, window)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(name)
+        pipe.expire(name, limit.seconds * 2)
+        await pipe.execute()
+    failed_attempt(limit)

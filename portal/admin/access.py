@@ -15,6 +15,8 @@ from starlette.responses import RedirectResponse, Response
 from portal.admin import audit
 from portal.admin.apitokens import find_token
 from portal.admin.auth import SESSION_COOKIE, Actor, AdminSessions, LoginThrottle
+from portal.attempts import BEARER_TOKEN, count_failure, refused_for_failures
+from portal.browser import client_address
 from portal.errors import error_page, json_error, wants_json
 from portal.i18n import N_
 from portal.state import PortalState, state_of
@@ -74,10 +76,17 @@ async def bearer_actor(request: Request) -> Actor | None:
     presented = presented.strip()
     if scheme.lower() != "bearer" or not presented:
         return None
-    expected = state_of(request).settings.admin_token
+    state = state_of(request)
+    address = client_address(request)
+    if await refused_for_failures(state.redis, state.keys, BEARER_TOKEN, address):
+        return None  # past the limit: not even a right token is checked
+    expected = state.settings.admin_token
     if expected is not None and hmac.compare_digest(presented.encode(), str(expected).encode()):
         return Actor("api-token", "admin")
-    return await token_actor(request, presented)
+    actor = await token_actor(request, presented)
+    if actor is None:
+        await count_failure(state.redis, state.keys, BEARER_TOKEN, address)
+    return actor
 
 
 def audit_settings_change(request: Request, actor: Actor, before: dict[str, Any],

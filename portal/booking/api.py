@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from portal.attempts import BOOKING_CODE, allow_attempt
 from portal.booking.actions import (
     PROOF_NEEDED,
     announce,
@@ -28,8 +29,9 @@ from portal.booking.actions import (
     reschedule,
     validate_contact,
 )
+from portal.browser import client_address
 from portal.errors import ApiError
-from portal.state import state_of
+from portal.state import PortalState, state_of
 from portal.visitor.offers import (
     slot_json,
     utc_now,
@@ -79,6 +81,14 @@ def _code(raw: str) -> str:
     except InvalidCode as exc:
         # A code that cannot exist is as unknown as one that does not.
         raise ApiError(404, "not_found", "Kode pemesanan tidak ditemukan.") from exc
+async def _guard(state: PortalState, request: Request, code: str) -> None:
+    """Count a look-up by booking code per address and per code; refuse past the limit."""
+    if not await allow_attempt(state.redis, state.keys, BOOKING_CODE,
+                               client_address(request), code):
+        raise ApiError(429, "too_many_attempts", "Terlalu banyak percobaan. Coba lagi nanti.",
+                       headers={"Retry-After": str(BOOKING_CODE.seconds)})
+
+
 def _owner_nik(request: Request, body: dict[str, Any] | None = None) -> str:
     raw = (body or {}).get("nik") or request.headers.get(NIK_HEADER, "")
     if not isinstance(raw, str) or not raw:
@@ -162,6 +172,7 @@ async def api_book(request: Request) -> Response:
 async def api_booking(request: Request) -> Response:
     state = state_of(request)
     code = _code(request.path_params["code"])
+    await _guard(state, request, code)
     nik = _owner_nik(request)
     zone = state.settings.tz
     try:
@@ -177,6 +188,7 @@ async def api_booking(request: Request) -> Response:
 async def api_cancel(request: Request) -> Response:
     state = state_of(request)
     code = _code(request.path_params["code"])
+    await _guard(state, request, code)
     nik = _owner_nik(request, await json_body(request))
     room, now, zone = state.settings.room, utc_now(), state.settings.tz
     try:
@@ -192,6 +204,7 @@ async def api_cancel(request: Request) -> Response:
 async def api_reschedule(request: Request) -> Response:
     state = state_of(request)
     code = _code(request.path_params["code"])
+    await _guard(state, request, code)
     body = await json_body(request)
     nik = _owner_nik(request, body)
     slot_id = _slot_id(body.get("slot_id"))

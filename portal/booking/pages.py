@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from portal.attempts import BOOKING_CODE, allow_attempt
 from portal.booking.actions import (
     PROOF_NEEDED,
     announce,
@@ -24,7 +25,7 @@ from portal.booking.actions import (
     reschedule,
     validate_contact,
 )
-from portal.browser import QUEUE_COOKIE, address_hash, browser_of, queue_ticket
+from portal.browser import QUEUE_COOKIE, address_hash, browser_of, client_address, queue_ticket
 from portal.errors import error_page
 from portal.i18n import N_
 from portal.state import state_of
@@ -158,6 +159,12 @@ async def check_submit(request: Request) -> Response:
     if errors:
         return render(request, "booking_check.html", {"values": values, "errors": errors},
                       status=422)
+    if not await allow_attempt(state.redis, state.keys, BOOKING_CODE, client_address(request),
+                               code):
+        return render(request, "booking_check.html", {
+            "values": values, "errors": {}, "message": N_(
+                "Terlalu banyak percobaan. Coba lagi dalam 15 menit.")},
+            status=429, headers={"Retry-After": str(BOOKING_CODE.seconds)})
     action = form.get("action", "lihat")
     room, now, zone = state.settings.room, utc_now(), state.settings.tz
     if action == "masuk":

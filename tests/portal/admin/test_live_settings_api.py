@@ -34,6 +34,20 @@ def test_settings_need_a_bearer_token(admin_settings) -> None:
     assert wrong.json()["error"]["code"] == "forbidden"
 
 
+def test_token_guesses_are_limited_per_address(admin_settings) -> None:
+    with TestClient(create_app(admin_settings)) as client:
+        guesses = [client.get("/api/v1/admin/settings",
+                              headers={"Authorization": f"Bearer guess-{n:040d}"}).status_code
+                   for n in range(20)]
+        # Past the limit, not even the right token is checked from this address.
+        late = client.get("/api/v1/admin/settings", headers=AUTH)
+    with TestClient(create_app(admin_settings), client=("10.0.0.9", 50000)) as elsewhere:
+        fine = elsewhere.get("/api/v1/admin/settings", headers=AUTH)
+    assert guesses == [403] * 20
+    assert late.status_code == 403
+    assert fine.status_code == 200
+
+
 def test_a_change_reaches_every_process_within_a_second(admin_settings) -> None:
     with TestClient(create_app(admin_settings)) as operator, \
             TestClient(create_app(admin_settings)) as visitor:

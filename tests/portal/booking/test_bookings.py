@@ -165,3 +165,14 @@ def test_visitor_books_checks_and_cancels_on_the_pages(app, slots) -> None:
         cancelled = client.post("/booking/cek", data={"csrf_token": token, "nik": NIK,
                                                       "code": code.group(1), "action": "batal"})
         assert cancelled.status_code == 200 and "Dibatalkan" in cancelled.text
+
+
+def test_booking_code_guesses_are_limited(app, slots) -> None:  # type: ignore[no-untyped-def]
+    with TestClient(app) as client:
+        code = book(client, slots[0]["id"]).json()["code"]
+        headers = {"X-Antrean-NIK": NIK}
+        guesses = [client.get(f"/api/v1/bookings/{code}", headers={"X-Antrean-NIK": OTHER_NIK})
+                   .status_code for _ in range(20)]
+        late = client.get(f"/api/v1/bookings/{code}", headers=headers)
+    assert guesses == [404] * 20
+    assert late.status_code == 429 and late.headers["Retry-After"] == "900"
