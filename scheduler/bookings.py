@@ -143,6 +143,17 @@ def find_booking(session: Session, code: str, nik: str) -> tuple[Booking, Slot]:
     return row[0], row[1]
 
 
+def active_booking_of(session: Session, nik: str) -> tuple[Booking, Slot] | None:
+    """The active booking of a NIK, for a caller that has already proved the NIK is theirs."""
+    row = session.execute(
+        select(Booking, Slot)
+        .join(Registrant, Registrant.id == Booking.registrant_id)
+        .join(Slot, Slot.id == Booking.slot_id)
+        .where(Registrant.nik == nik, Booking.status == "active")
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def booking_by_code(session: Session, code: str) -> tuple[Booking, Slot] | None:
     """Return a booking and its slot by code alone (for server-side use, not for visitors)."""
     row = session.execute(

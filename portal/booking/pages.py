@@ -47,6 +47,7 @@ from portal.web import Refused, checked_form, refusal_page, render
 from scheduler.bookings import (
     BookingError,
     BookingNotFound,
+    active_booking_of,
     book_by_preference,
     book_slot,
     find_booking,
@@ -149,13 +150,22 @@ async def check_submit(request: Request) -> Response:
     errors: dict[str, str] = {}
     code = nik = ""
     try:
-        code = parse_code(values["code"])
-    except InvalidCode as exc:
-        errors["code"] = str(exc)
-    try:
         nik = validate_nik(values["nik"])
     except InvalidField as exc:
         errors["nik"] = exc.message
+    if nik and not values["code"].strip() and not proof_required(state, request, nik):
+        # Lost the code: whoever proved the NIK with a code to its contact sees it again.
+        found = await run_in_threadpool(
+            in_transaction, state.db, lambda session: active_booking_of(session, nik))
+        if found is None:
+            return render(request, "booking_check.html", {
+                "values": values, "errors": {},
+                "message": N_("NIK ini belum memesan jadwal.")}, status=404)
+        values["code"] = format_code(found[0].code)
+    try:
+        code = parse_code(values["code"])
+    except InvalidCode as exc:
+        errors["code"] = str(exc)
     if errors:
         return render(request, "booking_check.html", {"values": values, "errors": errors},
                       status=422)

@@ -8,6 +8,7 @@ from typing import Any
 from icalendar import Calendar
 from starlette.testclient import TestClient
 
+from portal.app import create_app
 from tests.support.booking import NIK, OTHER_NIK, person
 from tests.support.identity import ensure_proved, latest_code
 
@@ -176,3 +177,21 @@ def test_booking_code_guesses_are_limited(app, slots) -> None:  # type: ignore[n
         late = client.get(f"/api/v1/bookings/{code}", headers=headers)
     assert guesses == [404] * 20
     assert late.status_code == 429 and late.headers["Retry-After"] == "900"
+
+
+def test_a_proved_person_gets_a_lost_booking_code_again(app, slots) -> None:  # type: ignore[no-untyped-def]
+    settings = app.state.portal.settings
+    with TestClient(app) as phone:
+        code = book(phone, slots[0]["id"]).json()["code"]
+    with TestClient(create_app(settings)) as laptop:
+        page = laptop.get("/booking/cek")
+        stranger = laptop.post("/booking/cek", data={"csrf_token": csrf(page.text), "nik": NIK,
+                                                    "code": "", "action": "lihat"})
+        assert stranger.status_code == 422 and code not in stranger.text
+        # The same person on another device proves the NIK again, then needs no code.
+        # (The first code request went to this phone: the NIK is bound to it now.)
+        ensure_proved(laptop, NIK, phone=person()["phone"])
+        found = laptop.post("/booking/cek", data={"csrf_token": csrf(page.text), "nik": NIK,
+                                                 "code": "", "action": "lihat"})
+    assert found.status_code == 200
+    assert f'id="booking-code">{code}<' in found.text
