@@ -321,7 +321,7 @@ class WaitingRoom:
             if ranks is None or ranks[0] != f"{snapshot.seed}:{snapshot.sealed}":
                 return None  # the first poll after the draw computes the ranks
             rank = ranks[1].get(number, 1)
-            ahead = snapshot.returning + rank - (snapshot.sealed - snapshot.order_left)
+            ahead = snapshot.returning + rank - (snapshot.sealed - snapshot.order_left) - 1
         else:
             if number < snapshot.head:
                 return None

@@ -339,6 +339,26 @@ async def test_polls_far_back_are_answered_from_the_snapshot(client: Redis, cloc
     assert (await room.poll(places[9].number)).state is VisitorState.ADMITTED
 
 
+async def test_polls_far_back_in_the_prequeue_get_the_position_redis_gives(
+    client: Redis, clock: Clock
+) -> None:
+    room = await make_room(client, clock, max_active=2, opens_at=int(clock.now) + 600)
+    early = [await room.join() for _ in range(10)]
+    clock.advance(600)
+    assert await room.tick_if_leader() == 2
+    exact = {p.number: await room.poll(p.number) for p in early}
+    await room.refresh()
+    answered = 0
+    for number, place in exact.items():
+        fast = room.poll_from_snapshot(number)
+        if place.state is not VisitorState.WAITING or place.position <= 2:
+            assert fast is None  # admitted, or within the next max_active places
+        else:
+            assert fast is not None and fast.position == place.position
+            answered += 1
+    assert answered == 6
+
+
 async def test_snapshot_never_claims_a_place_held_out_of_order(client: Redis,
                                                                clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1, booked_share=1.0)
