@@ -359,6 +359,35 @@ async def test_polls_far_back_in_the_prequeue_get_the_position_redis_gives(
     assert answered == 6
 
 
+async def test_snapshot_never_claims_a_served_prequeue_visitor_is_waiting(
+    client: Redis, clock: Clock
+) -> None:
+    room = await make_room(client, clock, max_active=1, stale_after_seconds=60,
+                           return_grace_seconds=600, opens_at=int(clock.now) + 600)
+    early = [await room.join() for _ in range(2)]
+    clock.advance(600)
+    gone, present = await room.join(), await room.join()
+    assert await room.tick_if_leader() == 1
+    served: list[int] = []
+    for _ in range(2):
+        places = {p.number: await room.poll(p.number) for p in early}
+        number = next(n for n, place in places.items() if place.state is VisitorState.ADMITTED)
+        grant = await room.enter(number)
+        assert grant is not None
+        served.append(number)
+        for _ in range(3):
+            clock.advance(30)
+            await room.poll(present.number)
+        await room.finish(grant.session_id)
+    assert (await room.poll(present.number)).state is VisitorState.ADMITTED
+    assert (await room.poll(gone.number)).state is VisitorState.WAITING  # came back
+    await room.refresh()
+    assert room.snapshot is not None and room.snapshot.returning == 1
+    for number in served:
+        assert (await room.poll(number)).state is VisitorState.FINISHED
+        assert room.poll_from_snapshot(number) is None
+
+
 async def test_snapshot_never_claims_a_place_held_out_of_order(client: Redis,
                                                                clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1, booked_share=1.0)
