@@ -29,7 +29,7 @@ local SPAN = 536870912 -- 2^29: the seconds part of a mark
 local NOW = tonumber(ARGV[1])
 local NOW_S = math.floor(NOW / 1000)
 
-local WAITING, SKIPPED, ADMITTED, ACTIVE, FINISHED, EXPIRED = 1, 2, 3, 4, 5, 6
+local WAITING, SKIPPED, ADMITTED, ACTIVE, FINISHED, EXPIRED, LEFT = 1, 2, 3, 4, 5, 6, 7
 
 local function mark_get(n)
   local v = redis.call('BITFIELD', K_MARKS, 'GET', 'u32', '#' .. n)[1]
