@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from waitroom.config import RoomConfig
 from waitroom.eta import WaitEstimate, estimate_at_rate, planned_rate
@@ -80,7 +80,8 @@ class RoomStats:
 class WaitingRoom:
     """One room's queue, admissions and sessions; every change is one Lua call."""
 
-    def __init__(self, client: Redis, keys: RoomKeys, *, clock: Clock = time.time) -> None:
+    def __init__(self, client: Redis | RedisCluster, keys: RoomKeys, *,
+                 clock: Clock = time.time) -> None:
         self.client = client
         self.keys = keys
         self.clock = clock

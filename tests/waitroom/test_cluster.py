@@ -72,7 +72,7 @@ async def cluster(cluster_nodes: list[RedisProcess]) -> AsyncIterator[RedisClust
 async def test_rooms_work_on_a_cluster(cluster: RedisCluster) -> None:
     rooms = []
     for name in ("north", "south", "east"):  # rooms land on different slots
-        room = WaitingRoom(cluster, RoomKeys("antrean", name))  # type: ignore[arg-type]
+        room = WaitingRoom(cluster, RoomKeys("antrean", name))
         await room.ensure_config(RoomConfig(max_active=1))
         rooms.append(room)
     for room in rooms:
