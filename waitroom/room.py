@@ -8,11 +8,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from waitroom.config import RoomConfig
 from waitroom.eta import WaitEstimate, estimate_at_rate, planned_rate
 from waitroom.keys import RoomKeys
+from waitroom.position import in_prequeue, queue_position
 from waitroom.prequeue import new_seed, prequeue_order, rank_of
 from waitroom.scripts import register_scripts
 from waitroom.snapshot import RoomSnapshot, _int, read_snapshot
@@ -79,7 +80,8 @@ class RoomStats:
 class WaitingRoom:
     """One room's queue, admissions and sessions; every change is one Lua call."""
 
-    def __init__(self, client: Redis, keys: RoomKeys, *, clock: Clock = time.time) -> None:
+    def __init__(self, client: Redis | RedisCluster, keys: RoomKeys, *,
+                 clock: Clock = time.time) -> None:
         self.client = client
         self.keys = keys
         self.clock = clock
@@ -136,11 +138,12 @@ class WaitingRoom:
         if vstate in (VisitorState.WAITING, VisitorState.SKIPPED):
             if sealed == -1:
                 awaiting_draw = True
-            elif 0 < number <= sealed:
-                rank = (await self._prequeue_ranks(sealed)).get(number, 1)
-                position = returning + max(1, rank - (sealed - order_left))
             else:
-                position = returning + order_left + max(1, number - head + 1)
+                rank = 0
+                if in_prequeue(number, sealed):
+                    rank = (await self._prequeue_ranks(sealed)).get(number, 1)
+                position = queue_position(number, head=head, returning=returning,
+                                          order_left=order_left, sealed=sealed, rank=rank)
         if vstate is VisitorState.ADMITTED and deadline < self._now_ms():
             vstate = VisitorState.EXPIRED
         return Place(number, vstate, position, deadline, is_new, awaiting_draw)
@@ -311,25 +314,25 @@ class WaitingRoom:
         snapshot = self.snapshot
         if snapshot is None or time.monotonic() - snapshot.taken_at > max_age:
             return None
-        if number in snapshot.holders or number > snapshot.seq:
+        if number in snapshot.holders or number > snapshot.seq or snapshot.sealed == -1:
             return None
-        in_prequeue = 0 < number <= snapshot.sealed
-        if snapshot.sealed == -1:
-            return None
-        if in_prequeue:
+        rank = 0
+        if in_prequeue(number, snapshot.sealed):
             ranks = self._ranks
             if ranks is None or ranks[0] != f"{snapshot.seed}:{snapshot.sealed}":
                 return None  # the first poll after the draw computes the ranks
             rank = ranks[1].get(number, 1)
-            ahead = snapshot.returning + rank - (snapshot.sealed - snapshot.order_left)
-        else:
-            if number < snapshot.head:
-                return None
-            ahead = snapshot.returning + snapshot.order_left + number - snapshot.head
-        if ahead < snapshot.config.max_active:
+            if rank <= snapshot.sealed - snapshot.order_left:
+                return None  # already taken from the order: no longer waiting there
+        elif number < snapshot.head:
+            return None
+        position = queue_position(number, head=snapshot.head, returning=snapshot.returning,
+                                  order_left=snapshot.order_left, sealed=snapshot.sealed,
+                                  rank=rank)
+        if position <= snapshot.config.max_active:
             return None  # near the front: ask Redis for the exact state
         self._touched.add(number)
-        return ahead + 1
+        return position
 
     async def flush_touches(self) -> int:
         """Send the polls answered from the snapshot to Redis, so nobody looks stale."""

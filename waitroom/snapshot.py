@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from waitroom.config import RoomConfig
 from waitroom.eta import measured_rate
@@ -52,7 +52,7 @@ class RoomSnapshot:
 
 
 async def read_snapshot(
-    client: Redis, keys: RoomKeys, taken_at: float, now_ms: int
+    client: Redis | RedisCluster, keys: RoomKeys, taken_at: float, now_ms: int
 ) -> RoomSnapshot:
     """Read everything a snapshot holds in one pipelined round trip."""
     async with client.pipeline(transaction=False) as pipe:

@@ -85,3 +85,50 @@ def cluster_port() -> int:
                 continue
         return port
     raise RuntimeError("no free port pair for a cluster node")
+
+
+class RedisClusterProcesses:
+    """A Redis Cluster of ``masters`` redis-server processes, no replicas, slots spread evenly."""
+
+    def __init__(self, directory: Path, masters: int = 3) -> None:
+        self.nodes: list[RedisProcess] = []
+        try:
+            for i in range(masters):
+                self.nodes.append(RedisProcess(
+                    directory / f"node{i}", "--cluster-enabled", "yes",
+                    "--cluster-config-file", "nodes.conf", "--appendonly", "no",
+                    port=cluster_port()))
+            cli = os.path.join(os.path.dirname(self.nodes[0].binary), "redis-cli")
+            if not os.access(cli, os.X_OK):
+                cli = "redis-cli"
+            subprocess.run(
+                [cli, "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
+                 "--cluster-replicas", "0", "--cluster-yes"],
+                check=True, capture_output=True, timeout=30,
+            )
+            self._wait_until_ok()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_ok(self) -> None:
+        # Every node must agree the slots are covered, or the first calls get CLUSTERDOWN.
+        deadline = time.monotonic() + 15
+        pending = list(self.nodes)
+        while pending and time.monotonic() < deadline:
+            with redis.Redis(port=pending[0].port) as probe:
+                if probe.cluster("info").get("cluster_state") == "ok":
+                    pending.pop(0)
+                    continue
+            time.sleep(0.05)
+        if pending:
+            raise RuntimeError("the cluster did not come up")
+
+    @property
+    def port(self) -> int:
+        """A node to start from; the client discovers the others."""
+        return self.nodes[0].port
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

@@ -28,11 +28,6 @@ FAIL_ON_X = "if ARGV[1] == 'x' then return redis.error_reply('ERR no x') end ret
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 parts = st.one_of(
     st.binary(max_size=40),
     st.text(max_size=40),

@@ -1,24 +1,21 @@
-"""The room's Lua scripts against a real Redis, with a clock the test controls."""
+"""The room's Lua scripts against a real Redis, over every transport, on a test-driven clock."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import redis
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
+from waitroom.autopipe import PipelinedScript
 from waitroom.config import ConfigError, RoomConfig
 from waitroom.keys import RoomKeys
 from waitroom.room import JoinRateLimited, WaitingRoom
+from waitroom.scripts import register_scripts
 from waitroom.states import VisitorState
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+# Every test here runs over each transport (see conftest.py).
+Client = Redis | RedisCluster
 
 
 class Clock:
@@ -39,14 +36,7 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-async def client(redis_client: redis.Redis, redis_url: str) -> AsyncIterator[Redis]:
-    async_client = Redis.from_url(redis_url)
-    yield async_client
-    await async_client.aclose()
-
-
-async def make_room(client: Redis, clock: Clock, **config: object) -> WaitingRoom:
+async def make_room(client: Client, clock: Clock, **config: object) -> WaitingRoom:
     room = WaitingRoom(client, RoomKeys("test", "r1"), clock=clock)
     await room.ensure_config(RoomConfig().changed(**config) if config else RoomConfig())
     return room
@@ -57,7 +47,14 @@ async def occupied(room: WaitingRoom) -> int:
     return stats.active + stats.admitted_unclaimed
 
 
-async def test_joins_beyond_the_cap_wait_in_order(client: Redis, clock: Clock) -> None:
+async def test_each_transport_calls_the_scripts_as_it_claims(client: Client,
+                                                             transport: str) -> None:
+    pipelined = isinstance(register_scripts(client).join, PipelinedScript)
+    assert pipelined == (transport == "autopipelined")
+    assert isinstance(client, RedisCluster) == (transport == "cluster")
+
+
+async def test_joins_beyond_the_cap_wait_in_order(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=3)
     places = [await room.join() for _ in range(7)]
     assert [p.state for p in places[:3]] == [VisitorState.ADMITTED] * 3
@@ -68,7 +65,7 @@ async def test_joins_beyond_the_cap_wait_in_order(client: Redis, clock: Clock) -
     assert stats.waiting == 4
 
 
-async def test_finish_admits_the_next_in_join_order(client: Redis, clock: Clock) -> None:
+async def test_finish_admits_the_next_in_join_order(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=2)
     places = [await room.join() for _ in range(6)]
     admitted_order: list[int] = []
@@ -88,7 +85,7 @@ async def test_finish_admits_the_next_in_join_order(client: Redis, clock: Clock)
     assert admitted_order == [p.number for p in places]
 
 
-async def test_idle_session_expires_and_frees_its_place(client: Redis, clock: Clock) -> None:
+async def test_idle_session_expires_and_frees_its_place(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1, idle_timeout_seconds=60,
                            session_ttl_seconds=3600)
     first = await room.join()
@@ -108,7 +105,7 @@ async def test_idle_session_expires_and_frees_its_place(client: Redis, clock: Cl
     assert not await room.finish(grant.session_id)
 
 
-async def test_session_lifetime_is_a_hard_limit(client: Redis, clock: Clock) -> None:
+async def test_session_lifetime_is_a_hard_limit(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1, idle_timeout_seconds=60,
                            session_ttl_seconds=120)
     first = await room.join()
@@ -123,7 +120,7 @@ async def test_session_lifetime_is_a_hard_limit(client: Redis, clock: Clock) -> 
     assert (await room.poll(first.number)).state is VisitorState.EXPIRED
 
 
-async def test_unclaimed_admission_is_reclaimed(client: Redis, clock: Clock) -> None:
+async def test_unclaimed_admission_is_reclaimed(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1, claim_window_seconds=30)
     first = await room.join()
     second = await room.join()
@@ -135,7 +132,7 @@ async def test_unclaimed_admission_is_reclaimed(client: Redis, clock: Clock) -> 
     assert (await room.poll(first.number)).state is VisitorState.EXPIRED
 
 
-async def test_stale_waiters_are_skipped_and_may_return(client: Redis, clock: Clock) -> None:
+async def test_stale_waiters_are_skipped_and_may_return(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1, stale_after_seconds=60,
                            return_grace_seconds=600)
     holder = await room.join()
@@ -155,7 +152,7 @@ async def test_stale_waiters_are_skipped_and_may_return(client: Redis, clock: Cl
     assert (await room.poll(gone.number)).state is VisitorState.ADMITTED
 
 
-async def test_pause_stops_admissions_and_resume_continues(client: Redis, clock: Clock) -> None:
+async def test_pause_stops_admissions_and_resume_continues(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=5)
     await room.update_config(paused=True)
     places = [await room.join() for _ in range(3)]
@@ -165,7 +162,7 @@ async def test_pause_stops_admissions_and_resume_continues(client: Redis, clock:
     assert [(await room.poll(p.number)).state for p in places] == [VisitorState.ADMITTED] * 3
 
 
-async def test_rate_limits_admissions_per_minute(client: Redis, clock: Clock) -> None:
+async def test_rate_limits_admissions_per_minute(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=100, admit_per_minute=60)
     places = [await room.join() for _ in range(30)]
     admitted = sum(p.state is VisitorState.ADMITTED for p in places)
@@ -176,7 +173,7 @@ async def test_rate_limits_admissions_per_minute(client: Redis, clock: Clock) ->
     assert await room.tick() == 10  # never more than the burst at once
 
 
-async def test_same_identifier_gets_the_same_place(client: Redis, clock: Clock) -> None:
+async def test_same_identifier_gets_the_same_place(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1)
     await room.join()
     first = await room.join(["hash-of-nik"])
@@ -186,7 +183,7 @@ async def test_same_identifier_gets_the_same_place(client: Redis, clock: Clock) 
     assert b"hash-of-nik" in stored  # only the keyed hash is kept
 
 
-async def test_join_rate_limit_per_address(client: Redis, clock: Clock) -> None:
+async def test_join_rate_limit_per_address(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock)
     for _ in range(3):
         await room.join(address_hash="a1", limit_per_minute=3)
@@ -196,7 +193,7 @@ async def test_join_rate_limit_per_address(client: Redis, clock: Clock) -> None:
     await room.join(address_hash="a2", limit_per_minute=3)  # another address is not affected
 
 
-async def test_config_changes_apply_at_once_and_are_validated(client: Redis,
+async def test_config_changes_apply_at_once_and_are_validated(client: Client,
                                                               clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1)
     places = [await room.join() for _ in range(4)]
@@ -210,17 +207,17 @@ async def test_config_changes_apply_at_once_and_are_validated(client: Redis,
     assert (await room.config(max_age=0)).max_active == 3
 
 
-async def test_every_key_shares_the_room_hash_tag(client: Redis, clock: Clock) -> None:
+async def test_every_key_shares_the_room_hash_tag(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1)
     await room.join(["x"], address_hash="a", limit_per_minute=5)
     grant = await room.enter(1)
     assert grant is not None
-    keys = [k.decode() for k in await client.keys("*")]
+    keys = [k.decode() async for k in client.scan_iter()]  # on a cluster, every node's
     assert keys and all("{r1}" in k for k in keys)
 
 
 async def test_prequeue_is_admitted_in_the_order_of_the_published_seed(
-    client: Redis, clock: Clock
+    client: Client, clock: Clock
 ) -> None:
     from waitroom.prequeue import prequeue_order
 
@@ -254,7 +251,7 @@ async def test_prequeue_is_admitted_in_the_order_of_the_published_seed(
 
 
 async def test_prequeue_order_is_not_disturbed_by_a_second_draw(
-    client: Redis, clock: Clock
+    client: Client, clock: Clock
 ) -> None:
     room = await make_room(client, clock, max_active=5, opens_at=int(clock.now) + 10)
     for _ in range(3):
@@ -267,7 +264,7 @@ async def test_prequeue_order_is_not_disturbed_by_a_second_draw(
 
 
 async def test_after_closing_new_joins_are_refused_but_the_queue_is_served(
-    client: Redis, clock: Clock
+    client: Client, clock: Clock
 ) -> None:
     from waitroom.room import QueueClosed
 
@@ -285,7 +282,7 @@ async def test_after_closing_new_joins_are_refused_but_the_queue_is_served(
     assert (await room.poll(second.number)).state is VisitorState.ADMITTED
 
 
-async def test_booked_visitors_go_ahead_within_their_share(client: Redis, clock: Clock) -> None:
+async def test_booked_visitors_go_ahead_within_their_share(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=4, booked_share=0.5)
     holders = [await room.join() for _ in range(4)]
     walk_ins = [await room.join() for _ in range(3)]
@@ -304,7 +301,7 @@ async def test_booked_visitors_go_ahead_within_their_share(client: Redis, clock:
     assert order == [booked[0].number, booked[1].number, walk_ins[0].number, walk_ins[1].number]
 
 
-async def test_places_are_held_for_bookings_expected_now(client: Redis, clock: Clock) -> None:
+async def test_places_are_held_for_bookings_expected_now(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=4, booked_share=0.5)
     await room.set_booked_expected(2)
     walk_ins = [await room.join() for _ in range(4)]
@@ -315,7 +312,7 @@ async def test_places_are_held_for_bookings_expected_now(client: Redis, clock: C
     assert await room.tick() == 1  # the last held place goes to the next walk-in
 
 
-async def test_polls_far_back_are_answered_from_the_snapshot(client: Redis, clock: Clock) -> None:
+async def test_polls_far_back_are_answered_from_the_snapshot(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=2, stale_after_seconds=60)
     places = [await room.join() for _ in range(10)]
     await room.refresh()
@@ -339,7 +336,56 @@ async def test_polls_far_back_are_answered_from_the_snapshot(client: Redis, cloc
     assert (await room.poll(places[9].number)).state is VisitorState.ADMITTED
 
 
-async def test_snapshot_never_claims_a_place_held_out_of_order(client: Redis,
+async def test_polls_far_back_in_the_prequeue_get_the_position_redis_gives(
+    client: Client, clock: Clock
+) -> None:
+    room = await make_room(client, clock, max_active=2, opens_at=int(clock.now) + 600)
+    early = [await room.join() for _ in range(10)]
+    clock.advance(600)
+    assert await room.tick_if_leader() == 2
+    exact = {p.number: await room.poll(p.number) for p in early}
+    await room.refresh()
+    answered = 0
+    for number, place in exact.items():
+        fast = room.poll_from_snapshot(number)
+        if place.state is not VisitorState.WAITING or place.position <= 2:
+            assert fast is None  # admitted, or within the next max_active places
+        else:
+            assert fast is not None and fast.position == place.position
+            answered += 1
+    assert answered == 6
+
+
+async def test_snapshot_never_claims_a_served_prequeue_visitor_is_waiting(
+    client: Client, clock: Clock
+) -> None:
+    room = await make_room(client, clock, max_active=1, stale_after_seconds=60,
+                           return_grace_seconds=600, opens_at=int(clock.now) + 600)
+    early = [await room.join() for _ in range(2)]
+    clock.advance(600)
+    gone, present = await room.join(), await room.join()
+    assert await room.tick_if_leader() == 1
+    served: list[int] = []
+    for _ in range(2):
+        places = {p.number: await room.poll(p.number) for p in early}
+        number = next(n for n, place in places.items() if place.state is VisitorState.ADMITTED)
+        grant = await room.enter(number)
+        assert grant is not None
+        served.append(number)
+        for _ in range(3):
+            clock.advance(30)
+            await room.poll(present.number)
+        await room.finish(grant.session_id)
+    assert (await room.poll(present.number)).state is VisitorState.ADMITTED
+    assert (await room.poll(gone.number)).state is VisitorState.WAITING  # came back
+    await room.refresh()
+    assert room.snapshot is not None and room.snapshot.returning == 1
+    for number in served:
+        assert (await room.poll(number)).state is VisitorState.FINISHED
+        assert room.poll_from_snapshot(number) is None
+
+
+async def test_snapshot_never_claims_a_place_held_out_of_order(client: Client,
                                                                clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1, booked_share=1.0)
     await room.join()
@@ -355,7 +401,7 @@ async def test_snapshot_never_claims_a_place_held_out_of_order(client: Redis,
     assert (await room.poll(booked.number)).state is VisitorState.ADMITTED
 
 
-async def test_a_visitor_who_leaves_is_passed_over(client: Redis, clock: Clock) -> None:
+async def test_a_visitor_who_leaves_is_passed_over(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1)
     holder = await room.join()
     leaving = await room.join()
@@ -372,7 +418,7 @@ async def test_a_visitor_who_leaves_is_passed_over(client: Redis, clock: Clock) 
 
 
 async def test_visitors_who_asked_are_listed_for_a_notice_when_admitted(
-    client: Redis, clock: Clock
+    client: Client, clock: Clock
 ) -> None:
     room = await make_room(client, clock, max_active=1)
     holder = await room.join()

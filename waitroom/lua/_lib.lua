@@ -29,7 +29,7 @@ local SPAN = 536870912 -- 2^29: the seconds part of a mark
 local NOW = tonumber(ARGV[1])
 local NOW_S = math.floor(NOW / 1000)
 
-local WAITING, SKIPPED, ADMITTED, ACTIVE, FINISHED, EXPIRED = 1, 2, 3, 4, 5, 6
+local WAITING, SKIPPED, ADMITTED, ACTIVE, FINISHED, EXPIRED, LEFT = 1, 2, 3, 4, 5, 6, 7
 
 local function mark_get(n)
   local v = redis.call('BITFIELD', K_MARKS, 'GET', 'u32', '#' .. n)[1]
@@ -126,59 +126,27 @@ local function pop_waiting(list_key)
   end
 end
 
--- Admits the next visitors while a place is free and the rate allows: booked
--- visitors present in their slot (within the booked share), then those who came
--- back after being skipped, then the pre-queue in its drawn order, then walk-ins
--- in queue order. Walk-ins leave free the places still reserved for bookings.
-local function admit_next(cfg, skip_sweep)
-  -- A join only fills places free now; the ticker sweeps expiries every half second.
-  if not skip_sweep then expire_overdue() end
-  if cfg.paused or not is_open(cfg) then return 0 end
-  local free = cfg.max_active - redis.call('ZCARD', K_ACTIVE) - redis.call('ZCARD', K_ADMITTED)
-  if free <= 0 then return 0 end
-
-  local burst = math.max(1, math.ceil(cfg.rate / 6))
-  local bucket = redis.call('HMGET', K_BUCKET, 'tokens', 'ts')
-  local tokens, ts = tonumber(bucket[1]), tonumber(bucket[2])
-  if tokens == nil or ts == nil then tokens, ts = burst, NOW end
-  tokens = math.min(burst, tokens + math.max(0, NOW - ts) * cfg.rate / 60000)
-  local allowed = math.min(free, math.floor(tokens))
-
-  local admitted, booked_admitted = 0, 0
-  local reserve = math.ceil(cfg.booked_share * cfg.max_active)
-  local booked_live = redis.call('SCARD', K_BOOKED)
-  while admitted < allowed and booked_live < reserve do
-    local n = pop_waiting(K_PRIORITY)
+-- Admits up to `count` waiting visitors from a list lane, in list order; returns how
+-- many. Booked ones join the booked set: they count against the share while they hold a place.
+local function admit_from_list(list_key, count, cfg, booked)
+  local admitted = 0
+  while admitted < count do
+    local n = pop_waiting(list_key)
     if not n then break end
     admit_one(n, cfg)
-    redis.call('SADD', K_BOOKED, n)
-    admitted = admitted + 1
-    booked_admitted = booked_admitted + 1
-    booked_live = booked_live + 1
-  end
-
-  -- Places held back for booked visitors expected in this slot but not here yet.
-  local expected = tonumber(redis.call('HGET', K_STATS, 'booked_expected') or '0')
-  local held = math.max(0, math.min(reserve, expected) - booked_live)
-  local walk_in_allowed = math.min(allowed, math.max(admitted, free - held))
-
-  while admitted < walk_in_allowed do
-    local n = pop_waiting(K_RETURNING)
-    if not n then break end
-    admit_one(n, cfg)
+    if booked then redis.call('SADD', K_BOOKED, n) end
     admitted = admitted + 1
   end
-  while admitted < walk_in_allowed do
-    local n = pop_waiting(K_ORDER)
-    if not n then break end
-    admit_one(n, cfg)
-    admitted = admitted + 1
-  end
+  return admitted
+end
 
+-- Walks the queue from the head, admitting up to `count` walk-ins and skipping those
+-- gone stale; returns how many of each. Bounded so one script never blocks Redis for long.
+local function admit_walk_ins(count, cfg)
   local head = tonumber(redis.call('GET', K_HEAD) or '1')
   local tail = tonumber(redis.call('GET', K_SEQ) or '0')
-  local scanned, skipped = 0, 0
-  while admitted < walk_in_allowed and head <= tail and scanned < 1000 do
+  local admitted, scanned, skipped = 0, 0, 0
+  while admitted < count and head <= tail and scanned < 1000 do
     local state, seen = mark_get(head)
     if state == WAITING then
       -- Someone who asked to be told may close the page: not stale for that.
@@ -196,7 +164,20 @@ local function admit_next(cfg, skip_sweep)
     scanned = scanned + 1
   end
   redis.call('SET', K_HEAD, head)
+  return admitted, skipped
+end
 
+-- The admission bucket's tokens now: refilled at the admission rate, at most ten
+-- seconds' worth.
+local function bucket_tokens(cfg)
+  local burst = math.max(1, math.ceil(cfg.rate / 6))
+  local bucket = redis.call('HMGET', K_BUCKET, 'tokens', 'ts')
+  local tokens, ts = tonumber(bucket[1]), tonumber(bucket[2])
+  if tokens == nil or ts == nil then tokens, ts = burst, NOW end
+  return math.min(burst, tokens + math.max(0, NOW - ts) * cfg.rate / 60000)
+end
+
+local function count_admissions(admitted, booked_admitted, skipped)
   if admitted > 0 then
     redis.call('LTRIM', K_OUTFLOW, 0, 999)
     redis.call('HINCRBY', K_STATS, 'admitted_total', admitted)
@@ -208,6 +189,40 @@ local function admit_next(cfg, skip_sweep)
     redis.call('HINCRBY', K_STATS, 'waiting', -(admitted + skipped))
   end
   if skipped > 0 then redis.call('HINCRBY', K_STATS, 'skipped_total', skipped) end
+end
+
+-- Admits the next visitors while a place is free and the rate allows: booked
+-- visitors present in their slot (within the booked share), then those who came
+-- back after being skipped, then the pre-queue in its drawn order, then walk-ins
+-- in queue order. Walk-ins leave free the places still reserved for bookings.
+local function admit_next(cfg, skip_sweep)
+  -- A join only fills places free now; the ticker sweeps expiries every half second.
+  if not skip_sweep then expire_overdue() end
+  if cfg.paused or not is_open(cfg) then return 0 end
+  local free = cfg.max_active - redis.call('ZCARD', K_ACTIVE) - redis.call('ZCARD', K_ADMITTED)
+  if free <= 0 then return 0 end
+
+  local tokens = bucket_tokens(cfg)
+  local allowed = math.min(free, math.floor(tokens))
+
+  local reserve = math.ceil(cfg.booked_share * cfg.max_active)
+  local booked_live = redis.call('SCARD', K_BOOKED)
+  local booked_admitted = admit_from_list(K_PRIORITY, math.min(allowed, reserve - booked_live),
+    cfg, true)
+  booked_live = booked_live + booked_admitted
+  local admitted = booked_admitted
+
+  -- Places held back for booked visitors expected in this slot but not here yet.
+  local expected = tonumber(redis.call('HGET', K_STATS, 'booked_expected') or '0')
+  local held = math.max(0, math.min(reserve, expected) - booked_live)
+  local walk_in_allowed = math.min(allowed, math.max(admitted, free - held))
+
+  admitted = admitted + admit_from_list(K_RETURNING, walk_in_allowed - admitted, cfg, false)
+  admitted = admitted + admit_from_list(K_ORDER, walk_in_allowed - admitted, cfg, false)
+  local walked, skipped = admit_walk_ins(walk_in_allowed - admitted, cfg)
+  admitted = admitted + walked
+
+  count_admissions(admitted, booked_admitted, skipped)
   redis.call('HSET', K_BUCKET, 'tokens', tokens - admitted, 'ts', NOW)
   return admitted
 end

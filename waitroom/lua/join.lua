@@ -1,5 +1,5 @@
 -- join: give a visitor a place in the queue, or their existing place back.
--- KEYS: the room's keys (see _lib.lua); KEYS[20] the caller's join counter for this minute
+-- KEYS: the room's keys (see _lib.lua); KEYS[20] join-limit: the caller's joins this minute
 -- ARGV[1] now (ms); ARGV[2] joins allowed per address per minute (0 = no limit);
 -- ARGV[3] 1 for a booked visitor present in their slot (priority lane), else 0;
 -- ARGV[4..] keyed hashes of the identifiers given (NIK, phone, e-mail, booking code)

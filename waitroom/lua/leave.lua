@@ -5,7 +5,7 @@
 local number = ARGV[2]
 local state = mark_get(number)
 if state ~= WAITING and state ~= SKIPPED then return 0 end
-mark_set(number, 7, NOW_S)
+mark_set(number, LEFT, NOW_S)
 if state == WAITING then redis.call('HINCRBY', K_STATS, 'waiting', -1) end
 redis.call('HINCRBY', K_STATS, 'left_total', 1)
 return 1
