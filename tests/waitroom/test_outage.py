@@ -65,13 +65,13 @@ def test_fail_mode_is_a_live_setting_kept_through_the_outage(tmp_path: Path) -> 
     engine.dispose()
     try:
         settings = replace(make_settings(server.url, url, tmp_path),
-                           admin_token=Secret("operator-token-0123456789abcdef"))
+                           admin_token=Secret("operator-token-0123456789abcdef-0123456789"))
         apps = [create_app(settings) for _ in range(2)]
         with TestClient(apps[0]) as operator, TestClient(apps[1]) as visitor:
             assert visitor.get("/").status_code == 200  # this process reads the settings
             changed = operator.patch(
                 "/api/v1/admin/settings", json={"fail_open": True},
-                headers={"Authorization": "Bearer operator-token-0123456789abcdef"})
+                headers={"Authorization": "Bearer operator-token-0123456789abcdef-0123456789"})
             assert changed.status_code == 200 and changed.json()["fail_open"] is True
             time.sleep(1.2)  # every process picks a change up within a second
             server.stop()
