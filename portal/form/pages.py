@@ -327,9 +327,14 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
         done = await run_in_threadpool(_find_submission, request, key)
         if done is not None:  # a second click or a resubmit: the same record
             return _to_receipt(request, done)
+    if not _was_admitted(request):
+        # Never admitted: nothing of this request is stored (drafts exist only for
+        # browsers the queue let in).
+        return render(request, "session_over.html", {}, status=403)
     today = dt.datetime.now(state.settings.tz).date()
     result = validate_registration(posted.values, today)
-    # Every attempt is saved first, valid or not, session or not.
+    # Every attempt of an admitted browser is saved first, valid or not, even when its
+    # session has just ended.
     data = await run_in_threadpool(_save_values, request, browser.tag, result.values)
     live = await live_session(request)
     if live is None:

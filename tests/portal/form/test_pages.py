@@ -174,3 +174,21 @@ def test_recovery_code_guesses_are_limited(app) -> None:  # type: ignore[no-unty
     assert statuses == [422] * 10
     assert late.status_code == 429 and "Dian Suryana" not in late.text
     assert late.headers["Retry-After"] == "900"
+
+
+def test_a_browser_never_admitted_leaves_no_draft(app, settings) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import func, select
+
+    from portal.db import create_db_engine, session_factory
+    from portal.form.models import Draft
+
+    with TestClient(app) as stranger:
+        landing = stranger.get("/")
+        refused = stranger.post("/formulir", data={**VALID, "csrf_token": csrf(landing.text),
+                                                   "submit_key": "AAAA-BBBB-CCCC-DDDD"},
+                                files=FILES)
+    assert refused.status_code == 403
+    engine = create_db_engine(settings.database_url)
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(Draft)) == 0
+    engine.dispose()
