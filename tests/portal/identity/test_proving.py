@@ -173,3 +173,33 @@ def test_grouped_nik_and_counts(settings) -> None:  # type: ignore[no-untyped-de
         assert session.scalar(select(func.count()).select_from(IdentityBinding).where(
             IdentityBinding.nik == NIK)) == 1
     engine.dispose()
+
+
+def test_an_admin_moves_a_contested_nik_to_the_checked_contact(settings) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.admin import add_user, audit_entries, log_in, post_form
+
+    with TestClient(create_app(settings)) as squatter:
+        prove(squatter, NIK, phone=ATTACKER_PHONE)  # first: the NIK is bound to this phone
+    with TestClient(create_app(settings)) as owner:
+        ask(owner, NIK, phone="0895-7477-2415")  # the real person: listed as a contest
+    add_user(settings, "ani", "admin")
+    with TestClient(create_app(settings)) as console:
+        log_in(console, "ani")
+        page = console.get("/admin/identitas")
+        assert page.status_code == 200
+        assert NIK not in page.text and "5133" in page.text  # masked
+        assert "+6289574772415" not in page.text and "+62895****415" in page.text
+        [contest] = rows(settings, IdentityContest)
+        moved = post_form(console, "/admin/identitas", f"/admin/identitas/{contest.id}",
+                          {"decision": "rebind"})
+        assert moved.status_code == 200 and "kontak baru" in moved.text
+        again = post_form(console, "/admin/identitas", f"/admin/identitas/{contest.id}",
+                          {"decision": "dismiss"})
+        assert again.status_code == 409
+    [binding] = rows(settings, IdentityBinding)
+    assert binding.address == "+6289574772415"
+    assert [e.action for e in audit_entries(settings)][-1] == "identity.rebind"
+    # From now on the real person's phone gets the NIK's codes.
+    with TestClient(create_app(settings)) as owner:
+        prove(owner, NIK)
+    assert latest_code(settings.database_url, "+6289574772415") is not None
