@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,8 +14,9 @@ from starlette.responses import Response
 
 from portal.browser import Browser, browser_of, remember_browser
 from portal.errors import ApiError, error_page
-from portal.i18n import remember_language, templates_for
+from portal.i18n import N_, remember_language, templates_for
 from portal.state import state_of
+from scheduler.nik import InvalidField
 
 MAX_BODY = 16 * 1024
 MAX_FORM_BYTES = 64 * 1024
@@ -117,3 +119,31 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "Badan permintaan harus berupa objek JSON.")
     return body
+
+
+Check = tuple[str, Callable[[str], Any]]
+
+
+def checked_fields(values: Mapping[str, Any], checks: Sequence[Check], *,
+                   required: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+    """Run each field's check; return the cleaned values and the Indonesian field errors.
+
+    A field left out (or empty) is skipped unless ``required``; it is then given to its
+    check as ``""``, which says what is missing.
+    """
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, check in checks:
+        value = values.get(name)
+        if value is None or value == "":
+            if not required:
+                continue
+            value = ""
+        if not isinstance(value, str):
+            errors[name] = N_("Harus berupa teks.")
+            continue
+        try:
+            cleaned[name] = check(value)
+        except InvalidField as exc:
+            errors[name] = exc.message
+    return cleaned, errors

@@ -21,6 +21,7 @@ from portal.state import PortalState
 from portal.visitor.offers import (
     slot_json,
 )
+from portal.web import checked_fields
 from scheduler.bookings import (
     BookingError,
     Contact,
@@ -30,7 +31,7 @@ from scheduler.bookings import (
 )
 from scheduler.codes import format_code
 from scheduler.models import Booking, Slot
-from scheduler.nik import InvalidField, validate_nik
+from scheduler.nik import validate_nik
 from scheduler.roster import validate_email, validate_name, validate_phone
 
 T = TypeVar("T")
@@ -77,25 +78,12 @@ def booking_json(booking: Booking, slot: Slot, zone: ZoneInfo) -> dict[str, Any]
 
 def validate_contact(values: dict[str, Any]) -> tuple[Contact | None, dict[str, str]]:
     """Validate nik, name, phone and email; return the contact or the field errors."""
-    errors: dict[str, str] = {}
-    cleaned: dict[str, Any] = {}
-    checks: tuple[tuple[str, Callable[[str], Any]], ...] = (
+    cleaned, errors = checked_fields(values, (
         ("nik", validate_nik),
         ("name", validate_name),
         ("phone", validate_phone),
         ("email", validate_email),
-    )
-    for name, validate in checks:
-        value = values.get(name, "")
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            errors[name] = "Harus berupa teks."
-            continue
-        try:
-            cleaned[name] = validate(value)
-        except InvalidField as exc:
-            errors[name] = exc.message
+    ), required=True)
     if errors:
         return None, errors
     return Contact(cleaned["nik"], cleaned["name"], cleaned["phone"], cleaned["email"]), {}

@@ -22,7 +22,7 @@ from portal.identity.proof import PROOF_SECONDS, remember_proof
 from portal.identity.store import CODE_SECONDS, Checked, OneTimeCodes
 from portal.notify.dispatch import notify_identity_code
 from portal.state import PortalState, state_of
-from portal.web import Refused, checked_form, json_body, refusal_page, render
+from portal.web import Refused, checked_fields, checked_form, json_body, refusal_page, render
 from scheduler.nik import InvalidField, validate_nik
 from scheduler.roster import validate_email, validate_phone
 
@@ -40,24 +40,11 @@ def codes_of(state: PortalState) -> OneTimeCodes:
 
 def offered_contacts(values: dict[str, Any]) -> tuple[tuple[Contact, ...], dict[str, str]]:
     """The phone and e-mail a requester offers (used only for a NIK nobody holds yet)."""
-    contacts: list[Contact] = []
-    errors: dict[str, str] = {}
-    for name, channel, validate in (("phone", "sms", validate_phone),
-                                    ("email", "email", validate_email)):
-        raw = values.get(name)
-        if raw in (None, ""):
-            continue
-        if not isinstance(raw, str):
-            errors[name] = N_("Harus berupa teks.")
-            continue
-        try:
-            cleaned = validate(raw)
-        except InvalidField as exc:
-            errors[name] = exc.message
-            continue
-        if cleaned:
-            contacts.append(Contact(channel, cleaned))
-    return tuple(contacts), errors
+    cleaned, errors = checked_fields(values, (("phone", validate_phone),
+                                              ("email", validate_email)))
+    channels = {"phone": "sms", "email": "email"}
+    return tuple(Contact(channels[name], value) for name, value in cleaned.items()
+                 if value), errors
 
 
 def _nik(raw: Any) -> str:

@@ -23,8 +23,8 @@ from portal.visitor.place import (
     start_session,
     view_place,
 )
-from portal.web import json_body
-from scheduler.nik import InvalidField, validate_nik
+from portal.web import checked_fields, json_body
+from scheduler.nik import validate_nik
 from scheduler.roster import validate_email, validate_phone
 from waitroom.states import VisitorState
 from waitroom.tokens import ForeignToken, QueueTicket, SessionTicket, TokenError, TokenSigner
@@ -41,26 +41,11 @@ def _queue_ticket(request: Request, token: str) -> QueueTicket:
 
 def _identities(request: Request, body: dict[str, Any]) -> list[str]:
     signer: TokenSigner = state_of(request).signer
-    fields: dict[str, str] = {}
-    hashes: list[str] = []
-    checks = (("nik", validate_nik), ("phone", validate_phone), ("email", validate_email))
-    for name, validate in checks:
-        value = body.get(name)
-        if value in (None, ""):
-            continue
-        if not isinstance(value, str):
-            fields[name] = "Harus berupa teks."
-            continue
-        try:
-            normal = validate(value)
-        except InvalidField as exc:
-            fields[name] = exc.message
-            continue
-        if normal:
-            hashes.append(signer.identity_hash(name, normal))
+    cleaned, fields = checked_fields(
+        body, (("nik", validate_nik), ("phone", validate_phone), ("email", validate_email)))
     if fields:
         raise ApiError(422, "invalid_fields", "Ada data yang tidak valid.", fields)
-    return hashes
+    return [signer.identity_hash(name, value) for name, value in cleaned.items() if value]
 
 
 @dataclass(frozen=True)
