@@ -134,7 +134,7 @@ def settings(redis_client: redis.Redis, redis_url: str, database_url: str,
 
 
 @pytest.fixture
-def app(settings: Settings):  # type: ignore[no-untyped-def]
+def app(settings: Settings):
     return create_app(settings)
 
 
@@ -142,7 +142,7 @@ def app(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def live_server_factory(redis_client: redis.Redis, redis_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def live_server_factory(redis_client: redis.Redis, redis_url: str, tmp_path: Path):
     servers: list[LiveServer] = []
 
     def start(database_url: str, workers: int = 1, **extra: str) -> LiveServer:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, FilePayload, expect
 
 from portal.settings import Settings
 from tests.support.admin import PASSWORD, add_user, generated_roster, insert_submissions
@@ -84,9 +84,9 @@ def test_a_large_roster_upload_shows_its_progress_and_then_the_report(
         page.get_by_role("button", name="Masuk").click()
         page.wait_for_url(server.url + "/admin")
         page.goto(server.url + "/admin/peserta/unggah")
-        page.set_input_files("#f-roster", files=[{
-            "name": "peserta.csv", "mimeType": "text/csv",
-            "buffer": generated_roster(10_000, bad=7)}])
+        roster: FilePayload = {"name": "peserta.csv", "mimeType": "text/csv",
+                               "buffer": generated_roster(10_000, bad=7)}
+        page.set_input_files("#f-roster", files=[roster])
         page.get_by_role("button", name="Impor").click()
         page.wait_for_url(re.compile(r".*/admin/peserta/unggah/[0-9a-f]{32}$"))
         expect(page.locator("#import-status")).to_have_text(re.compile("Menunggu giliran"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 import pytest
@@ -114,6 +115,12 @@ def test_waiting_page_works_without_javascript(
     assert visits.foreign(server.url) == []
 
 
+class Weights(TypedDict):
+    requests: list[str]
+    body_bytes: int
+    transferred_bytes: int
+
+
 class PageWeight:
     """Bytes a page load costs: response bodies, and bodies plus headers on the wire."""
 
@@ -121,7 +128,7 @@ class PageWeight:
         self.requests: list[Request] = []
         page.on("requestfinished", lambda request: self.requests.append(request))
 
-    def measure(self, path_prefix: str = "/") -> dict[str, object]:
+    def measure(self, path_prefix: str = "/") -> Weights:
         body = wire = 0
         urls = []
         for request in self.requests:
@@ -142,7 +149,7 @@ def test_pages_are_light_for_slow_mobile_data(
     holder = ApiVisitor(server.url)
     holder.take_the_place()
     context, page, visits = phone(browser)
-    weights: dict[str, dict[str, object]] = {}
+    weights: dict[str, Weights] = {}
     try:
         cdp = context.new_cdp_session(page)
         cdp.send("Network.enable")
@@ -177,8 +184,8 @@ def test_pages_are_light_for_slow_mobile_data(
     for name, figures in weights.items():
         print(f"\n{name}: {figures['transferred_bytes']} bytes transferred "
               f"({figures['body_bytes']} in bodies) by {', '.join(figures['requests'])}")
-    assert weights["waiting"]["transferred_bytes"] <= 30 * 1024  # type: ignore[operator]
-    assert weights["form"]["transferred_bytes"] <= 100 * 1024  # type: ignore[operator]
+    assert weights["waiting"]["transferred_bytes"] <= 30 * 1024
+    assert weights["form"]["transferred_bytes"] <= 100 * 1024
     assert visits.foreign(server.url) == []
 
 
@@ -223,7 +230,7 @@ def test_receipt_values_are_readable_on_a_phone(
     assert widths and min(widths) >= 120, widths  # CSS px, of a 390 px wide screen
 
 
-def open_the_form(browser: Browser, live_server_factory, database_url: str  # type: ignore[no-untyped-def]
+def open_the_form(browser: Browser, live_server_factory, database_url: str
                   ) -> tuple[str, BrowserContext, Page]:
     """A lone visitor on a server with one place: straight into the form."""
     server = live_server_factory(database_url, ANTREAN_MAX_ACTIVE="1")

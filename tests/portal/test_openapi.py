@@ -22,7 +22,7 @@ ADMIN_TOKEN = "openapi-test-operator-token-0123456789"
 
 
 @pytest.fixture(scope="module")
-def api_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str):  # type: ignore[no-untyped-def]
+def api_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str):
     from tests.support.servers import LiveServer, live_env
 
     tmp = tmp_path_factory.mktemp("openapi")
@@ -35,7 +35,7 @@ def api_server(tmp_path_factory: pytest.TempPathFactory, redis_url: str):  # typ
     server.stop()
 
 
-def test_the_served_description_is_this_one(api_server) -> None:  # type: ignore[no-untyped-def]
+def test_the_served_description_is_this_one(api_server) -> None:
     import httpx
 
     assert httpx.get(api_server.url + "/openapi.json").json() == DOCUMENT
@@ -45,7 +45,7 @@ def test_the_served_description_is_this_one(api_server) -> None:  # type: ignore
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much])
-def test_no_request_makes_the_api_fail(case, api_server) -> None:  # type: ignore[no-untyped-def]
+def test_no_request_makes_the_api_fail(case, api_server) -> None:
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"} if "admin" in case.path else None
     response = case.call_and_validate(
         base_url=api_server.url, headers=headers, timeout=10, checks=CHECKS)

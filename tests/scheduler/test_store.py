@@ -34,6 +34,7 @@ from scheduler.store import (
     unbooked_registrants,
 )
 from tests.support import DATA
+from tests.support.ics import ics_datetime
 
 TODAY = dt.date(2025, 6, 1)
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -50,7 +51,7 @@ def db(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def sample_report():  # type: ignore[no-untyped-def]
+def sample_report():
     return parse_roster((DATA / "roster-sample.csv").read_bytes(), "roster-sample.csv", TODAY)
 
 
@@ -228,10 +229,10 @@ def test_ics_parses_back_with_the_slot_code_and_url() -> None:
                        "https://antrean.example.id/booking/cek")
     calendar = Calendar.from_ical(data)
     [event] = calendar.walk("VEVENT")
-    assert event["dtstart"].dt == start
-    assert event["dtstart"].dt.utcoffset() == dt.timedelta(hours=7)
-    assert str(event["dtstart"].dt.tzinfo) == "Asia/Jakarta"
-    assert event["dtend"].dt - event["dtstart"].dt == dt.timedelta(minutes=30)
+    assert ics_datetime(event, "dtstart") == start
+    assert ics_datetime(event, "dtstart").utcoffset() == dt.timedelta(hours=7)
+    assert str(ics_datetime(event, "dtstart").tzinfo) == "Asia/Jakarta"
+    assert ics_datetime(event, "dtend") - ics_datetime(event, "dtstart") == dt.timedelta(minutes=30)
     assert "K7M2-9QXA" in str(event["description"])
     assert str(event["url"]) == "https://antrean.example.id/booking/cek"
     assert calendar.walk("VTIMEZONE")

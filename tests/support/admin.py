@@ -45,7 +45,7 @@ def log_in(client: TestClient, username: str, password: str = PASSWORD,
 
 
 def post_form(client: TestClient, page_path: str, action: str, data: dict[str, str],
-              **kwargs: object):  # type: ignore[no-untyped-def]
+              **kwargs: object):
     """GET a page for its CSRF token, then POST a form to ``action``."""
     page = client.get(page_path)
     return client.post(action, data={"csrf_token": csrf_of(page.text), **data},

@@ -21,7 +21,7 @@ RULE = CapacityRule(max_active=2, booked_share=0.5, expected_session_minutes=30)
 
 
 @pytest.fixture
-def slots(app) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def slots(app) -> list[dict[str, Any]]:
     """Three days from tomorrow, open 08:00-10:00 in Jakarta: 4 one-place slots a day."""
     settings = app.state.portal.settings
     engine = create_db_engine(settings.database_url)

@@ -10,7 +10,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Request, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FilePayload,
+    Page,
+    Request,
+    expect,
+    sync_playwright,
+)
 
 from portal.db import create_db_engine, upgrade
 
@@ -140,8 +148,8 @@ def fill_form(page: Page, values: dict[str, str], javascript: bool = True) -> No
     for index in range(uploads.count()):
         upload = uploads.nth(index)
         name = upload.get_attribute("name")
-        upload.set_input_files(files=[
-            {"name": f"{name}.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+        pdf: FilePayload = {"name": f"{name}.pdf", "mimeType": "application/pdf", "buffer": PDF}
+        upload.set_input_files(files=[pdf])
         if javascript:
             expect(page.locator(f"#have-{name}")).to_contain_text("Sudah diunggah")
     for name, value in values.items():

@@ -29,7 +29,8 @@ def test_queue_token_round_trips(room: str, number: int, issued: int, secret: st
 
 
 @given(number=st.integers(1, 10**9), secret=secrets_, data=st.data())
-def test_any_single_character_change_is_refused(number: int, secret: str, data) -> None:  # type: ignore[no-untyped-def]
+def test_any_single_character_change_is_refused(number: int, secret: str,
+                                                 data: st.DataObject) -> None:
     token = SIGNER.queue_token(QueueTicket("main", number, 1000, binding_tag(secret)))
     index = data.draw(st.integers(0, len(token) - 1))
     replacement = data.draw(st.sampled_from("0123456789abcdefXYZ.-_"))

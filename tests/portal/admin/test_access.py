@@ -156,7 +156,7 @@ def test_console_tokens_work_for_the_settings_api_until_revoked(accounts: Settin
 
 
 def test_thirty_simultaneous_wrong_passwords_check_only_five(
-        accounts: Settings, live_server_factory, database_url: str) -> None:  # type: ignore[no-untyped-def]
+        accounts: Settings, live_server_factory, database_url: str) -> None:
     """The attempt is counted before the password is checked, atomically."""
     server = live_server_factory(database_url, ANTREAN_ADMIN_ADDRESS_FAILURES="1000")
 

@@ -18,7 +18,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def admin_settings(redis_client, redis_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def admin_settings(redis_client, redis_url: str, tmp_path: Path):
     base = make_settings(redis_url, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path,
                          max_active=5)
     return replace(base, admin_token=Secret(TOKEN))

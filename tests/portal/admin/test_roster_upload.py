@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from dataclasses import replace
+from typing import Any
 
 import redis
 from rq import Queue, SimpleWorker
@@ -31,7 +32,7 @@ SAMPLE = DATA / "roster-sample.csv"
 VALID, BAD = 2000 - 78, 78
 
 
-def upload(client: TestClient, name: str, content: bytes):  # type: ignore[no-untyped-def]
+def upload(client: TestClient, name: str, content: bytes):
     page = client.get("/admin/peserta/unggah")
     return client.post("/admin/peserta/unggah", data={"csrf_token": csrf_of(page.text)},
                        files={"roster": (name, content, "text/csv")})
@@ -183,7 +184,7 @@ def test_a_large_roster_is_imported_by_the_worker_with_progress(
         assert registrants(settings) == 0
 
         # Poll as the page's script does while the worker runs in this thread.
-        seen: list[dict[str, object]] = []
+        seen: list[dict[str, Any]] = []
         stop = threading.Event()
 
         def poll() -> None:

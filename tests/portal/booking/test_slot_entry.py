@@ -16,10 +16,10 @@ from tests.support.form import csrf, join
 from tests.support.identity import ensure_proved
 
 
-def api_join(client: TestClient) -> dict:  # type: ignore[type-arg]
+def api_join(client: TestClient) -> dict:
     response = client.post("/api/v1/queue/join", json={})
     assert response.status_code == 201
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 def test_a_long_wait_comes_with_a_slot_offer(settings, slots) -> None:  # noqa: F811

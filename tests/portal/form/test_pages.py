@@ -13,7 +13,7 @@ from portal.app import create_app
 from tests.support.form import FILES, PDF, VALID, csrf, enter_form, hidden
 
 
-def submit(client: TestClient, form_html: str, values: dict[str, str], files=FILES):  # type: ignore[no-untyped-def]
+def submit(client: TestClient, form_html: str, values: dict[str, str], files=FILES):
     return client.post("/formulir", data={**values, "csrf_token": csrf(form_html),
                                           "submit_key": hidden(form_html, "submit_key")},
                        files=files)
@@ -39,7 +39,7 @@ def test_missing_uploads_are_required(app) -> None:
     assert "wajib diunggah" in response.text
 
 
-def test_upload_endpoint_stores_outside_the_web_root(app, settings) -> None:  # type: ignore[no-untyped-def]
+def test_upload_endpoint_stores_outside_the_web_root(app, settings) -> None:
     with TestClient(app) as client:
         form = enter_form(client)
         stored = client.post("/formulir/berkas", data={"csrf_token": csrf(form),
@@ -69,6 +69,7 @@ def test_expired_session_keeps_the_draft_for_the_next_admission(app) -> None:
         # the session ends (idle timeout) while the visitor is away
         session_id = app.state.portal.signer.read_session_token(
             client.cookies.get("antrean_s"), client.cookies.get("antrean_b")).session_id
+        assert client.portal is not None
         client.portal.call(app.state.portal.room.finish, session_id)
         over = submit(client, form, {**VALID, "nama": "Siti Aminah binti Ahmad"})
         assert over.status_code == 403 and "tersimpan" in over.text
@@ -76,7 +77,7 @@ def test_expired_session_keeps_the_draft_for_the_next_admission(app) -> None:
     assert 'value="Siti Aminah binti Ahmad"' in back  # the last attempt was saved too
 
 
-def test_a_draft_follows_its_owner_to_another_browser(settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_draft_follows_its_owner_to_another_browser(settings) -> None:
     with TestClient(create_app(settings)) as phone:
         form = enter_form(phone)
         # the NIK typed in groups, as it is printed on the KTP
@@ -140,7 +141,7 @@ def test_no_input_makes_the_form_fail(app, redis_client, values: dict[str, str],
     assert response.status_code < 500
 
 
-def test_a_booking_code_opens_no_draft(app, slots) -> None:  # type: ignore[no-untyped-def]
+def test_a_booking_code_opens_no_draft(app, slots) -> None:
     """Knowing a NIK is enough to book a slot with it; that must not open the person's draft."""
     with TestClient(app) as victim:
         form = enter_form(victim)
@@ -157,7 +158,7 @@ def test_a_booking_code_opens_no_draft(app, slots) -> None:  # type: ignore[no-u
     assert "Dian Suryana" not in stolen.text
 
 
-def test_recovery_code_guesses_are_limited(app) -> None:  # type: ignore[no-untyped-def]
+def test_recovery_code_guesses_are_limited(app) -> None:
     with TestClient(app) as owner:
         form = enter_form(owner)
         owner.post("/formulir/draf", data={"csrf_token": csrf(form), **VALID})
@@ -176,7 +177,7 @@ def test_recovery_code_guesses_are_limited(app) -> None:  # type: ignore[no-unty
     assert late.headers["Retry-After"] == "900"
 
 
-def test_a_browser_never_admitted_leaves_no_draft(app, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_browser_never_admitted_leaves_no_draft(app, settings) -> None:
     from sqlalchemy import func, select
 
     from portal.db import create_db_engine, session_factory

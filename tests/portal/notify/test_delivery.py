@@ -109,7 +109,7 @@ def booking(code: str = "BK-7K3F-9Q2M", start: datetime | None = None,
 
 
 def parts(message: Any) -> dict[str, Any]:
-    found = {}
+    found: dict[str, Any] = {}
     for part in message.walk():
         found.setdefault(part.get_content_type(), part)
     return found

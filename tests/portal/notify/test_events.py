@@ -75,7 +75,9 @@ def test_a_visitor_who_left_an_address_gets_a_link_that_lets_them_in(
         assert smtp.wait_for(1, timeout=10)
         message = smtp.messages[0]
         assert message["To"] == "siti@example.id"
-        text = message.get_body(preferencelist=("plain",)).get_content()
+        body = message.get_body(preferencelist=("plain",))
+        assert body is not None
+        text = body.get_content()
         link = re.search(r"https?://[^\s]+(/antre/lanjut/[^\s]+)", text)
         assert link, text
         admitted = phone.get(link.group(1))  # opened on the phone's mail app
@@ -106,4 +108,6 @@ def test_booking_and_receipt_messages_are_sent_once(
     assert any(p.get_content_type() == "text/calendar" for p in booking_mail[0].walk())
     receipt = [m for m in smtp.messages if m["To"] == VALID["email"]]
     assert len(receipt) == 1
-    assert "REG-" in receipt[0].get_body(preferencelist=("plain",)).get_content()
+    body = receipt[0].get_body(preferencelist=("plain",))
+    assert body is not None
+    assert "REG-" in body.get_content()
