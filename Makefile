@@ -37,7 +37,7 @@ bench: install
 # Re-extract the translatable text and merge it into the English catalogue.
 messages: install
 	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ --no-location --sort-output -w 100 -o portal/locale/messages.pot .
-	$(VENV)/bin/pybabel update -i portal/locale/messages.pot -d portal/locale -D messages --no-fuzzy-matching -w 100
+	$(VENV)/bin/pybabel update -i portal/locale/messages.pot -d portal/locale -D messages --no-fuzzy-matching --ignore-obsolete -w 100
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
