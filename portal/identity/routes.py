@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.browser import browser_of, client_address
+from portal.browser import Browser, browser_of, client_address, remember_browser
 from portal.errors import ApiError
 from portal.i18n import N_
 from portal.identity.contacts import Contact, bind_if_unbound, route_for
@@ -64,11 +64,11 @@ async def send_code(state: PortalState, nik: str, offered: tuple[Contact, ...],
             return found.contacts
 
     contacts = await run_in_threadpool(route)
-    if not contacts or not await codes_of(state).may_send(nik, contacts, address):
+    codes = codes_of(state)
+    if not contacts or not await codes.may_send(nik, contacts, address):
         return
     # One code a request, to every contact held (SMS and e-mail alike): whichever
     # arrives first proves the person.
-    codes = codes_of(state)
     code = await codes.issue(nik, contacts[0])
     reference = secrets.token_hex(8)
 
@@ -140,15 +140,12 @@ async def api_verify(request: Request) -> Response:
     return response
 
 
-def _remember(state: PortalState, request: Request, response: Response, browser: Any,
+def _remember(state: PortalState, request: Request, response: Response, browser: Browser,
               nik: str) -> None:
     secure = state.settings.cookie_secure
     remember_proof(response, str(state.settings.secret_key), request, browser, nik,
                    secure=secure)
-    if browser.is_new:
-        from portal.browser import remember_browser
-
-        remember_browser(response, browser, secure=secure)
+    remember_browser(response, browser, secure=secure)  # a no-op for a known browser
 
 
 # --- pages ---------------------------------------------------------------------------------

@@ -8,27 +8,14 @@ import random
 import time
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
-
-from portal.db import create_db_engine, upgrade
 
 MAX_ACTIVE = 10
 VISITORS = 200
 LOAD_PROCESSES = 2
 POLL_CAP_SECONDS = 0.3  # the server asks for >= 1.6 s; shorter keeps the test fast
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """A migrated SQLite database (the queue itself lives in Redis; one database is enough)."""
-    url = f"sqlite:///{tmp_path / 'antrean.db'}"
-    engine = create_db_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
 
 
 def queue_number(token: str) -> int:

@@ -103,7 +103,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    """A migrated SQLite database, for tests whose pages do not depend on the database."""
+    """A migrated SQLite database, for tests that do not depend on the database engine."""
     url = f"sqlite:///{tmp_path / 'antrean.db'}"
     engine = create_db_engine(url)
     upgrade(engine)
