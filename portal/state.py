@@ -75,11 +75,12 @@ class TimedValue:
 
     def fresh(self, max_age: float, now: float | None = None) -> bool:
         """Whether the value was set less than ``max_age`` seconds ago."""
-        return self.value is not None and (now or time.monotonic()) - self.at < max_age
+        moment = time.monotonic() if now is None else now
+        return self.value is not None and moment - self.at < max_age
 
     def set(self, value: Any, now: float | None = None) -> None:
         """Keep ``value`` from now on."""
-        self.at, self.value = (now or time.monotonic()), value
+        self.at, self.value = (time.monotonic() if now is None else now), value
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,8 @@ class Contact:
     address: str
 
 
-@dataclass(frozen=True)
-class CodeRoute:
-    """Where a code for one NIK goes, and why there."""
-
-    contacts: tuple[Contact, ...]
-    source: str  # roster | bound | offered | none
-
-
-def route_for(session: Session, nik: str, offered: tuple[Contact, ...]) -> CodeRoute:
+def route_for(session: Session, nik: str,
+              offered: tuple[Contact, ...]) -> tuple[Contact, ...]:
     """The contacts a NIK's code is sent to: the roster wins, then a binding, then the offer.
 
     An offered contact that differs from a roster or bound one is ignored (the code
@@ -45,7 +38,7 @@ def route_for(session: Session, nik: str, offered: tuple[Contact, ...]) -> CodeR
             Contact("email", registrant.email) if registrant.email else None,
         ) if contact is not None)
         if held:
-            return CodeRoute(held, "roster")
+            return held
     binding = session.scalars(
         select(IdentityBinding).where(IdentityBinding.nik == nik)).one_or_none()
     if binding is not None:
@@ -53,8 +46,8 @@ def route_for(session: Session, nik: str, offered: tuple[Contact, ...]) -> CodeR
         for contact in offered:
             if contact != bound:
                 _contest(session, nik, contact)
-        return CodeRoute((bound,), "bound")
-    return CodeRoute(offered, "offered" if offered else "none")
+        return (bound,)
+    return offered
 
 
 def _contest(session: Session, nik: str, contact: Contact) -> None:

@@ -61,7 +61,7 @@ async def send_code(state: PortalState, nik: str, offered: tuple[Contact, ...],
         with state.db() as session:
             found = route_for(session, nik, offered)
             session.commit()
-            return found.contacts
+            return found
 
     contacts = await run_in_threadpool(route)
     codes = codes_of(state)
