@@ -32,7 +32,7 @@ AssignProgress = Callable[[str, int, int], None]
 _BATCH = 200_000
 _TEMP = "antrean_assign_tmp"
 _UNBOOKED_IDS = (
-    "SELECT r.id FROM registrants r WHERE NOT EXISTS ("
+    "SELECT r.id FROM registrants r WHERE r.on_roster AND NOT EXISTS ("
     "SELECT 1 FROM bookings b WHERE b.registrant_id = r.id AND b.status = 'active'"
     ") ORDER BY r.id"
 )
@@ -57,7 +57,7 @@ def assign_unbooked(
     max_active: int | None = None,
     progress: AssignProgress | None = None,
 ) -> AssignmentReport:
-    """Book every registrant without an active booking into the room's future free slots.
+    """Book everyone on the roster without an active booking into the room's future free slots.
 
     Registrants are taken in id (roster) order and spread evenly over the days
     by ``spread_registrants``; the ones that do not fit are counted, with the

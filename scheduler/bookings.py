@@ -260,6 +260,7 @@ def _registrant_id(session: Session, contact: Contact) -> int:
         "name": contact.name,
         "phone": contact.phone,
         "email": contact.email,
+        "on_roster": False,
     }
     if session.get_bind().dialect.name == "postgresql":
         session.execute(

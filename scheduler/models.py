@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -39,7 +41,12 @@ class Base(DeclarativeBase):
 
 
 class Registrant(Base):
-    """A person on the agency's roster (or who registered without being on it)."""
+    """A person on the agency's roster, or who booked without being on it.
+
+    Only roster rows (``on_roster``) speak for a NIK: their phone and e-mail are
+    where its codes go, and they are the people the scheduler assigns and counts.
+    A row a booking created holds the contact the booker gave, which proves nothing.
+    """
 
     __tablename__ = "registrants"
 
@@ -51,6 +58,7 @@ class Registrant(Base):
     jabatan: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20))
     email: Mapped[str | None] = mapped_column(String(254))
+    on_roster: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -171,6 +179,9 @@ class Booking(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(20))
+    # When the person was told of this booking (its confirmation or the scheduler's
+    # message); None for a booking nobody was told of, which then gets no reminders.
+    told_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), server_default=func.now(), onupdate=func.now()

@@ -31,7 +31,8 @@ Progress = Callable[[int, int], None]
 DEFAULT_MIN_NOTICE_MINUTES = 60
 _LOOKUP_CHUNK = 5000  # NIKs per IN (...) query: well under every driver's parameter limit
 _WRITE_CHUNK = 5000
-_ROSTER_FIELDS = ("name", "unit_kerja", "instansi", "jabatan", "phone", "email")
+# on_roster is among them: a NIK that booked before the import joins the roster with it.
+_ROSTER_FIELDS = ("name", "unit_kerja", "instansi", "jabatan", "phone", "email", "on_roster")
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +223,7 @@ def _roster_values(row: RosterRow) -> dict[str, object]:
         "jabatan": row.jabatan or None,
         "phone": row.phone_e164 or None,
         "email": row.email or None,
+        "on_roster": True,
     }
 
 
@@ -331,9 +333,10 @@ def over_capacity_slots(session: Session, room: str) -> list[Slot]:
 
 
 def unbooked_registrants(session: Session) -> int:
-    """Return how many registrants have no active booking."""
+    """Return how many people on the roster have no active booking."""
     active = exists().where(Booking.registrant_id == Registrant.id, Booking.status == "active")
-    return int(session.scalar(select(func.count()).select_from(Registrant).where(~active)) or 0)
+    return int(session.scalar(select(func.count()).select_from(Registrant).where(
+        Registrant.on_roster, ~active)) or 0)
 
 
 __all__ = [

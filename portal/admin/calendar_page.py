@@ -204,7 +204,8 @@ def _preview(request: Request, form: CalendarForm, rule: CapacityRule,
         preview = preview_calendar(spec, wanted_slots(spec, rule, now),
                                    current_slots(session, settings.room, now))
         preview = replace(preview, affected=with_codes(session, preview.affected))
-        registrants = int(session.scalar(select(func.count()).select_from(Registrant)) or 0)
+        registrants = int(session.scalar(
+            select(func.count()).select_from(Registrant).where(Registrant.on_roster)) or 0)
         active = int(session.scalar(
             select(func.count()).select_from(Booking).join(Slot, Slot.id == Booking.slot_id)
             .where(Slot.room == settings.room, Booking.status == "active")) or 0)

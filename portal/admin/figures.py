@@ -44,7 +44,8 @@ def counts(session: Session, tz: ZoneInfo, now: dt.datetime | None = None) -> Co
     total = session.scalar(select(func.count()).select_from(Submission)) or 0
     today = session.scalar(select(func.count()).select_from(Submission)
                            .where(Submission.created_at >= midnight)) or 0
-    roster = session.scalar(select(func.count()).select_from(Registrant)) or 0
+    roster = session.scalar(
+        select(func.count()).select_from(Registrant).where(Registrant.on_roster)) or 0
     return Counts(int(total), int(today), int(roster))
 
 

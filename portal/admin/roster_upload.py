@@ -37,6 +37,7 @@ from portal.admin.roster_jobs import (
 from portal.browser import browser_of
 from portal.errors import json_error
 from portal.i18n import N_
+from portal.notify.events import announce_assigned_job
 from portal.state import state_of
 from portal.web import Refused, checked_form
 from scheduler.assign import AssignmentReport, assign_unbooked
@@ -176,28 +177,48 @@ async def error_report(request: Request) -> Response:
         "cache-control": "no-store"})
 
 
-def _schedule(request: Request, actor: Actor, max_active: int) -> AssignmentReport:
+CHOOSE_NOTIFY = N_("Pilih apakah peserta diberi tahu jadwalnya.")
+NOTIFY_CHOICES = {"ya": True, "tidak": False}
+
+
+def _schedule(request: Request, actor: Actor, max_active: int,
+              notify: bool) -> tuple[AssignmentReport, str | None]:
     state = state_of(request)
     now = dt.datetime.now(dt.UTC)
     settings = state.settings
+    batch_id = None
     with state.db() as session:
         result = assign_unbooked(session, settings.room, now, max_active=max_active)
         after: dict[str, Any] = {"registrants": result.registrants, "assigned": result.assigned,
-                                 "unassigned": result.unassigned}
+                                 "unassigned": result.unassigned, "notify": notify}
         if result.shortfall is not None:
             after["shortfall_places"] = result.shortfall.places
+        if notify and result.assigned:
+            batch_id = f"roster-{now:%Y%m%d%H%M%S}"
+            after["batch"] = batch_id
         audit.record(session, actor.name, "roster.schedule", target=settings.room,
                      after=after, user_id=actor.user_id)
         session.commit()
-    return result
+    if batch_id is not None:
+        # Two million messages are recorded by the worker, not in this request.
+        state.queue.enqueue(announce_assigned_job, now.isoformat(), batch_id,
+                            job_id=f"announce-{batch_id}", job_timeout=3600,
+                            description=f"announce slots {batch_id}")
+    return result, batch_id
 
 
 @page("operator")
 async def schedule_all(request: Request) -> Response:
-    await checked_form(request)
+    form = await checked_form(request)
+    notify = NOTIFY_CHOICES.get(form.get("beritahu", ""))
+    if notify is None:
+        return admin_render(request, "admin/roster_upload.html",
+                            {"schedule_error": CHOOSE_NOTIFY}, status=422)
     config = await state_of(request).room.config(max_age=0)
-    result = await run_in_threadpool(_schedule, request, actor_of(request), config.max_active)
-    return admin_render(request, "admin/roster_upload.html", {"scheduled": result})
+    result, batch_id = await run_in_threadpool(_schedule, request, actor_of(request),
+                                               config.max_active, notify)
+    return admin_render(request, "admin/roster_upload.html",
+                        {"scheduled": result, "notified": notify, "batch_id": batch_id})
 
 
 routes = [

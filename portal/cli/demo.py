@@ -48,10 +48,12 @@ def seed_demo(settings: Settings, now: dt.datetime | None = None) -> bool:
                                           room.expected_session_minutes), now)
             report = parse_roster(SAMPLE_ROSTER.read_bytes(), SAMPLE_ROSTER.name, today=today)
             counts = import_registrants(session, report)
+            # Sample people are told nothing: their bookings stay untold, so no reminder
+            # is the first word of a slot (a visitor's own booking is confirmed as usual).
             assigned = assign_unbooked(session, settings.room, now)
         log.info("demo: window of %d days from %s, %d registrants imported (%d rows refused), "
-                 "%d scheduled", DEMO_DAYS, today, counts.inserted, len(report.bad_rows),
-                 assigned.assigned)
+                 "%d scheduled without notices", DEMO_DAYS, today, counts.inserted,
+                 len(report.bad_rows), assigned.assigned)
         return True
     finally:
         engine.dispose()

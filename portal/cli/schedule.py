@@ -36,9 +36,14 @@ def register(sub: Any) -> None:
 
     schedule = sub.add_parser("schedule", help="slot scheduling")
     schedule_sub = schedule.add_subparsers(dest="schedule_command", required=True)
-    assign = schedule_sub.add_parser("assign", help="give every unbooked registrant a slot")
-    assign.add_argument("--notify", action="store_true",
-                        help="tell every newly scheduled registrant with a contact their slot")
+    assign = schedule_sub.add_parser("assign", help="give everyone unbooked on the roster a slot")
+    # Whether people hear of the slot they were given is the operator's explicit choice:
+    # a booking nobody was told of gets no reminders either.
+    telling = assign.add_mutually_exclusive_group(required=True)
+    telling.add_argument("--notify", action="store_true",
+                         help="tell every newly scheduled person with a contact their slot")
+    telling.add_argument("--no-notify", dest="notify", action="store_false",
+                         help="tell nobody now (no reminders either, until they are told)")
     assign.set_defaults(func=cmd_schedule_assign)
     progress = schedule_sub.add_parser("progress", help="delivery of a notification batch")
     progress.add_argument("batch", help="the batch id printed by `schedule assign --notify`")
@@ -210,43 +215,23 @@ def cmd_schedule_assign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _notify_assigned(settings: Settings, sessions: Any, since: dt.datetime,
-                     chunk: int = 5000) -> tuple[str, int]:
-    """Queue a slot message for every booking the scheduler made since ``since``.
-
-    One batch id for all, in chunks so that two million bookings never sit in
-    memory at once; each message is sent once (the records are idempotent) and
-    the workers spread them at the channel's rate.
-    """
+def _notify_assigned(settings: Settings, sessions: Any, since: dt.datetime) -> tuple[str, int]:
+    """Queue a slot message for every booking the scheduler made since ``since``."""
     from redis import Redis
     from rq import Queue
-    from sqlalchemy import select
 
-    from portal.notify.dispatch import notify_roster_scheduled
-    from portal.notify.events import booking_notice
+    from portal.notify.events import announce_assigned
     from portal.state import JOB_QUEUE
-    from scheduler.models import Booking, Slot
 
     assert settings.redis_url is not None, "needs ANTREAN_REDIS_URL"
-    notify = settings.notify
     queue = Queue(JOB_QUEUE, connection=Redis.from_url(settings.redis_url))
     batch_id = f"roster-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
-    queued = last_id = 0
-    while True:
-        with sessions() as session:
-            rows = session.execute(
-                select(Booking, Slot).join(Slot, Slot.id == Booking.slot_id)
-                .where(Booking.source == "assigned", Booking.status == "active",
-                       Booking.created_at >= since, Booking.id > last_id)
-                .order_by(Booking.id).limit(chunk)).all()
-            if not rows:
-                return batch_id, queued
-            notices = [booking_notice(session, booking, slot, notify) for booking, slot in rows]
-            _batch, count = notify_roster_scheduled(session, queue, notify, notices, batch_id)
-            session.commit()
-        queued += count
-        last_id = rows[-1][0].id
+
+    def show(queued: int) -> None:
         print(f"  {queued:,} pesan diantrekan".replace(",", "."), flush=True)
+
+    return batch_id, announce_assigned(sessions, queue, settings.notify, since, batch_id,
+                                       progress=show)
 
 
 def cmd_schedule_progress(args: argparse.Namespace) -> int:

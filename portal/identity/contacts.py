@@ -31,7 +31,8 @@ def route_for(session: Session, nik: str,
     still goes where the agency says), and for a bound NIK it is recorded as a
     contest the operators can judge.
     """
-    registrant = session.scalars(select(Registrant).where(Registrant.nik == nik)).one_or_none()
+    registrant = session.scalars(select(Registrant).where(
+        Registrant.nik == nik, Registrant.on_roster)).one_or_none()
     if registrant is not None:
         held = tuple(contact for contact in (
             Contact("sms", registrant.phone) if registrant.phone else None,
@@ -67,7 +68,8 @@ def bind_if_unbound(session: Session, nik: str, contact: Contact) -> bool:
 
     True when this call made the binding. A NIK on the roster is never bound here.
     """
-    on_roster = session.scalar(select(Registrant.id).where(Registrant.nik == nik))
+    on_roster = session.scalar(select(Registrant.id).where(Registrant.nik == nik,
+                                                         Registrant.on_roster))
     if on_roster is not None:
         return False
     exists = session.scalar(select(IdentityBinding.id).where(IdentityBinding.nik == nik))

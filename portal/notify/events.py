@@ -11,14 +11,15 @@ import logging
 from collections.abc import Callable
 
 from rq import Queue
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from portal.notify.dispatch import (
     BookingNotice,
     notify_booking_cancelled,
     notify_booking_confirmed,
     notify_booking_rescheduled,
+    notify_roster_scheduled,
     notify_turn_opened,
     recover_stalled,
 )
@@ -60,7 +61,9 @@ def announce_booking(session: Session, queue: Queue, settings: NotifySettings, b
     notice = booking_notice(session, booking, slot, settings)
     if booking.status != "active":
         notify_booking_cancelled(session, queue, settings, notice)
-    elif moved_from is not None:
+        return
+    booking.told_at = dt.datetime.now(dt.UTC)
+    if moved_from is not None:
         notify_booking_rescheduled(session, queue, settings, notice, moved_from,
                                    _ics(notice, settings))
     else:
@@ -103,12 +106,16 @@ def send_turn_notices(session: Session, queue: Queue, settings: NotifySettings,
 
 def bookings_starting(session: Session, room: str, settings: NotifySettings) -> Callable[
         [dt.datetime, dt.datetime], list[BookingNotice]]:
-    """The source of reminders: active bookings whose slot starts in a window."""
+    """The source of reminders: active bookings whose slot starts in a window.
+
+    Only bookings the person was told of: a reminder of a slot nobody announced
+    (an operator scheduled it and chose not to notify) would be the first word of it.
+    """
 
     def source(since: dt.datetime, until: dt.datetime) -> list[BookingNotice]:
         rows = session.execute(
             select(Booking, Slot).join(Slot, Slot.id == Booking.slot_id).where(
-                Slot.room == room, Booking.status == "active",
+                Slot.room == room, Booking.status == "active", Booking.told_at.is_not(None),
                 Slot.start >= since, Slot.start < until)).all()
         return [booking_notice(session, booking, slot, settings) for booking, slot in rows]
 
@@ -120,3 +127,51 @@ def send_due_reminders(session: Session, queue: Queue, settings: NotifySettings,
     """Queue the reminders that are due and re-queue messages stuck by a dead worker."""
     enqueue_due_reminders(session, queue, settings, now, bookings_starting(session, room, settings))
     recover_stalled(session, queue, settings)
+
+
+def announce_assigned(sessions: sessionmaker[Session], queue: Queue, settings: NotifySettings,
+                      since: dt.datetime, batch_id: str, *, chunk: int = 5000,
+                      progress: Callable[[int], None] | None = None) -> int:
+    """Tell everyone the scheduler booked since ``since``, and nobody told yet, their slot.
+
+    One batch id for all, in chunks so that two million bookings never sit in
+    memory at once; each booking is marked told as its messages are recorded,
+    so a second run (or a retried job) tells nobody twice. Returns the number of
+    messages queued.
+    """
+    queued = last_id = 0
+    while True:
+        with sessions() as session:
+            rows = session.execute(
+                select(Booking, Slot).join(Slot, Slot.id == Booking.slot_id)
+                .where(Booking.source == "assigned", Booking.status == "active",
+                       Booking.told_at.is_(None), Booking.created_at >= since,
+                       Booking.id > last_id)
+                .order_by(Booking.id).limit(chunk)).all()
+            if not rows:
+                return queued
+            notices = [booking_notice(session, booking, slot, settings) for booking, slot in rows]
+            _batch, count = notify_roster_scheduled(session, queue, settings, notices, batch_id)
+            session.execute(update(Booking).where(
+                Booking.id.in_([booking.id for booking, _slot in rows])).values(
+                    told_at=dt.datetime.now(dt.UTC)).execution_options(
+                        synchronize_session=False))
+            session.commit()
+        queued += count
+        last_id = rows[-1][0].id
+        if progress is not None:
+            progress(queued)
+
+
+def announce_assigned_job(since: str, batch_id: str) -> int:
+    """What RQ runs when an operator schedules everyone from the console and chose to tell them."""
+    from rq import get_current_job
+
+    from portal.notify.jobs import current_runtime
+
+    job = get_current_job()
+    assert job is not None, "announce_assigned_job runs inside an RQ worker"
+    runtime = current_runtime()
+    queue = Queue(job.origin, connection=job.connection)  # the messages go where it came from
+    return announce_assigned(runtime.sessions, queue, runtime.settings,
+                             dt.datetime.fromisoformat(since), batch_id)

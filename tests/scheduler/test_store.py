@@ -236,3 +236,33 @@ def test_ics_parses_back_with_the_slot_code_and_url() -> None:
     assert "K7M2-9QXA" in str(event["description"])
     assert str(event["url"]) == "https://antrean.example.id/booking/cek"
     assert calendar.walk("VTIMEZONE")
+
+
+def test_a_booking_outside_the_roster_neither_joins_it_nor_speaks_for_the_nik(db) -> None:
+    report = sample_report()
+    stranger = report.rows[0]
+    rest = replace(report, rows=report.rows[1:])
+    with db() as session, session.begin():
+        import_registrants(session, rest)
+        two_morning_days(session)
+        regenerate_slots(session, ROOM, replace(RULE, max_active=500), NOW)
+    on_roster = len(rest.rows)
+    with db() as session, session.begin():
+        slot = list_slots(session, ROOM)[0].id
+        booking = book_slot(session, ROOM, Contact(stranger.nik, "X", "+6281200000001", None),
+                            slot, NOW)
+        row = session.get(Registrant, booking.registrant_id)
+        assert row is not None and not row.on_roster
+        assert unbooked_registrants(session) == on_roster  # the booker is not on the roster
+    with db() as session, session.begin():
+        cancel = session.get(Booking, booking.id)
+        assert cancel is not None
+        cancel.status = "cancelled"
+        session.flush()
+        # Bulk scheduling is for the roster: the cancelled stranger is not given a slot.
+        assert assign_unbooked(session, ROOM, NOW).registrants == on_roster
+    with db() as session, session.begin():
+        import_registrants(session, report)  # the agency adds the person to its roster
+    with db() as session:
+        row = session.scalars(select(Registrant).where(Registrant.nik == stranger.nik)).one()
+        assert row.on_roster and row.phone == (stranger.phone_e164 or None)

@@ -20,6 +20,7 @@ from portal.admin.roster_jobs import import_roster
 from portal.admin.roster_upload import INLINE_MAX_BYTES
 from portal.app import create_app
 from portal.db import create_db_engine, session_factory
+from portal.notify.models import Notification
 from portal.settings import Settings
 from scheduler.models import Booking, Registrant
 from scheduler.store import CapacityRule, regenerate_slots, save_calendar
@@ -111,10 +112,13 @@ def test_schedule_all_books_what_fits_and_shows_the_shortfall(settings: Settings
         log_in(client, "budi")
         upload(client, "roster-sample.csv", SAMPLE.read_bytes())
         page = client.get("/admin/peserta/unggah")
-        response = client.post("/admin/peserta/jadwalkan",
+        unchosen = client.post("/admin/peserta/jadwalkan",
                                data={"csrf_token": csrf_of(page.text)})
+        assert unchosen.status_code == 422 and 'id="e-beritahu"' in unchosen.text
+        response = client.post("/admin/peserta/jadwalkan",
+                               data={"csrf_token": csrf_of(page.text), "beritahu": "tidak"})
     assert response.status_code == 200
-    assert 'id="shortfall"' in response.text
+    assert 'id="shortfall"' in response.text and 'id="notify-none"' in response.text
     engine = create_db_engine(settings.database_url)
     with session_factory(engine)() as session:
         booked = session.scalar(select(func.count()).select_from(Booking))
@@ -123,6 +127,42 @@ def test_schedule_all_books_what_fits_and_shows_the_shortfall(settings: Settings
     entry = [e for e in audit_entries(settings) if e.action == "roster.schedule"][0]
     assert entry.after["assigned"] == booked  # type: ignore[index]
     assert entry.after["shortfall_places"] > 0  # type: ignore[index]
+    assert entry.after["notify"] is False  # type: ignore[index]
+    assert queued_jobs(settings) == 0  # nobody is told, so nothing was queued
+
+
+def queued_jobs(settings: Settings) -> int:
+    client = redis.Redis.from_url(str(settings.redis_url))
+    try:
+        return Queue("antrean", connection=client).count
+    finally:
+        client.close()
+
+
+def test_schedule_all_and_tell_everyone_their_slot(settings: Settings,
+                                                   redis_client: redis.Redis) -> None:
+    settings = replace(settings, room_defaults=RoomConfig().changed(max_active=10))
+    add_user(settings, "budi", "operator")
+    open_one_day(settings)
+    with TestClient(create_app(settings)) as client:
+        log_in(client, "budi")
+        upload(client, "roster-sample.csv", SAMPLE.read_bytes())
+        page = client.get("/admin/peserta/unggah")
+        response = client.post("/admin/peserta/jadwalkan",
+                               data={"csrf_token": csrf_of(page.text), "beritahu": "ya"})
+    assert response.status_code == 200 and 'id="notify-batch"' in response.text
+    work_jobs(settings.notify, redis_client)  # the announcing job, then the messages
+    engine = create_db_engine(settings.database_url)
+    with session_factory(engine)() as session:
+        bookings = session.scalars(select(Booking)).all()
+        messages = session.scalars(select(Notification).where(
+            Notification.purpose == "slot_assigned")).all()
+    engine.dispose()
+    assert bookings and all(booking.told_at is not None for booking in bookings)
+    assert {m.status for m in messages} == {"sent"}
+    assert len({m.reference.split(":", 1)[0] for m in messages}) == len(bookings)
+    entry = [e for e in audit_entries(settings) if e.action == "roster.schedule"][0]
+    assert entry.after["notify"] is True and entry.after["batch"]  # type: ignore[index]
 
 
 # --- Large files: the background job ---------------------------------------------------

@@ -8,10 +8,16 @@ from pathlib import Path
 
 import pytest
 import redis
+from rq import Queue
+from sqlalchemy import func, select
 
 from portal.cli.main import main
+from portal.db import create_db_engine, session_factory
 from portal.notify.channels import list_outbox
+from portal.notify.events import send_due_reminders
+from portal.notify.models import Notification
 from portal.settings import Settings
+from scheduler.models import Booking, Slot
 from tests.support import DATA
 from tests.support.jobs import work_jobs
 
@@ -57,6 +63,44 @@ def test_roster_import_then_assign_with_notices(
     texts = "\n".join(entry.path.read_text(errors="replace") for entry in outbox)
     niks = [line.split(",", 1)[0] for line in roster.read_text().splitlines()[1:]]
     assert not [nik for nik in niks if nik in texts]  # a NIK is never in a message
+
+
+def test_assign_asks_whether_to_tell_and_an_untold_booking_gets_no_reminder(
+    database_url: str, redis_client: redis.Redis, redis_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\n".join(SAMPLE.read_text(encoding="utf-8").splitlines()[:6]) + "\n",
+                      encoding="utf-8")
+    for name, value in {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                        "VAR_DIR": str(tmp_path / "var"), "ENV": "test", "OUTBOX": "true"}.items():
+        monkeypatch.setenv(f"ANTREAN_{name}", value)
+    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    assert main(["roster", "import", str(roster)]) == 0
+    assert main(["calendar", "set", "--start", tomorrow.isoformat(),
+                 "--end", (tomorrow + dt.timedelta(days=3)).isoformat()]) == 0
+    with pytest.raises(SystemExit) as unchosen:
+        main(["schedule", "assign"])
+    assert unchosen.value.code == 2
+    assert "--notify" in capsys.readouterr().err
+    assert main(["schedule", "assign", "--no-notify"]) == 0
+    assert "batch" not in capsys.readouterr().out
+
+    settings = Settings.from_env()
+    engine = create_db_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            bookings = session.scalars(select(Booking)).all()
+            assert bookings and all(booking.told_at is None for booking in bookings)
+            # A minute before every slot, the reminder loop finds nothing to remind of.
+            first = min(session.get(Slot, booking.slot_id).start  # type: ignore[union-attr]
+                        for booking in bookings)
+            send_due_reminders(session, Queue("antrean", connection=redis_client),
+                               settings.notify, settings.room, first - dt.timedelta(minutes=1))
+            session.commit()
+            assert session.scalar(select(func.count()).select_from(Notification)) == 0
+    finally:
+        engine.dispose()
 
 
 def test_calendar_set_takes_weights_by_date(

@@ -15,7 +15,7 @@ from portal.app import create_app
 from portal.db import create_db_engine, session_factory
 from portal.identity.models import IdentityBinding, IdentityContest
 from portal.notify.models import Notification
-from scheduler.models import Registrant
+from scheduler.models import Booking, Registrant
 from tests.support.booking import NIK, OTHER_NIK
 from tests.support.identity import latest_code, prove
 
@@ -213,3 +213,28 @@ def test_an_admin_moves_a_contested_nik_to_the_checked_contact(settings) -> None
     with TestClient(create_app(settings)) as owner:
         prove(owner, NIK)
     assert latest_code(settings.database_url, "+6289574772415") is not None
+
+
+def test_a_booking_off_the_roster_makes_no_roster_contact(app, slots) -> None:
+    settings = app.state.portal.settings
+    with TestClient(app) as owner:
+        prove(owner, NIK, phone="0895-7477-2415")  # binds the NIK to this phone
+        booked = owner.post("/api/v1/bookings", json={
+            "nik": NIK, "name": "Dian", "phone": "0812-1111-3333", "slot_id": slots[0]["id"]})
+        assert booked.status_code == 201, booked.text
+    [row] = rows(settings, Registrant, nik=NIK)
+    assert not row.on_roster and row.phone == "+6281211113333"
+    [booking] = rows(settings, Booking)
+    assert booking.told_at is not None  # confirmed as it was made: reminders will follow
+    with TestClient(create_app(settings)) as other:
+        ask(other, NIK, phone=ATTACKER_PHONE)
+    # The code goes to the bound phone, never to the phone a booking was made with.
+    assert latest_code(settings.database_url, "+6281211113333") is None
+    assert latest_code(settings.database_url, "+6289574772415") is not None
+    with TestClient(create_app(settings)) as console:
+        from tests.support.admin import add_user, log_in
+
+        add_user(settings, "ani", "admin")
+        log_in(console, "ani")
+        # Nobody is on the roster: a booker is not counted as one.
+        assert console.get("/admin/api/dasbor").json()["tiles"]["roster_size"] == 0
