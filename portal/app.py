@@ -43,7 +43,7 @@ from portal.keys import PortalKeys
 from portal.middleware import SecurityHeaders
 from portal.settings import Settings
 from portal.state import PortalState
-from portal.visitor import queue_api, queue_pages, status
+from portal.visitor import move, queue_api, queue_pages, status
 from portal.visitor.hotpath import HotPaths
 from waitroom.room import WaitingRoom
 from waitroom.tokens import TokenSigner
@@ -145,6 +145,7 @@ def create_app(settings: Settings) -> Starlette:
             # The hot paths first: a route is found by trying each in turn.
             *queue_api.routes,
             *queue_pages.routes,
+            *move.routes,
             *status.routes,
             *form_pages.routes,
             *identity_routes.routes,

@@ -26,6 +26,7 @@ KEY_NAMES: tuple[str, ...] = (
     "staging",  # list: the pre-queue order being written before it is sealed
     "wanted",  # set: queue numbers that asked to be told when their turn opens
     "due",  # list: admitted numbers to tell now (the notifier pops them)
+    "owners",  # hash: queue number -> browser a place was moved to (only after a move)
 )
 
 # Per-address join counters are the one key per caller; the join script takes

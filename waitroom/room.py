@@ -34,6 +34,10 @@ class JoinRateLimited(Exception):
         self.retry_after = retry_after
 
 
+class PlaceMoved(Exception):
+    """The place was moved to another browser; the one asking no longer holds it."""
+
+
 @dataclass(frozen=True)
 class Place:
     """Where a visitor stands right now."""
@@ -187,15 +191,32 @@ class WaitingRoom:
         reply = await self._scripts.poll(keys=self._keys, args=[self._now_ms(), number])
         return await self._place(number, reply)
 
-    async def enter(self, number: int) -> SessionGrant | None:
-        """Claim an admission and start a form session, or None if there is none to claim."""
+    async def enter(self, number: int, browser: str = "") -> SessionGrant | None:
+        """Claim an admission and start a form session, or None if there is none to claim.
+
+        ``browser`` is the keyed hash of the claiming browser; raises PlaceMoved when
+        the place was moved to another one.
+        """
         session_id = secrets.token_urlsafe(18)
         result = await self._scripts.enter(
-            keys=self._keys, args=[self._now_ms(), number, session_id]
+            keys=self._keys, args=[self._now_ms(), number, session_id, browser]
         )
         if _int(result[0]) != 1:
+            if _int(result[1]) == -3:
+                raise PlaceMoved(number)
             return None
         return SessionGrant(session_id, _int(result[1]), _int(result[2]))
+
+    async def move(self, number: int, browser: str, identities: Iterable[str] = ()) -> bool:
+        """Hand a live place to another browser; False when the place is no longer live.
+
+        From then on only ``browser`` (a keyed hash, the same the join and enter
+        calls pass first) finds the place again and may claim it; the browser it
+        left joins anew if it tries.
+        """
+        result = await self._scripts.move(
+            keys=self._keys, args=[self._now_ms(), number, browser, browser, *identities])
+        return _int(result[0]) == 1
 
     async def heartbeat(self, session_id: str) -> SessionGrant | None:
         """Extend a live session; None if it is over."""

@@ -9,7 +9,8 @@ from typing import Any
 
 from waitroom.autopipe import pipelined_scripts
 
-VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick", "seal", "touch", "leave")
+VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick", "seal", "touch", "leave",
+         "move")
 
 
 @cache
@@ -32,6 +33,7 @@ class RoomScripts:
     seal: Any
     touch: Any
     leave: Any
+    move: Any
 
 
 def register_scripts(client: Any) -> RoomScripts:

@@ -38,9 +38,12 @@ from portal.form.fields import (
     validate_registration,
 )
 from portal.form.models import Submission
+from portal.form.recovery import SENT_KEY, tell_recovery_code
 from portal.form.store import (
+    SUBMITTED,
     AlreadyRegistered,
     adopt_draft,
+    close_draft,
     load_draft,
     new_code,
     save_draft,
@@ -113,9 +116,18 @@ def _open_draft(request: Request, owner: str) -> dict[str, Any]:
         return data
 
 
+def _form_session(request: Request) -> str | None:
+    try:
+        ticket = session_ticket(state_of(request), request, request.cookies.get(SESSION_COOKIE))
+    except TokenError:
+        return None
+    return ticket.session_id
+
+
 def _save_values(request: Request, owner: str, values: dict[str, Any]) -> dict[str, Any]:
+    form_session = _form_session(request)
     with state_of(request).db() as session:
-        data = dict(save_draft(session, owner, values).data)
+        data = dict(save_draft(session, owner, values, form_session).data)
         session.commit()
         return data
 
@@ -142,9 +154,12 @@ async def form_page(request: Request) -> Response:
         return render(request, "session_over.html", {}, status=403)
     browser = browser_of(request)
     data = await run_in_threadpool(_open_draft, request, browser.tag)
+    # Back from proving the NIK: the recovery code now goes to the verified contact too.
+    sent = await tell_recovery_code(request, browser.tag, data)
     context = _form_context(data)
     return render(request, "form.html", {**context, **_session_context(live[1]),
-                                         "proved": _proved(request, context["values"])})
+                                         "proved": _proved(request, context["values"]),
+                                         "recovery_sent": sent or bool(data.get(SENT_KEY))})
 
 
 async def save_draft_endpoint(request: Request) -> Response:
@@ -156,9 +171,15 @@ async def save_draft_endpoint(request: Request) -> Response:
         return _json_refusal(Refused(403, "no_session"))
     values = {k: v for k, v in entered_values(posted.values).items() if k in posted.values}
     # Saved even when the session has just ended: what was typed is never lost.
-    await run_in_threadpool(_save_values, request, browser_of(request).tag, values)
+    owner = browser_of(request).tag
+    data = await run_in_threadpool(_save_values, request, owner, values)
+    if SUBMITTED in data:  # this session submitted already: the draft stays closed
+        return _json_refusal(Refused(409, "already_submitted"),
+                             "Pendaftaran ini sudah dikirim; lihat bukti pendaftaran.")
+    sent = await tell_recovery_code(request, owner, data)
     live = await live_session(request)
-    body: dict[str, Any] = {"saved": True, "session": live is not None}
+    body: dict[str, Any] = {"saved": True, "session": live is not None,
+                            "recovery_sent": sent or bool(data.get(SENT_KEY))}
     if live is not None:
         body.update(_session_context(live[1]))
     return JSONResponse(body)
@@ -285,9 +306,7 @@ def _store_result(request: Request, owner: str, key: str, data: dict[str, Any],
         if new:
             notify_submission_receipt(session, state.queue,
                                       state.notify, submission)
-        draft = load_draft(session, owner)
-        if draft is not None:
-            session.delete(draft)
+        close_draft(session, owner, _form_session(request) or "")
         session.commit()
         return submission
 

@@ -31,12 +31,29 @@ def load_draft(session: Session, owner: str) -> Draft | None:
     return session.scalars(select(Draft).where(Draft.owner == owner)).one_or_none()
 
 
-def save_draft(session: Session, owner: str, values: dict[str, Any]) -> Draft:
+# A submitted draft leaves only this mark (no personal data): the form session that
+# submitted it writes nothing more, so an autosave still on its way after the receipt
+# cannot bring the draft back. A later session of the same browser starts afresh.
+SUBMITTED = "_submitted_session"
+
+
+def close_draft(session: Session, owner: str, form_session: str) -> None:
+    """After a submission: empty this browser's draft, keeping only who submitted it."""
+    draft = load_draft(session, owner)
+    if draft is not None:
+        draft.data = {SUBMITTED: form_session}
+        draft.nik = None
+        session.flush()
+
+
+def save_draft(session: Session, owner: str, values: dict[str, Any],
+               form_session: str | None = None) -> Draft:
     """Merge values into this browser's draft (only fields present are replaced).
 
     Autosaves and uploads of one browser arrive concurrently; each merge first
     takes the draft's write lock (a row lock on PostgreSQL, the database write
-    lock on SQLite) so that no merge overwrites another's fields.
+    lock on SQLite) so that no merge overwrites another's fields. A write from
+    the form session that already submitted this draft changes nothing.
     """
     session.execute(
         update(Draft).where(Draft.owner == owner).values(updated_at=func.now())
@@ -53,8 +70,12 @@ def save_draft(session: Session, owner: str, values: dict[str, Any]) -> Draft:
                 session.flush()
         except IntegrityError:
             # Created a moment ago by a concurrent request: merge into that one.
-            return save_draft(session, owner, values)
+            return save_draft(session, owner, values, form_session)
     merged = dict(draft.data or {})
+    if SUBMITTED in merged:
+        if form_session is not None and merged[SUBMITTED] == form_session:
+            return draft
+        merged = {}  # a new session after a submission: a new, empty draft
     merged.update(values)
     draft.data = merged
     # As people type it ("3601 2848 1185 5133", with dashes or dots): stored as digits,

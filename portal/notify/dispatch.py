@@ -55,6 +55,8 @@ __all__ = [
     "notify_booking_confirmed",
     "notify_booking_rescheduled",
     "notify_identity_code",
+    "notify_move_code",
+    "notify_recovery_code",
     "notify_roster_scheduled",
     "notify_submission_receipt",
     "notify_turn_opened",
@@ -331,6 +333,23 @@ def notify_identity_code(session: Session, queue: Queue, settings: NotifySetting
     return _send_all(session, queue, settings, [MessageRequest(
         channel, address, "identity_code", reference, "identity_code",
         {"otp": code, "minutes": minutes})])
+
+
+def notify_move_code(session: Session, queue: Queue, settings: NotifySettings, *,
+                     channel: str, address: str, code: str, queue_number: int, minutes: int,
+                     reference: str) -> list[Notification]:
+    """Send the code that moves a queue place to another device (forgotten once sent)."""
+    return _send_all(session, queue, settings, [MessageRequest(
+        channel, address, "move_code", reference, "move_code",
+        {"otp": code, "minutes": minutes, "queue_number": queue_number})])
+
+
+def notify_recovery_code(session: Session, queue: Queue, settings: NotifySettings, *,
+                         channel: str, address: str, code: str,
+                         reference: str) -> list[Notification]:
+    """Send a draft's recovery code to the person's verified contact, once per reference."""
+    return _send_all(session, queue, settings, [MessageRequest(
+        channel, address, "recovery_code", reference, "recovery_code", {"otp": code})])
 
 
 def notify_roster_scheduled(session: Session, queue: Queue, settings: NotifySettings,

@@ -28,6 +28,8 @@ KINDS = (
     "submission_receipt",
     "slot_assigned",
     "identity_code",
+    "recovery_code",
+    "move_code",
 )
 SMS_SEGMENT = 160
 _NIK_RUN = re.compile(r"\d{16}")

@@ -9,7 +9,7 @@
     pending=false;
     fetch("/formulir/draf",{method:"POST",body:fields(),credentials:"same-origin"})
       .then(function(r){return r.json();})
-      .then(function(d){ saved.textContent=d.saved?t.msgSaved:""; if(d.session){ document.getElementById("idle-warning").hidden=true; arm(d.idle_seconds);} else if(d.saved){ ended(); } })
+      .then(function(d){ saved.textContent=d.saved?t.msgSaved:""; if(d.recovery_sent){ document.getElementById("recovery-sent").hidden=false; } if(d.session){ document.getElementById("idle-warning").hidden=true; arm(d.idle_seconds);} else if(d.saved){ ended(); } })
       .catch(function(){ saved.textContent=t.msgRetry; pending=true; setTimeout(save,5000); });
   }
   form.addEventListener("input",function(e){ if(e.target.type==="file") return; clearTimeout(timer); timer=setTimeout(save,800); });

@@ -128,6 +128,11 @@ async def view_place(room: WaitingRoom, place: Place) -> PlaceView:
     return PlaceView(place, None, 0)
 
 
+def browser_hash(state: PortalState, tag: str) -> str:
+    """The keyed hash that stands for one browser in the room (joins, moves, claims)."""
+    return state.signer.identity_hash("browser", tag)
+
+
 async def join_queue(
     state: PortalState, browser: Browser, address: str, identities: list[str], *,
     booked: bool = False,
@@ -142,7 +147,8 @@ async def join_queue(
     """
     settings = state.settings
     signer = state.signer
-    bound = [signer.identity_hash("browser", browser.tag),
+    # The browser's own hash comes first: the room compares it with a moved place's owner.
+    bound = [browser_hash(state, browser.tag),
              *(signer.identity_hash("held-by", f"{browser.tag}|{identity}")
                for identity in identities)]
     place = await state.room.join(

@@ -17,6 +17,7 @@ from portal.state import state_of
 from portal.visitor.offers import offer_for_wait
 from portal.visitor.place import (
     JOIN_REFUSED,
+    browser_hash,
     join_queue,
     join_refusal,
     queue_token_cookies,
@@ -26,6 +27,7 @@ from portal.visitor.place import (
 from portal.web import checked_fields, json_body
 from scheduler.nik import validate_nik
 from scheduler.roster import validate_email, validate_phone
+from waitroom.room import PlaceMoved
 from waitroom.states import VisitorState
 from waitroom.tokens import ForeignToken, QueueTicket, SessionTicket, TokenError, TokenSigner
 
@@ -102,7 +104,11 @@ async def status(request: Request) -> Response:
 async def enter(request: Request) -> Response:
     state = state_of(request)
     ticket = _queue_ticket(request, request.path_params["token"])
-    grant = await state.room.enter(ticket.number)
+    try:
+        grant = await state.room.enter(ticket.number, browser_hash(state, ticket.binding))
+    except PlaceMoved as exc:
+        raise ApiError(409, "place_moved",
+                       "Nomor antrean ini sudah dipindahkan ke perangkat lain.") from exc
     if grant is None:
         raise ApiError(409, "not_admitted", "Belum ada giliran untuk diklaim, atau sudah lewat.")
     response = JSONResponse({

@@ -21,6 +21,7 @@ from portal.visitor.offers import offer_for_wait
 from portal.visitor.place import (
     JOIN_REFUSED,
     REDIS_DOWN,
+    browser_hash,
     fails_open,
     join_queue,
     join_refusal,
@@ -32,10 +33,14 @@ from portal.visitor.place import (
 from portal.web import Refused, checked_form, refusal_page, render
 from scheduler.nik import InvalidField
 from scheduler.roster import validate_email, validate_phone
+from waitroom.room import PlaceMoved
 from waitroom.states import VisitorState
 from waitroom.tokens import ForeignToken, QueueTicket, TokenError
 
 __all__ = ["checked_form", "render", "routes"]
+
+MOVED = N_("Nomor antrean ini sudah dipindahkan ke perangkat lain. Lanjutkan di perangkat itu, "
+           "atau ambil nomor antrean baru di sini.")
 
 
 async def landing(request: Request) -> Response:
@@ -134,6 +139,8 @@ async def _waiting_page(request: Request, number: int, extra: dict[str, Any],
             "refresh_seconds": max(2, round(view.poll_after_ms / 1000)),
             "paused": config.paused,
             "state": state.public,
+            "number": number,
+            "moved_here": request.query_params.get("pindah") == "1",
             "notice_errors": {},
             "notice_values": {},
             **extra,
@@ -151,7 +158,10 @@ async def enter(request: Request) -> Response:
         return refusal_page(request, exc)
     except TokenError:
         return RedirectResponse("/", status_code=303)
-    grant = await state.room.enter(ticket.number)
+    try:
+        grant = await state.room.enter(ticket.number, browser_hash(state, ticket.binding))
+    except PlaceMoved:
+        return error_page(request, 409, "place_moved", MOVED)
     if grant is None:
         return RedirectResponse("/antre", status_code=303)
     response = RedirectResponse("/formulir", status_code=303)
@@ -212,6 +222,12 @@ async def resume(request: Request) -> Response:
     if room_name != settings.room:
         return error_page(request, 404, "not_found")
     browser = browser_of(request)
+    # The link went to the place's contact: whoever opens it holds the place from now on.
+    owner = browser_hash(state, browser.tag)
+    if not await state.room.move(number, owner, [owner]):
+        return error_page(request, 410, "link_expired", N_(
+            "Tautan ini sudah tidak berlaku. Ambil nomor antrean baru; isian yang sudah Anda "
+            "ketik tetap tersimpan."))
     token = signer.queue_token(QueueTicket(room_name, number, int(time.time()), browser.tag))
     response = RedirectResponse("/antre", status_code=303)
     store_queue_token(response, browser, token, secure=state.settings.cookie_secure)

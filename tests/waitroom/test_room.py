@@ -8,7 +8,7 @@ from redis.asyncio import Redis, RedisCluster
 from waitroom.autopipe import PipelinedScript
 from waitroom.config import ConfigError, RoomConfig
 from waitroom.keys import RoomKeys
-from waitroom.room import JoinRateLimited, WaitingRoom
+from waitroom.room import JoinRateLimited, PlaceMoved, WaitingRoom
 from waitroom.scripts import register_scripts
 from waitroom.states import VisitorState
 
@@ -181,6 +181,26 @@ async def test_same_identifier_gets_the_same_place(client: Client, clock: Clock)
     assert again.number == first.number and not again.is_new
     stored = await client.hgetall(room.keys.key("ids"))
     assert b"hash-of-nik" in stored  # only the keyed hash is kept
+
+
+async def test_a_moved_place_belongs_to_the_new_browser_only(client: Client,
+                                                             clock: Clock) -> None:
+    room = await make_room(client, clock, max_active=1)
+    await room.join(["browser-x"])  # holds the one place
+    place = await room.join(["browser-a", "held-by-a"])
+    assert await room.move(place.number, "browser-b", ["browser-b"])
+    # The new browser finds it again; the old one, by any of its identifiers, gets a new place.
+    assert (await room.join(["browser-b"])).number == place.number
+    left = await room.join(["browser-a", "held-by-a"])
+    assert left.number != place.number and left.is_new
+    holder = await room.enter(1, "browser-x")
+    assert holder is not None
+    await room.finish(holder.session_id)  # the next in order is the moved place
+    assert (await room.poll(place.number)).state is VisitorState.ADMITTED
+    with pytest.raises(PlaceMoved):
+        await room.enter(place.number, "browser-a")
+    assert await room.enter(place.number, "browser-b") is not None
+    assert not await room.move(99, "browser-c")  # no such place: nothing to move
 
 
 async def test_join_rate_limit_per_address(client: Client, clock: Clock) -> None:

@@ -18,12 +18,13 @@
 -- KEYS[17] staging   list   the pre-queue order while it is being written
 -- KEYS[18] wanted    set    queue numbers that asked to be told when their turn opens
 -- KEYS[19] due       list   admitted numbers to tell now
+-- KEYS[20] owners    hash   queue number -> keyed hash of the browser it was moved to
 -- ARGV[1] now, in milliseconds since the epoch (the clock always comes from the caller)
 local K_CONFIG, K_SEQ, K_HEAD, K_MARKS, K_IDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_ADMITTED, K_ACTIVE, K_HARD, K_SESSIONS = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local K_RETURNING, K_BUCKET, K_STATS, K_OUTFLOW = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local K_PRIORITY, K_BOOKED, K_ORDER, K_STAGING = KEYS[14], KEYS[15], KEYS[16], KEYS[17]
-local K_WANTED, K_DUE = KEYS[18], KEYS[19]
+local K_WANTED, K_DUE, K_OWNERS = KEYS[18], KEYS[19], KEYS[20]
 
 local SPAN = 536870912 -- 2^29: the seconds part of a mark
 local NOW = tonumber(ARGV[1])

@@ -1,15 +1,16 @@
 -- join: give a visitor a place in the queue, or their existing place back.
--- KEYS: the room's keys (see _lib.lua); KEYS[20] join-limit: the caller's joins this minute
+-- KEYS: the room's keys (see _lib.lua); KEYS[21] join-limit: the caller's joins this minute
 -- ARGV[1] now (ms); ARGV[2] joins allowed per address per minute (0 = no limit);
 -- ARGV[3] 1 for a booked visitor present in their slot (priority lane), else 0;
--- ARGV[4..] keyed hashes of the identifiers given (NIK, phone, e-mail, booking code)
+-- ARGV[4..] keyed hashes of the identifiers given (NIK, phone, e-mail, booking code);
+--          ARGV[4] is the caller's browser when a place can have been moved (see move.lua)
 -- Returns {queue number, state, deadline ms (claim deadline when admitted, else 0),
 --          1 if new else 0, head, returning, pre-queue left, sealed} (see standing()),
 --          {0, -1} when the caller is over the join limit, or {0, -2} when the queue has closed
 local limit = tonumber(ARGV[2])
 if limit > 0 then
-  local used = redis.call('INCR', KEYS[20])
-  if used == 1 then redis.call('PEXPIRE', KEYS[20], 61000) end
+  local used = redis.call('INCR', KEYS[21])
+  if used == 1 then redis.call('PEXPIRE', KEYS[21], 61000) end
   if used > limit then return {0, -1} end
 end
 
@@ -17,6 +18,9 @@ local cfg = config()
 local number = nil
 for i = 4, #ARGV do
   local known = redis.call('HGET', K_IDS, ARGV[i])
+  -- A place moved to another browser is no longer found from the one it left.
+  local owner = known and redis.call('HGET', K_OWNERS, known)
+  if owner and owner ~= ARGV[4] then known = nil end
   if known then
     local state = mark_get(known)
     if state >= WAITING and state <= ACTIVE then

@@ -44,6 +44,29 @@ def test_join_enter_submit_receipt(app, database_url: str) -> None:
     assert count_submissions(database_url) == 1
 
 
+def test_an_autosave_after_the_receipt_brings_no_draft_back(app, database_url: str) -> None:
+    with TestClient(app) as client:
+        form = enter_form(client)
+        session_cookie = client.cookies.get("antrean_s")
+        assert session_cookie is not None
+        client.post("/formulir", data={**VALID, "csrf_token": csrf(form),
+                                       "submit_key": hidden(form, "submit_key")}, files=FILES)
+        assert client.cookies.get("antrean_s") is None  # the receipt ends the session
+        # An autosave that left before the receipt arrived carries the old cookie.
+        client.cookies.set("antrean_s", session_cookie)
+        late = client.post("/formulir/draf", data={"csrf_token": csrf(form), "nama": "Dian S."})
+        assert late.status_code == 409
+        assert late.json()["error"]["code"] == "already_submitted"
+        # The same browser's next turn (a colleague on a shared computer) starts empty.
+        fresh = enter_form(client, prove_nik=None)
+    assert 'value="Dian' not in fresh
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.connect() as connection:
+        drafts = connection.execute(select(Draft.data)).scalars().all()
+    engine.dispose()
+    assert not [d for d in drafts if d.get("nama") or d.get("nik")]
+
+
 def test_bad_values_come_back_with_messages_and_kept_values(app) -> None:
     with TestClient(app) as client:
         form = enter_form(client)
@@ -134,12 +157,15 @@ def test_a_turn_link_lets_another_browser_take_the_admitted_place(settings) -> N
 
     apps = [create_app(settings) for _ in range(2)]
     with TestClient(apps[0]) as waiting, TestClient(apps[1]) as mail_app:
-        waiting.post("/api/v1/queue/join", json={})
+        first = waiting.post("/api/v1/queue/join", json={}).json()
         waiting.post("/api/v1/queue/join", json={"nik": "3601021210672749"})
         signer = apps[0].state.portal.signer
         link = signer.resume_token("main", 1, int(time.time()) + 120)
         page = mail_app.get(f"/antre/lanjut/{link}")
         assert page.status_code == 200 and "Giliran Anda tiba" in page.text
+        # The place follows the link: the browser it left can no longer claim it.
+        left = waiting.post(f"/api/v1/queue/{first['token']}/enter")
+        assert left.status_code == 409 and left.json()["error"]["code"] == "place_moved"
         form = mail_app.post("/antre/masuk", data={"csrf_token": csrf(page.text)})
         assert 'action="/formulir"' in form.text
         expired = signer.resume_token("main", 2, int(time.time()) - 1)

@@ -7,10 +7,15 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from portal.app import create_app
+from portal.db import create_db_engine, session_factory
+from portal.notify.channels import list_outbox
+from portal.notify.models import Notification
 from tests.support.form import FILES, PDF, VALID, csrf, enter_form, hidden
+from tests.support.jobs import work_jobs
 
 
 def submit(client: TestClient, form_html: str, values: dict[str, str], files=FILES):
@@ -97,6 +102,43 @@ def test_a_draft_follows_its_owner_to_another_browser(settings) -> None:
     assert restored.status_code == 200
     assert "berhasil dipulihkan" in restored.text
     assert 'value="Dian Suryana"' in restored.text
+
+
+def recovery_messages(settings) -> list[Notification]:
+    engine = create_db_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            return list(session.scalars(select(Notification).where(
+                Notification.purpose == "recovery_code")))
+    finally:
+        engine.dispose()
+
+
+def test_the_recovery_code_goes_to_the_verified_contact_once(settings, redis_client) -> None:
+    with TestClient(create_app(settings)) as phone:
+        form = enter_form(phone)  # proves the NIK, which binds this phone to it
+        code = re.search(r'id="recovery-code">([^<]+)<', form)
+        assert code and 'id="recovery-sent" hidden' in form  # no NIK typed yet
+        first = phone.post("/formulir/draf", data={"csrf_token": csrf(form), "nik": VALID["nik"]})
+        assert first.json()["recovery_sent"] is True
+        phone.post("/formulir/draf", data={"csrf_token": csrf(form), "nama": "Dian"})
+        assert 'id="recovery-sent" hidden' not in phone.get("/formulir").text
+    [message] = recovery_messages(settings)
+    assert (message.channel, message.address) == ("sms", "+6289574772415")
+    assert message.context["otp"] == code.group(1)
+    with TestClient(create_app(settings)) as stranger:
+        # Typing someone's NIK without proving it sends them nothing.
+        other = enter_form(stranger, prove_nik=None)
+        answer = stranger.post("/formulir/draf", data={"csrf_token": csrf(other),
+                                                        "nik": VALID["nik"]})
+        assert answer.json()["recovery_sent"] is False
+    assert len(recovery_messages(settings)) == 1
+    work_jobs(settings.notify, redis_client)
+    [sent] = recovery_messages(settings)
+    assert sent.status == "sent" and sent.context["otp"] != code.group(1)  # not kept once sent
+    [text] = [entry.path.read_text() for entry in list_outbox(settings.notify.outbox_dir)
+              if "pemulihan" in entry.path.read_text()]
+    assert code.group(1) in text
 
 
 def test_typed_html_is_shown_back_escaped(app) -> None:
