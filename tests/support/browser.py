@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -201,17 +201,28 @@ class ApiVisitor:
 
 
 
-def prove_in_page(page: Page, base_url: str, database_url: str, values: dict[str, str]) -> None:
-    """Prove the NIK of ``values`` as a person does: ask for the code, type it, come back."""
+def prove_in_page(page: Page, base_url: str, database_url: str, values: dict[str, str], *,
+                  via_form: bool = False, read_code: Callable[[], str] | None = None) -> None:
+    """Prove the NIK of ``values`` as a person does: ask for the code, type it, come back.
+
+    ``via_form``: through the form's own verification box (which sends the NIK and contacts
+    the form showed when it was loaded) instead of the identity page's address;
+    ``read_code``: where the code is read (default: the record queued for the notifier).
+    """
     from tests.support.identity import latest_code
 
-    page.goto(base_url + "/identitas?lanjut=/formulir")
-    page.fill("#f-nik", values["nik"])
-    page.fill("#f-phone", values["telepon"])
-    page.get_by_role("button", name="Kirim kode").click()
-    page.wait_for_selector("#f-code")
+    if via_form:
+        page.locator("#identity").get_by_role("button", name="Kirim kode verifikasi").click()
+        page.wait_for_url("**/identitas/kode")
+    else:
+        page.goto(base_url + "/identitas?lanjut=/formulir")
+    if page.locator("#f-code").count() == 0:  # asked for the NIK (and a contact) first
+        page.fill("#f-nik", values["nik"])
+        page.fill("#f-phone", values["telepon"])
+        page.get_by_role("button", name="Kirim kode").click()
+        page.wait_for_selector("#f-code")
     expect(page.locator("#message")).to_contain_text("Jika NIK ini terdaftar")
-    code = latest_code(database_url)
+    code = read_code() if read_code is not None else latest_code(database_url)
     assert code is not None, "no code was queued"
     page.fill("#f-code", code)
     page.get_by_role("button", name="Verifikasi").click()

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import email.policy
+import re
 import weakref
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.parser import BytesParser
 from typing import Any
 
+import redis
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from portal.db import create_db_engine, session_factory
+from portal.notify.channels import list_outbox
 from portal.notify.models import Notification
+from portal.notify.settings import NotifySettings
+from scheduler.roster import parse_roster
+from scheduler.store import import_registrants
+from tests.support.jobs import work_jobs
 
 
 def latest_code(database_url: str, address: str | None = None) -> str | None:
@@ -47,3 +58,49 @@ def ensure_proved(client: TestClient, nik: str, **contact: Any) -> None:
     if nik not in done:
         prove(client, nik, **contact)
         done.add(nik)
+
+
+def import_roster(database_url: str, csv: str) -> None:
+    """Put the rows of a roster CSV in the database as the console's import does."""
+    report = parse_roster(csv.encode(), "peserta.csv")
+    assert report.bad_rows == (), report.bad_rows_csv()
+    engine = create_db_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            import_registrants(session, report)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One one-time code as it reached a recipient through the development outbox."""
+
+    channel: str  # sms | email
+    recipient: str
+    code: str
+
+
+def deliver_codes(notify: NotifySettings, redis_client: redis.Redis) -> list[Delivered]:
+    """Run the queued jobs (as `antrean worker` would) and read every code in the outbox."""
+    assert notify.outbox, "these settings send for real, not to the outbox"
+    seen = {entry.name for entry in list_outbox(notify.outbox_dir)}
+    work_jobs(notify, redis_client)
+    found = []
+    for entry in reversed(list_outbox(notify.outbox_dir)):  # oldest first
+        if entry.name in seen:
+            continue
+        if entry.channel == "email":
+            with open(entry.path, "rb") as handle:
+                message = BytesParser(policy=email.policy.default).parse(handle)
+            assert isinstance(message, EmailMessage)
+            part = message.get_body(preferencelist=("plain",))
+            assert part is not None, entry.name
+            text = str(part.get_content())
+        else:
+            text = entry.path.read_text().partition("\n\n")[2]
+        code = re.search(r"\b(\d{6})\b", text)
+        assert code is not None, f"no code in {entry.name}: {text!r}"
+        found.append(Delivered(entry.channel, entry.recipient, code.group(1)))
+    return found
