@@ -173,9 +173,10 @@ async def save_draft_endpoint(request: Request) -> Response:
     # Saved even when the session has just ended: what was typed is never lost.
     owner = browser_of(request).tag
     data = await run_in_threadpool(_save_values, request, owner, values)
-    if SUBMITTED in data:  # this session submitted already: the draft stays closed
-        return _json_refusal(Refused(409, "already_submitted"),
-                             "Pendaftaran ini sudah dikirim; lihat bukti pendaftaran.")
+    if SUBMITTED in data:  # submitted, or taken to another browser: the draft stays closed
+        return _json_refusal(Refused(409, "draft_closed"), N_(
+            "Draf ini sudah dikirim atau dilanjutkan di perangkat lain; tidak ada yang "
+            "disimpan di sini."))
     sent = await tell_recovery_code(request, owner, data)
     live = await live_session(request)
     body: dict[str, Any] = {"saved": True, "session": live is not None,

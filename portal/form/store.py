@@ -31,10 +31,13 @@ def load_draft(session: Session, owner: str) -> Draft | None:
     return session.scalars(select(Draft).where(Draft.owner == owner)).one_or_none()
 
 
-# A submitted draft leaves only this mark (no personal data): the form session that
-# submitted it writes nothing more, so an autosave still on its way after the receipt
-# cannot bring the draft back. A later session of the same browser starts afresh.
-SUBMITTED = "_submitted_session"
+# A draft that was submitted, or taken to another browser, leaves only this mark (no
+# personal data) in the browser it left: the form session that last wrote it there
+# writes nothing more, so an autosave still on its way (a page closed later, a tab left
+# open) cannot bring the draft back. A later session of that browser starts afresh.
+SUBMITTED = "_closed_for_session"
+# The form session that last wrote a draft.
+WRITER = "_session"
 
 
 def close_draft(session: Session, owner: str, form_session: str) -> None:
@@ -77,6 +80,8 @@ def save_draft(session: Session, owner: str, values: dict[str, Any],
             return draft
         merged = {}  # a new session after a submission: a new, empty draft
     merged.update(values)
+    if form_session is not None:
+        merged[WRITER] = form_session
     draft.data = merged
     # As people type it ("3601 2848 1185 5133", with dashes or dots): stored as digits,
     # so the draft is found again by the NIK however it was written.
@@ -166,6 +171,11 @@ def adopt_draft(session: Session, owner: str, nik: str, recovery_code: str) -> D
     if current is not None:
         session.delete(current)
         session.flush()  # the owner column is unique: free it before taking it over
+    left = found.owner
     found.owner = owner
+    session.flush()
+    # The browser it left may still have the form open: what its page sends later must
+    # not make a copy of the draft there.
+    session.add(Draft(owner=left, data={SUBMITTED: (found.data or {}).get(WRITER, "")}))
     session.flush()
     return found

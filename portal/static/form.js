@@ -6,7 +6,7 @@
   function arm(idle){ clearTimeout(warnAt); warnAt=setTimeout(function(){document.getElementById("idle-warning").hidden=false;}, Math.max(0,(idle-90))*1000); }
   function fields(){ var p=new URLSearchParams(); Array.prototype.forEach.call(form.elements,function(el){ if(el.name && el.type!=="file") p.append(el.name,el.value); }); return p; }
   function save(){
-    pending=false;
+    pending=false; clearTimeout(timer); timer=null;
     fetch("/formulir/draf",{method:"POST",body:fields(),credentials:"same-origin"})
       .then(function(r){return r.json();})
       .then(function(d){ saved.textContent=d.saved?t.msgSaved:""; if(d.recovery_sent){ document.getElementById("recovery-sent").hidden=false; } if(d.session){ document.getElementById("idle-warning").hidden=true; arm(d.idle_seconds);} else if(d.saved){ ended(); } })
@@ -25,6 +25,9 @@
       .catch(function(){ note.textContent=t.msgUploadFailed; });
   }
   var sent=false; form.addEventListener("submit",function(e){ if(sent){e.preventDefault();return;} sent=true; document.getElementById("submit").disabled=true; });
-  window.addEventListener("pagehide",function(){ if(pending||timer){ navigator.sendBeacon("/formulir/draf",fields()); } });
+  var box=document.querySelector("#identity form");
+  if(box) box.addEventListener("submit",function(){ /* the values as typed now, not as loaded */
+    [["nik","nik"],["phone","telepon"],["email","email"]].forEach(function(p){ if(form.elements[p[1]]) box.elements[p[0]].value=form.elements[p[1]].value; }); });
+  window.addEventListener("pagehide",function(){ if(!sent && (pending||timer)){ navigator.sendBeacon("/formulir/draf",fields()); } });
   arm(+form.dataset.idle);
 })();

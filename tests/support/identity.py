@@ -80,10 +80,14 @@ class Delivered:
     channel: str  # sms | email
     recipient: str
     code: str
+    kind: str = "identity"  # or "recovery": a draft's recovery code
 
 
 def deliver_codes(notify: NotifySettings, redis_client: redis.Redis) -> list[Delivered]:
-    """Run the queued jobs (as `antrean worker` would) and read every code in the outbox."""
+    """Run the queued jobs (as `antrean worker` would) and read every code in the outbox.
+
+    One-time codes and drafts' recovery codes alike, each with its kind.
+    """
     assert notify.outbox, "these settings send for real, not to the outbox"
     seen = {entry.name for entry in list_outbox(notify.outbox_dir)}
     work_jobs(notify, redis_client)
@@ -100,6 +104,10 @@ def deliver_codes(notify: NotifySettings, redis_client: redis.Redis) -> list[Del
             text = str(part.get_content())
         else:
             text = entry.path.read_text().partition("\n\n")[2]
+        recovery = re.search(r"pemulihan draf Anda:? ([0-9A-Z]{4}-[0-9A-Z]{4})", text)
+        if recovery is not None:
+            found.append(Delivered(entry.channel, entry.recipient, recovery.group(1), "recovery"))
+            continue
         code = re.search(r"\b(\d{6})\b", text)
         assert code is not None, f"no code in {entry.name}: {text!r}"
         found.append(Delivered(entry.channel, entry.recipient, code.group(1)))

@@ -56,7 +56,7 @@ def test_an_autosave_after_the_receipt_brings_no_draft_back(app, database_url: s
         client.cookies.set("antrean_s", session_cookie)
         late = client.post("/formulir/draf", data={"csrf_token": csrf(form), "nama": "Dian S."})
         assert late.status_code == 409
-        assert late.json()["error"]["code"] == "already_submitted"
+        assert late.json()["error"]["code"] == "draft_closed"
         # The same browser's next turn (a colleague on a shared computer) starts empty.
         fresh = enter_form(client, prove_nik=None)
     assert 'value="Dian' not in fresh

@@ -83,14 +83,14 @@ def test_expired_session_keeps_the_draft_for_the_next_admission(app) -> None:
 
 
 def test_a_draft_follows_its_owner_to_another_browser(settings) -> None:
-    with TestClient(create_app(settings)) as phone:
+    with TestClient(create_app(settings)) as phone, \
+            TestClient(create_app(settings)) as laptop:
         form = enter_form(phone)
         # the NIK typed in groups, as it is printed on the KTP
         phone.post("/formulir/draf", data={"csrf_token": csrf(form), **VALID,
                                            "nik": "3601 2848 1185 5133"})
         code = re.search(r'id="recovery-code">([^<]+)<', form)
         assert code
-    with TestClient(create_app(settings)) as laptop:
         fresh = enter_form(laptop)
         assert 'value="Dian Suryana"' not in fresh
         wrong = laptop.post("/formulir/pulihkan", data={"csrf_token": csrf(fresh),
@@ -99,6 +99,10 @@ def test_a_draft_follows_its_owner_to_another_browser(settings) -> None:
         typed = code.group(1).lower().replace("-", " ")  # as someone might type it
         restored = laptop.post("/formulir/pulihkan", data={"csrf_token": csrf(fresh),
                                                            "nik": VALID["nik"], "kode": typed})
+        # The phone's page is still open: what it sends now makes no copy of the draft.
+        late = phone.post("/formulir/draf", data={"csrf_token": csrf(form), **VALID})
+        assert late.status_code == 409 and late.json()["error"]["code"] == "draft_closed"
+        assert 'value="Dian Suryana"' not in phone.get("/formulir").text
     assert restored.status_code == 200
     assert "berhasil dipulihkan" in restored.text
     assert 'value="Dian Suryana"' in restored.text
