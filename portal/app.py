@@ -37,6 +37,7 @@ from portal.booking import pages as booking_pages
 from portal.db import create_db_engine, session_factory
 from portal.errors import EXCEPTION_HANDLERS
 from portal.form import pages as form_pages
+from portal.form import receipts
 from portal.i18n import create_templates
 from portal.identity import routes as identity_routes
 from portal.keys import PortalKeys
@@ -148,6 +149,7 @@ def create_app(settings: Settings) -> Starlette:
             *move.routes,
             *status.routes,
             *form_pages.routes,
+            *receipts.routes,
             *identity_routes.routes,
             *health.routes,
             *booking_api.routes,

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from portal.state import state_of
+from scheduler.text import translated
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = ("id", "en")
@@ -77,7 +78,7 @@ def create_templates(directory: Path, static_dir: Path) -> dict[str, Jinja2Templ
         env.install_gettext_translations(catalogue, newstyle=True)  # type: ignore[attr-defined]
         # Messages built at run time (validation errors may quote what was typed)
         # go through this filter: a catalogue look-up that stays plain, escaped text.
-        env.filters["tr"] = lambda message, _c=catalogue: _c.gettext(str(message))
+        env.filters["tr"] = lambda message, _c=catalogue: translated(message, _c.gettext)
         # Numbers as the page's language writes them: 12.345 and 0,9 in Indonesian.
         env.filters["number"] = lambda value, _lang=lang: format_number(value, _lang)
         env.globals["static_version"] = version

@@ -96,6 +96,8 @@ class PortalState:
     connections: Connections = field(default_factory=Connections)
     # The dashboard's wait figures, computed at most every few seconds per process.
     dashboard_waits: TimedValue = field(default_factory=TimedValue)
+    # The operators' banner for pages visitors reload often (read every few seconds).
+    banner: TimedValue = field(default_factory=TimedValue)
 
     @property
     def notify(self) -> NotifySettings:

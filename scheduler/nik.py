@@ -14,6 +14,8 @@ from typing import Literal
 from stdnum.exceptions import ValidationError
 from stdnum.id import nik as stdnum_nik
 
+from scheduler.text import N_, Message
+
 NIK_LENGTH = 16
 
 # People type NIKs from the card in groups ("3601 2848 1185 5133") or with the
@@ -89,11 +91,10 @@ def validate_nik(value: str, today: dt.date | None = None) -> str:
     # Letters first: a NIK typed with the letter O for zero is the commonest
     # mistake, and "only digits" is the message that helps the person fix it.
     if nik and not (nik.isascii() and nik.isdigit()):
-        raise InvalidField("nik_letters", "NIK hanya boleh berisi angka 0-9.")
+        raise InvalidField("nik_letters", N_("NIK hanya boleh berisi angka 0-9."))
     if len(nik) != NIK_LENGTH:
-        raise InvalidField(
-            "nik_length", f"NIK harus 16 digit angka (tertulis {len(nik)} karakter)."
-        )
+        raise InvalidField("nik_length", Message(
+            N_("NIK harus 16 digit angka (tertulis %(count)s karakter)."), count=len(nik)))
     nik_birth(nik, today)
     try:
         stdnum_nik.validate(nik)
@@ -102,7 +103,7 @@ def validate_nik(value: str, today: dt.date | None = None) -> str:
         # rejects is the place-of-registration code.
         raise InvalidField(
             "nik_bad_region",
-            "Kode wilayah NIK (6 digit pertama) tidak dikenal.",
+            N_("Kode wilayah NIK (6 digit pertama) tidak dikenal."),
         ) from exc
     return nik
 
@@ -110,5 +111,5 @@ def validate_nik(value: str, today: dt.date | None = None) -> str:
 def _bad_date() -> InvalidField:
     return InvalidField(
         "nik_bad_date",
-        "Tanggal lahir dalam NIK (digit ke-7 sampai ke-12) bukan tanggal yang ada.",
+        N_("Tanggal lahir dalam NIK (digit ke-7 sampai ke-12) bukan tanggal yang ada."),
     )

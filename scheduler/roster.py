@@ -15,6 +15,7 @@ from email_validator import EmailNotValidError
 from email_validator import validate_email as _check_email
 
 from scheduler.nik import InvalidField, mask_nik, validate_nik
+from scheduler.text import N_, Message, Typed
 
 __all__ = [
     "BadRow",
@@ -126,16 +127,19 @@ def validate_phone(value: str) -> str:
     if not text:
         # The phone is the one contact every registrant must have: SMS reaches
         # people without e-mail, so an empty number is rejected, not skipped.
-        raise InvalidField("phone_invalid", "Nomor telepon wajib diisi.")
+        raise InvalidField("phone_invalid", N_("Nomor telepon wajib diisi."))
     try:
         number = phonenumbers.parse(text, "ID")
     except phonenumbers.NumberParseException as exc:
-        raise InvalidField("phone_invalid", f"Nomor telepon tidak dapat dibaca: {text}.") from exc
+        raise InvalidField("phone_invalid", Message(
+            N_("Nomor telepon tidak dapat dibaca: %(text)s."), text=Typed(text))) from exc
     if not phonenumbers.is_valid_number(number):
-        raise InvalidField("phone_invalid", f"Nomor telepon tidak valid: {text}.")
+        raise InvalidField("phone_invalid", Message(
+            N_("Nomor telepon tidak valid: %(text)s."), text=Typed(text)))
     if number.country_code != 62:
         # Reminders go out through an Indonesian SMS gateway.
-        raise InvalidField("phone_invalid", f"Gunakan nomor telepon Indonesia (+62): {text}.")
+        raise InvalidField("phone_invalid", Message(
+            N_("Gunakan nomor telepon Indonesia (+62): %(text)s."), text=Typed(text)))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -147,7 +151,8 @@ def validate_email(value: str) -> str | None:
     try:
         checked = _check_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise InvalidField("email_invalid", f"Alamat e-mail tidak valid: {text}.") from exc
+        raise InvalidField("email_invalid", Message(
+            N_("Alamat e-mail tidak valid: %(text)s."), text=Typed(text))) from exc
     # Mail providers treat the local part case-insensitively in practice, and
     # notifications are de-duplicated per recipient, so one spelling is kept.
     return checked.normalized.lower()
@@ -157,7 +162,7 @@ def validate_name(value: str) -> str:
     """Return the name trimmed with inner whitespace collapsed, or raise InvalidField."""
     name = _SPACES.sub(" ", value).strip()
     if not name:
-        raise InvalidField("name_missing", "Nama wajib diisi.")
+        raise InvalidField("name_missing", N_("Nama wajib diisi."))
     return name
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from portal.keys import PortalKeys
+from portal.state import PortalState
 from waitroom.room import WaitingRoom
 
 BANNER_FIELD = "banner"
 MAX_BANNER = 500
+# The waiting page reloads every few seconds: its banner is read at most this often.
+SHARED_SECONDS = 5.0
 
 
 def _key(room: WaitingRoom) -> str:
@@ -29,3 +32,18 @@ async def set_banner(room: WaitingRoom, text: str) -> None:
         await room.client.hset(_key(room), BANNER_FIELD, text)
     else:
         await room.client.hdel(_key(room), BANNER_FIELD)
+
+
+async def shared_banner(state: PortalState) -> str | None:
+    """The banner for the waiting page and the form: read at most every few seconds.
+
+    Fails quietly (no banner) when Redis is away: the banner never takes a page down.
+    """
+    cache = state.banner
+    if not cache.fresh(SHARED_SECONDS):
+        try:
+            text = await public_banner(state.room)
+        except Exception:  # a banner is never worth an error page
+            text = None
+        cache.set(text or "")
+    return str(cache.value) or None

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from portal.i18n import N_
 from scheduler.nik import InvalidField, nik_birth, validate_nik
 from scheduler.roster import validate_email, validate_name, validate_phone
+from scheduler.text import Message, Typed
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,8 @@ def _date(value: str, label: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise InvalidField("date", f"{label}: tanggal tidak valid (format TTTT-BB-HH).") from None
+        raise InvalidField("date", Message(
+            N_("%(label)s: tanggal tidak valid (format TTTT-BB-HH)."), label=label)) from None
 
 
 def validate_registration(raw: Mapping[str, object], today: dt.date) -> FormResult:
@@ -162,9 +164,9 @@ def validate_registration(raw: Mapping[str, object], today: dt.date) -> FormResu
     for f in FIELDS:
         value = values[f.name]
         if len(value) > f.max_length:
-            errors[f.name] = f"Paling banyak {f.max_length} karakter."
+            errors[f.name] = Message(N_("Paling banyak %(count)s karakter."), count=f.max_length)
         elif f.required and not value:
-            errors[f.name] = f"{f.label} wajib diisi."
+            errors[f.name] = Message(N_("%(label)s wajib diisi."), label=f.label)
         elif f.choices and value and value not in dict(f.choices):
             errors[f.name] = N_("Pilih salah satu pilihan yang tersedia.")
 
@@ -239,10 +241,9 @@ def _check_against_nik(result: FormResult, today: dt.date) -> None:
     # A NIK never changes even when its data is wrong: warn, accept.
     born = result.cleaned.get("tanggal_lahir")
     if born and "tanggal_lahir" not in result.errors and birth.birth_date.isoformat() != born:
-        result.warnings["tanggal_lahir"] = (
-            "Tanggal lahir berbeda dengan yang tercantum di NIK "
-            f"({birth.birth_date.isoformat()}). Pastikan sudah benar."
-        )
+        result.warnings["tanggal_lahir"] = Message(
+            N_("Tanggal lahir berbeda dengan yang tercantum di NIK (%(date)s). Pastikan sudah "
+               "benar."), date=Typed(birth.birth_date.isoformat()))
     sex = result.cleaned.get("jenis_kelamin")
     if sex and sex != birth.sex:
         result.warnings["jenis_kelamin"] = N_("Jenis kelamin berbeda dengan yang tercantum di NIK.")

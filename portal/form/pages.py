@@ -8,27 +8,22 @@ import re
 import time
 from typing import Any
 
-from itsdangerous import BadSignature, Signer
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from portal.admin.banner import shared_banner
 from portal.attempts import RECOVERY_CODE, allow_attempt, failed_attempt
 from portal.browser import (
-    RECEIPT_COOKIE,
     SESSION_COOKIE,
     browser_of,
     client_address,
     session_ticket,
-    set_cookie,
 )
-from portal.errors import error_page
 from portal.form.fields import (
     FIELD_NAMES,
-    FIELDS,
     MAX_UPLOAD_BYTES,
     N_,
     SECTIONS,
@@ -38,6 +33,7 @@ from portal.form.fields import (
     validate_registration,
 )
 from portal.form.models import Submission
+from portal.form.receipts import kept_number, to_receipt
 from portal.form.recovery import SENT_KEY, tell_recovery_code
 from portal.form.store import (
     SUBMITTED,
@@ -151,13 +147,16 @@ def _form_context(data: dict[str, Any], values: dict[str, str] | None = None,
 async def form_page(request: Request) -> Response:
     live = await live_session(request)
     if live is None:
-        return render(request, "session_over.html", {}, status=403)
+        # Back on the form after submitting: the way to the receipt, not "queue again".
+        return render(request, "session_over.html",
+                      {"submitted": kept_number(request) is not None}, status=403)
     browser = browser_of(request)
     data = await run_in_threadpool(_open_draft, request, browser.tag)
     # Back from proving the NIK: the recovery code now goes to the verified contact too.
     sent = await tell_recovery_code(request, browser.tag, data)
     context = _form_context(data)
     return render(request, "form.html", {**context, **_session_context(live[1]),
+                                         "banner": await shared_banner(state_of(request)),
                                          "proved": _proved(request, context["values"]),
                                          "recovery_sent": sent or bool(data.get(SENT_KEY))})
 
@@ -292,10 +291,6 @@ async def restore_endpoint(request: Request) -> Response:
     return render(request, "form.html", context, status=200 if restored else 422)
 
 
-def _receipt_signer(request: Request) -> Signer:
-    return Signer(str(state_of(request).settings.secret_key), salt="antrean.receipt")
-
-
 def _store_result(request: Request, owner: str, key: str, data: dict[str, Any],
                   number: int) -> Submission:
     state = state_of(request)
@@ -315,15 +310,6 @@ def _store_result(request: Request, owner: str, key: str, data: dict[str, Any],
 def _find_submission(request: Request, key: str) -> Submission | None:
     with state_of(request).db() as session:
         return submission_by_key(session, key)
-
-
-def _to_receipt(request: Request, submission: Submission) -> Response:
-    response = RedirectResponse("/kwitansi", status_code=303)
-    value = _receipt_signer(request).sign(submission.registration_number).decode()
-    set_cookie(response, RECEIPT_COOKIE, value, 30 * 86400,
-               secure=state_of(request).settings.cookie_secure)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    return response
 
 
 async def submit(request: Request) -> Response:
@@ -346,7 +332,7 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
     if key:
         done = await run_in_threadpool(_find_submission, request, key)
         if done is not None:  # a second click or a resubmit: the same record
-            return _to_receipt(request, done)
+            return to_receipt(request, done)
     if not _was_admitted(request):
         # Never admitted: nothing of this request is stored (drafts exist only for
         # browsers the queue let in).
@@ -398,26 +384,7 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
     except REDIS_DOWN:
         # The record is stored: show the receipt; the place frees itself at its timeout.
         log.warning("could not free a place after a submission: Redis unavailable")
-    return _to_receipt(request, submission)
-
-
-def _receipt_for(request: Request, number: str) -> Submission | None:
-    with state_of(request).db() as session:
-        return session.scalars(
-            select(Submission).where(Submission.registration_number == number)
-        ).one_or_none()
-
-
-async def receipt(request: Request) -> Response:
-    try:
-        number = _receipt_signer(request).unsign(request.cookies.get(RECEIPT_COOKIE, "")).decode()
-    except BadSignature:
-        return error_page(request, 404, "no_receipt", "Bukti pendaftaran tidak ditemukan.")
-    submission = await run_in_threadpool(_receipt_for, request, number)
-    if submission is None:
-        return error_page(request, 404, "no_receipt", "Bukti pendaftaran tidak ditemukan.")
-    return render(request, "receipt.html", {"submission": submission, "fields": FIELDS,
-                                            "uploads": UPLOADS})
+    return to_receipt(request, submission)
 
 
 routes = [
@@ -426,5 +393,4 @@ routes = [
     Route("/formulir/draf", save_draft_endpoint, methods=["POST"]),
     Route("/formulir/berkas", upload_endpoint, methods=["POST"]),
     Route("/formulir/pulihkan", restore_endpoint, methods=["POST"]),
-    Route("/kwitansi", receipt, methods=["GET"]),
 ]

@@ -136,12 +136,13 @@ async def api_verify(request: Request) -> Response:
                        {"code": WRONG})
     browser = browser_of(request)
     response = JSONResponse({"verified": True, "valid_for_seconds": PROOF_SECONDS})
-    _remember(state, request, response, browser, nik)
+    remember(state, request, response, browser, nik)
     return response
 
 
-def _remember(state: PortalState, request: Request, response: Response, browser: Browser,
-              nik: str) -> None:
+def remember(state: PortalState, request: Request, response: Response, browser: Browser,
+             nik: str) -> None:
+    """Keep the proof of ``nik`` in this browser (and the browser itself when it is new)."""
     secure = state.settings.cookie_secure
     remember_proof(response, str(state.settings.secret_key), request, browser, nik,
                    secure=secure)
@@ -209,7 +210,7 @@ async def identity_verify(request: Request) -> Response:
             "next": target}, status=status)
     browser = browser_of(request)
     response = RedirectResponse(target, status_code=303)
-    _remember(state, request, response, browser, nik)
+    remember(state, request, response, browser, nik)
     return response
 
 

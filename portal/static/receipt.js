@@ -1,2 +1,6 @@
-/* Receipt: the print button. */
-document.getElementById("print").addEventListener("click", function () { window.print(); });
+/* Receipt: the print button (shown only where it works: with JavaScript). */
+(function () {
+  var button = document.getElementById("print");
+  button.hidden = false;
+  button.addEventListener("click", function () { window.print(); });
+})();

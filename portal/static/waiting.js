@@ -5,6 +5,7 @@
   function fmt(r){ if(!r) return t.msgUnknown;
     if(r[1]<60) return t.msgUnderMinute;
     return num.format(Math.floor(r[0]/60))+"–"+num.format(Math.ceil(r[1]/60))+" "+t.msgMinutes; }
+  function set(id,text){ var el=document.getElementById(id); if(el.textContent!==text) el.textContent=text; }
   function enter(){ var f=document.getElementById("enter-form"); if(f) f.submit(); }
   function poll(){
     fetch("/api/v1/queue/"+encodeURIComponent(token),{credentials:"same-origin",headers:{"Accept":"application/json"}})
@@ -15,9 +16,12 @@
       if(d.awaiting_draw){ setTimeout(poll,d.poll_after_ms); return; }
       var note=document.getElementById("draw-note"); if(note) note.hidden=true;
       if(first===null) first=d.position;
-      document.getElementById("position").textContent=num.format(d.position);
-      document.getElementById("eta").textContent=fmt(d.eta_range_seconds);
-      document.getElementById("bar").style.width=Math.max(5,Math.min(100,100*(1-(d.position-1)/Math.max(first,1))))+"%";
+      // Only what changed is written: the live region then announces real moves only.
+      set("position",num.format(d.position)); set("eta",fmt(d.eta_range_seconds));
+      // The share of the way from where this page started: someone first in line starts at
+      // the start, not at a full bar.
+      var done=first>0?(first-d.position)/first:0;
+      document.getElementById("bar").style.width=(5+95*Math.max(0,Math.min(1,done)))+"%";
       setTimeout(poll,d.poll_after_ms);
     })
     .catch(function(){ setTimeout(poll,10000); });

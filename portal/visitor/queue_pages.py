@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -11,12 +12,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from portal.admin.banner import public_banner
+from portal.admin.banner import public_banner, shared_banner
 from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, address_hash, browser_of, queue_ticket
 from portal.errors import error_page
-from portal.i18n import N_
+from portal.i18n import N_, language_of
 from portal.notify.events import remember_contact
 from portal.state import state_of
+from portal.times import local_time
 from portal.visitor.offers import offer_for_wait
 from portal.visitor.place import (
     JOIN_REFUSED,
@@ -33,14 +35,52 @@ from portal.visitor.place import (
 from portal.web import Refused, checked_form, refusal_page, render
 from scheduler.nik import InvalidField
 from scheduler.roster import validate_email, validate_phone
+from waitroom.config import RoomConfig
 from waitroom.room import PlaceMoved
 from waitroom.states import VisitorState
 from waitroom.tokens import ForeignToken, QueueTicket, TokenError
 
 __all__ = ["checked_form", "render", "routes"]
 
+
+LIVE = (VisitorState.WAITING, VisitorState.SKIPPED, VisitorState.ADMITTED, VisitorState.ACTIVE)
+
+
+@dataclass(frozen=True)
+class OpeningHours:
+    """When the queue opens and closes, as the visitor reads it."""
+
+    opens: str | None  # a local time, labelled, while the queue is not open yet
+    closes: str | None  # a local time, labelled, while a closing time is set
+    closed: bool  # past the closing time: no new numbers
+
+
+def opening_hours(request: Request, config: RoomConfig | None) -> OpeningHours:
+    """The room's opening and closing times in the registration's zone."""
+    if config is None:
+        return OpeningHours(None, None, False)
+    now = time.time()
+    tz, lang = state_of(request).settings.tz, language_of(request)
+
+    def shown(epoch: int) -> str:
+        return local_time(dt.datetime.fromtimestamp(epoch, dt.UTC), tz, locale=lang)
+
+    opens = shown(config.opens_at) if config.opens_at and now < config.opens_at else None
+    closes = shown(config.closes_at) if config.closes_at else None
+    return OpeningHours(opens, closes, bool(config.closes_at) and now >= config.closes_at)
+
 MOVED = N_("Nomor antrean ini sudah dipindahkan ke perangkat lain. Lanjutkan di perangkat itu, "
            "atau ambil nomor antrean baru di sini.")
+
+
+def _own_number(request: Request) -> int | None:
+    """The queue number this browser already holds (its token), if any."""
+    state = state_of(request)
+    try:
+        ticket = queue_ticket(state, request, request.cookies.get(QUEUE_COOKIE), time.time())
+    except TokenError:
+        return None
+    return ticket.number
 
 
 async def landing(request: Request) -> Response:
@@ -51,11 +91,21 @@ async def landing(request: Request) -> Response:
         # stats() read the snapshot, which carries the published seed too
         seed = room.snapshot.seed if room.snapshot is not None else None
         banner = await public_banner(room)
+        config = room.last_known_config()
     except REDIS_DOWN:
         if not fails_open(state):
             raise
         return render(request, "index.html", {"stats": None, "seed": None, "degraded": True})
-    return render(request, "index.html", {"stats": stats, "seed": seed, "banner": banner})
+    hours = opening_hours(request, config)
+    held = _own_number(request)
+    place = None
+    if held is not None:
+        # From the snapshot when it can say (most visitors); otherwise one poll.
+        place = room.poll_from_snapshot(held) or await room.poll(held)
+        if place.state not in LIVE:
+            place = None
+    return render(request, "index.html", {"stats": stats, "seed": seed, "banner": banner,
+                                          "hours": hours, "place": place})
 
 
 async def arrival_receipt(request: Request) -> Response:
@@ -140,7 +190,9 @@ async def _waiting_page(request: Request, number: int, extra: dict[str, Any],
             "paused": config.paused,
             "state": state.public,
             "number": number,
+            "banner": await shared_banner(state_of(request)),
             "moved_here": request.query_params.get("pindah") == "1",
+            "notice_saved": request.query_params.get("kabari") == "1",
             "notice_errors": {},
             "notice_values": {},
             **extra,
@@ -205,7 +257,9 @@ async def ask_for_notice(request: Request) -> Response:
 
     await run_in_threadpool(remember)
     await room.want_notice(ticket.number)
-    return await _waiting_page(request, ticket.number, {"notice_saved": True})
+    # Back to the waiting page by GET: its reloads (a meta refresh without JavaScript)
+    # must not land on this POST-only address.
+    return RedirectResponse("/antre?kabari=1", status_code=303)
 
 
 async def resume(request: Request) -> Response:

@@ -178,7 +178,11 @@ def test_closed_queue_refuses_new_joins_clearly(redis_client, redis_url, tmp_pat
     with TestClient(create_app(settings)) as client:
         api = client.post("/api/v1/queue/join", json={})
         landing = client.get("/")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', landing.text)
+        # The landing page says so and offers no join button, only the other doors.
+        assert 'id="closes"' in landing.text and 'id="join"' not in landing.text
+        assert 'href="/booking/cek"' in landing.text and "WIB" in landing.text
+        # A join posted anyway (an old tab) gets the same clear answer.
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/antre/pindah").text)
         assert token
         page = client.post("/antre", data={"csrf_token": token.group(1)})
     assert api.status_code == 409 and api.json()["error"]["code"] == "queue_closed"
@@ -193,8 +197,11 @@ def test_prequeue_visitors_see_that_the_order_is_drawn_at_opening(
     settings = make_settings(redis_url, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path,
                              opens_at=int(time_.time()) + 3600)
     with TestClient(create_app(settings)) as client:
+        landing = client.get("/")
         body = client.post("/api/v1/queue/join", json={}).json()
         page = client.get("/antre")
+    # Before opening: when it opens, and no estimate for a room that is still closed.
+    assert 'id="opens"' in landing.text and 'id="eta"' not in landing.text
     assert body["state"] == "waiting" and body["awaiting_draw"] is True
     assert body["position"] is None
     assert "diundi" in page.text
