@@ -17,6 +17,7 @@ from babel.dates import format_datetime
 from starlette.concurrency import run_in_threadpool
 
 from portal.state import PortalState
+from portal.times import zone_label
 from scheduler.bookings import offer_slots
 from scheduler.models import Slot
 from waitroom.room import WaitingRoom
@@ -46,11 +47,14 @@ def slot_json(slot: Slot, zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def slot_label(slot: Slot, zone: ZoneInfo) -> str:
-    """A slot as Indonesians read it: ``Senin, 2 Juni 2025 08.00-08.30 WIB``."""
-    day = format_datetime(slot.start, "EEEE, d MMMM y", tzinfo=zone, locale="id")
+def slot_label(slot: Slot, zone: ZoneInfo, locale: str = "id") -> str:
+    """A slot as the page's readers write it: ``Senin, 2 Juni 2025 08.00-08.30 WIB``.
+
+    The clock keeps the Indonesian form in every language, with the zone's label.
+    """
+    day = format_datetime(slot.start, "EEEE, d MMMM y", tzinfo=zone, locale=locale)
     start = format_datetime(slot.start, "HH.mm", tzinfo=zone, locale="id")
-    end = format_datetime(slot.end, "HH.mm zzz", tzinfo=zone, locale="id")
+    end = format_datetime(slot.end, "HH.mm", tzinfo=zone, locale="id") + " " + zone_label(zone)
     suffix = f" ({slot.holiday})" if slot.holiday else ""
     return f"{day} {start}\u2013{end}{suffix}"
 
@@ -65,12 +69,12 @@ async def queue_eta_seconds(room: WaitingRoom) -> int:
     return estimate.seconds if estimate is not None else 0
 
 
-def offers_for_page(state: PortalState, eta: int) -> list[dict[str, Any]]:
+def offers_for_page(state: PortalState, eta: int, locale: str = "id") -> list[dict[str, Any]]:
     """Free slots to offer on the booking page to someone facing a wait of ``eta``."""
     zone, room, now = state.settings.tz, state.settings.room, utc_now()
     with state.db() as session:
         offers = offer_slots(session, room, now, eta, OFFERS_ON_PAGE)
-    return [{"id": slot.id, "label": slot_label(slot, zone), "free": slot.free}
+    return [{"id": slot.id, "label": slot_label(slot, zone, locale), "free": slot.free}
             for slot in offers]
 
 
@@ -79,18 +83,19 @@ def offers_for_page(state: PortalState, eta: int) -> list[dict[str, Any]]:
 # band's query runs, the other visitors of that band wait for the same answer
 # instead of starting their own (a burst of joins would otherwise fill the
 # thread pool with identical queries).
-_OFFER_CACHE: dict[tuple[int, int], tuple[float, dict[str, Any] | None]] = {}
-_OFFER_PENDING: dict[tuple[int, int], asyncio.Future[dict[str, Any] | None]] = {}
+_OFFER_CACHE: dict[tuple[int, int, str], tuple[float, dict[str, Any] | None]] = {}
+_OFFER_PENDING: dict[tuple[int, int, str], asyncio.Future[dict[str, Any] | None]] = {}
 OFFER_CACHE_SECONDS = 30.0
 OFFER_WHEN_WAIT_OVER = 30 * 60
 
 
-async def offer_for_wait(state: PortalState, eta_seconds: int | None) -> dict[str, Any] | None:
+async def offer_for_wait(state: PortalState, eta_seconds: int | None,
+                         locale: str = "id") -> dict[str, Any] | None:
     """A slot to offer instead of a long wait (None when the wait is short or no slot is free)."""
     if eta_seconds is None or eta_seconds < OFFER_WHEN_WAIT_OVER:
         return None
     band = eta_seconds // 1800
-    key = (id(state), band)
+    key = (id(state), band, locale)
     cached = _OFFER_CACHE.get(key)
     if cached is not None and time.monotonic() - cached[0] < OFFER_CACHE_SECONDS:
         return cached[1]
@@ -102,7 +107,7 @@ async def offer_for_wait(state: PortalState, eta_seconds: int | None) -> dict[st
     def first_offer() -> dict[str, Any] | None:
         with state.db() as session:
             offers = offer_slots(session, room, utc_now(), band * 1800, 1)
-            return slot_json(offers[0], zone) | {"label": slot_label(offers[0], zone)} \
+            return slot_json(offers[0], zone) | {"label": slot_label(offers[0], zone, locale)} \
                 if offers else None
 
     future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()

@@ -164,8 +164,13 @@ def test_visitor_books_checks_and_cancels_on_the_pages(app, slots) -> None:
         shown = client.post("/booking/cek", data={"csrf_token": token, "nik": NIK,
                                                   "code": code.group(1).lower()})
         assert shown.status_code == 200 and 'id="status">Aktif' in shown.text
+        asked = client.post("/booking/cek", data={"csrf_token": token, "nik": NIK,
+                                                  "code": code.group(1), "action": "batal"})
+        # Cancelling asks first; the booking stands until it is confirmed.
+        assert asked.status_code == 200 and 'id="confirm-cancel"' in asked.text
+        assert 'id="status">Aktif' in asked.text
         cancelled = client.post("/booking/cek", data={"csrf_token": token, "nik": NIK,
-                                                      "code": code.group(1), "action": "batal"})
+                                                      "code": code.group(1), "action": "batal-ya"})
         assert cancelled.status_code == 200 and "Dibatalkan" in cancelled.text
 
 
@@ -196,3 +201,20 @@ def test_a_proved_person_gets_a_lost_booking_code_again(app, slots) -> None:
                                                  "code": "", "action": "lihat"})
     assert found.status_code == 200
     assert f'id="booking-code">{code}<' in found.text
+
+
+def test_the_booking_page_lets_a_person_pick_a_day(app, slots) -> None:
+    with TestClient(app) as client:
+        page = client.get("/booking").text
+        days = re.findall(r'href="/booking\?hari=([0-9-]+)"', page)
+        assert len(days) == 3  # the three days of the window, each with free places
+        second = client.get(f"/booking?hari={days[1]}").text
+        english = client.get(f"/booking?hari={days[1]}&lang=en").text
+        nonsense = client.get("/booking?hari=kemarin")
+    offered = {int(n) for n in re.findall(r'name="slot_id" value="(\d+)"', second)}
+    assert offered == {slot["id"] for slot in slots if slot["day"] == days[1]}
+    assert 'aria-current="date"' in second
+    assert nonsense.status_code == 200 and 'aria-current' not in nonsense.text
+    # English: day and month names, parts of the day; the clock keeps its zone label.
+    assert "Senin" not in english and "Selasa" not in english and "Rabu" not in english
+    assert "WIB" in english and ">Morning<" in english and ">Pagi<" not in english

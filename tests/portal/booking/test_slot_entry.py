@@ -103,6 +103,10 @@ def test_outside_the_slot_time_the_booking_does_not_open_the_door(app, slots) ->
         response = client.post("/booking/cek", data={"csrf_token": csrf(page.text), "code": code,
                                                      "nik": person()["nik"], "action": "masuk"})
         assert response.status_code == 409
-        assert "bukan sekarang" in response.text
+        # Early: when to come back, in the registration's zone, labelled.
+        assert "Anda datang lebih awal" in response.text
+        assert re.search(r"Kembalilah mulai \d{1,2} \w{3} \d{4} \d{2}\.\d{2} WIB",
+                         response.text)
         assert re.search(r'id="enter-slot"', response.text) is None
+        assert 'id="door-opens"' in response.text
         assert "Anda dalam antrean" not in join(client)  # cap 2: a plain join is admitted
