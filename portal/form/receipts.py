@@ -98,15 +98,23 @@ async def _show_for(request: Request, nik: str) -> Response:
     return response
 
 
-async def find_send(request: Request) -> Response:
-    state = state_of(request)
+async def _nik_posted(request: Request) -> tuple[dict[str, str], str] | Response:
+    """The posted form and its NIK, or the page that says what is wrong with them."""
     try:
         form = await checked_form(request)
-        nik = validate_nik(form.get("nik", ""))
+        return form, validate_nik(form.get("nik", ""))
     except Refused as exc:
         return refusal_page(request, exc)
     except InvalidField as exc:
         return _find_page(request, errors={"nik": exc.message}, status=422)
+
+
+async def find_send(request: Request) -> Response:
+    state = state_of(request)
+    posted = await _nik_posted(request)
+    if isinstance(posted, Response):
+        return posted
+    _form, nik = posted
     if proved(str(state.settings.secret_key), request, nik):
         return await _show_for(request, nik)
     await send_code(state, nik, (), client_address(request))
@@ -115,13 +123,10 @@ async def find_send(request: Request) -> Response:
 
 async def find_verify(request: Request) -> Response:
     state = state_of(request)
-    try:
-        form = await checked_form(request)
-        nik = validate_nik(form.get("nik", ""))
-    except Refused as exc:
-        return refusal_page(request, exc)
-    except InvalidField as exc:
-        return _find_page(request, errors={"nik": exc.message}, status=422)
+    posted = await _nik_posted(request)
+    if isinstance(posted, Response):
+        return posted
+    form, nik = posted
     outcome = await check_code(state, nik, form.get("code", ""), client_address(request))
     if outcome is not Checked.RIGHT:
         message = {Checked.LIMITED: LIMITED, Checked.USED_UP: USED_UP}.get(outcome, WRONG)

@@ -7,8 +7,10 @@ unknown or already registered: an unproved requester learns nothing about it.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -53,6 +55,33 @@ def _nik(raw: Any) -> str:
     return validate_nik(raw)
 
 
+# What sends one code to one contact: (session, contact, code, reference) -> records.
+SendOne = Callable[[Session, Contact, str, str], object]
+
+
+async def deliver_code(state: PortalState, subject: str, contacts: tuple[Contact, ...],
+                       address: str, send_one: SendOne) -> None:
+    """Issue a code for ``subject`` and send it to every contact, within the send limits.
+
+    One code a request, to every contact held (SMS and e-mail alike): whichever
+    arrives first proves the person. Silent when there is no contact or a limit is
+    reached, so the answer never tells which.
+    """
+    codes = codes_of(state)
+    if not contacts or not await codes.may_send(subject, contacts, address):
+        return
+    code = await codes.issue(subject, contacts[0])
+    reference = secrets.token_hex(8)
+
+    def enqueue() -> None:
+        with state.db() as session:
+            for contact in contacts:
+                send_one(session, contact, code, reference)
+            session.commit()
+
+    await run_in_threadpool(enqueue)
+
+
 async def send_code(state: PortalState, nik: str, offered: tuple[Contact, ...],
                     address: str) -> None:
     """Send the NIK's code where it belongs, within the send limits; silent either way."""
@@ -63,24 +92,12 @@ async def send_code(state: PortalState, nik: str, offered: tuple[Contact, ...],
             session.commit()
             return found
 
-    contacts = await run_in_threadpool(route)
-    codes = codes_of(state)
-    if not contacts or not await codes.may_send(nik, contacts, address):
-        return
-    # One code a request, to every contact held (SMS and e-mail alike): whichever
-    # arrives first proves the person.
-    code = await codes.issue(nik, contacts[0])
-    reference = secrets.token_hex(8)
+    def send_one(session: Session, contact: Contact, code: str, reference: str) -> object:
+        return notify_identity_code(session, state.queue, state.notify, channel=contact.channel,
+                                    address=contact.address, code=code,
+                                    minutes=CODE_SECONDS // 60, reference=reference)
 
-    def enqueue() -> None:
-        with state.db() as session:
-            for contact in contacts:
-                notify_identity_code(session, state.queue, state.notify, channel=contact.channel,
-                                     address=contact.address, code=code,
-                                     minutes=CODE_SECONDS // 60, reference=reference)
-            session.commit()
-
-    await run_in_threadpool(enqueue)
+    await deliver_code(state, nik, await run_in_threadpool(route), address, send_one)
 
 
 async def check_code(state: PortalState, nik: str, typed: str, address: str) -> Checked:

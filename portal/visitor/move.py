@@ -11,10 +11,10 @@ number exists, keeps a contact or was already used.
 
 from __future__ import annotations
 
-import secrets
 import time
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -23,7 +23,7 @@ from starlette.routing import Route
 from portal.browser import browser_of, client_address
 from portal.i18n import N_
 from portal.identity.contacts import Contact
-from portal.identity.routes import LIMITED, USED_UP, WRONG, codes_of
+from portal.identity.routes import LIMITED, USED_UP, WRONG, codes_of, deliver_code
 from portal.identity.store import CODE_SECONDS, Checked
 from portal.notify.dispatch import notify_move_code
 from portal.state import PortalState, state_of
@@ -66,23 +66,14 @@ def _contacts(state: PortalState, number: int) -> tuple[Contact, ...]:
 
 async def send_move_code(state: PortalState, number: int, address: str) -> None:
     """Send a code to the place's contacts when it keeps any; silent either way."""
+
+    def send_one(session: Session, contact: Contact, code: str, reference: str) -> object:
+        return notify_move_code(session, state.queue, state.notify, channel=contact.channel,
+                                address=contact.address, code=code, queue_number=number,
+                                minutes=CODE_SECONDS // 60, reference=reference)
+
     contacts = await run_in_threadpool(_contacts, state, number)
-    codes = codes_of(state)
-    subject = _subject(state, number)
-    if not contacts or not await codes.may_send(subject, contacts, address):
-        return
-    code = await codes.issue(subject, contacts[0])
-    reference = secrets.token_hex(8)
-
-    def enqueue() -> None:
-        with state.db() as session:
-            for contact in contacts:
-                notify_move_code(session, state.queue, state.notify, channel=contact.channel,
-                                 address=contact.address, code=code, queue_number=number,
-                                 minutes=CODE_SECONDS // 60, reference=reference)
-            session.commit()
-
-    await run_in_threadpool(enqueue)
+    await deliver_code(state, _subject(state, number), contacts, address, send_one)
 
 
 def _page(request: Request, step: str, number: str = "", errors: dict[str, str] | None = None,
