@@ -27,6 +27,8 @@ KEY_NAMES: tuple[str, ...] = (
     "wanted",  # set: queue numbers that asked to be told when their turn opens
     "due",  # list: admitted numbers to tell now (the notifier pops them)
     "owners",  # hash: queue number -> browser a place was moved to (only after a move)
+    "since",  # hash: queue number holding a place -> admission time (ms; < 0: at own join)
+    "held",  # list: places freed lately, 'freed_ms:held_ms:own' (the wait estimate's data)
 )
 
 # Per-address join counters are the one key per caller; the join script takes

@@ -11,7 +11,7 @@ from typing import Any
 from redis.asyncio import Redis, RedisCluster
 
 from waitroom.config import RoomConfig
-from waitroom.eta import WaitEstimate, estimate_at_rate, planned_rate
+from waitroom.eta import ADMITTED_NOW, WaitEstimate, WaitModel, wait_model
 from waitroom.keys import RoomKeys
 from waitroom.position import in_prequeue, queue_position
 from waitroom.prequeue import new_seed, prequeue_order, rank_of
@@ -96,7 +96,7 @@ class WaitingRoom:
         self._ranks: tuple[str, dict[int, int]] | None = None
         self.snapshot: RoomSnapshot | None = None
         self._touched: set[int] = set()
-        self._rates: tuple[RoomSnapshot | None, float] = (None, 0.0)
+        self._model: tuple[RoomSnapshot | None, WaitModel | None] = (None, None)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -385,16 +385,36 @@ class WaitingRoom:
             estimate_for_new=estimate,
         )
 
-    def estimate_from(self, snapshot: RoomSnapshot, position: int) -> WaitEstimate | None:
-        """Estimate the wait at ``position`` from a snapshot's settings and outflow."""
-        rates = self._rates
-        if rates[0] is not snapshot:  # once per snapshot, not once per poll
-            config = snapshot.config
-            rates = self._rates = (snapshot, planned_rate(
-                config.max_active, config.admit_per_minute, config.expected_session_minutes))
-        return estimate_at_rate(position, snapshot.measured_rate, rates[1],
-                                paused=snapshot.config.paused)
+    def estimate_from(self, snapshot: RoomSnapshot, position: int,
+                      elapsed_s: float = 0.0) -> WaitEstimate | None:
+        """Estimate the wait at ``position`` in a snapshot read ``elapsed_s`` seconds ago
+        (None: paused, not open)."""
+        if position <= 0:
+            return ADMITTED_NOW
+        model = self._wait_model(snapshot)
+        return None if model is None else model.estimate(position, elapsed_s)
 
-    async def estimate_for(self, position: int) -> WaitEstimate | None:
-        """Estimate the wait for a visitor at ``position`` (snapshot at most 1 s old)."""
-        return self.estimate_from(await self.current(max_age=1.0), position)
+    def _wait_model(self, snapshot: RoomSnapshot) -> WaitModel | None:
+        cached = self._model
+        if cached[0] is not snapshot:  # once per snapshot, not once per poll
+            cached = self._model = (snapshot, wait_model(snapshot.reading))
+        return cached[1]
+
+    async def estimate_for(self, position: int, number: int = 0) -> WaitEstimate | None:
+        """Estimate the wait for a visitor at ``position`` now (snapshot at most 1 s old).
+
+        The position comes fresh from Redis, the snapshot is older: a walk-in's queue
+        ``number`` gives the position they had when the snapshot was read, which is
+        what its model is about, and the time since then comes off.
+        """
+        snapshot = await self.current(max_age=1.0)
+        if position <= 0:
+            return ADMITTED_NOW
+        if number >= snapshot.head and snapshot.sealed >= 0 \
+                and not in_prequeue(number, snapshot.sealed) and number not in snapshot.holders:
+            then = queue_position(number, head=snapshot.head, returning=snapshot.returning,
+                                  order_left=snapshot.order_left, sealed=snapshot.sealed)
+            if then >= position:
+                position = then
+        return self.estimate_from(snapshot, position,
+                                  max(0.0, time.monotonic() - snapshot.taken_at))

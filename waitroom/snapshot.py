@@ -14,8 +14,15 @@ from typing import Any
 from redis.asyncio import Redis, RedisCluster
 
 from waitroom.config import RoomConfig
-from waitroom.eta import measured_rate
+from waitroom.eta import Reading
 from waitroom.keys import RoomKeys
+
+# Places taken whose admission times one snapshot reads (HRANDFIELD: all of them
+# in a room with a cap up to this, an even random sample in a larger one).
+SINCE_SAMPLE = 256
+# The recent share of numbers that took a place covers between this many and twice as
+# many numbers passed; _lib.lua's count_share halves the counts past that.
+SHARE_WINDOW = 200
 
 
 def _int(value: object, default: int = 0) -> int:
@@ -44,7 +51,7 @@ class RoomSnapshot:
     active: int
     admitted: int
     outflow: tuple[int, ...]
-    measured_rate: float | None  # admissions per minute over the last minutes, if enough data
+    reading: Reading  # what the wait estimate is worked out from
 
     def stat(self, name: str) -> int:
         """A counter of the room's stats hash (0 when absent)."""
@@ -65,8 +72,12 @@ async def read_snapshot(
         pipe.zrange(keys.key("admitted"), 0, -1)
         pipe.hvals(keys.key("sessions"))
         pipe.lrange(keys.key("outflow"), 0, 999)
+        pipe.hrandfield(keys.key("since"), SINCE_SAMPLE, withvalues=True)
+        pipe.lrange(keys.key("held"), 0, -1)
+        pipe.hmget(keys.key("bucket"), ["tokens", "ts"])
+        pipe.scard(keys.key("booked"))
         (config_raw, head, seq, returning, order_left, stats_raw, admitted, sessions,
-         outflow) = await pipe.execute()
+         outflow, since, held, bucket, booked) = await pipe.execute()
     config = RoomConfig.from_redis(config_raw)
     stats: dict[str, int] = {}
     seed: str | None = None
@@ -85,6 +96,13 @@ async def read_snapshot(
         sealed = stats.get("prequeue_sealed", -1)
     holders: set[Any] = {_int(n) for n in admitted} | {_int(n) for n in sessions}
     times = tuple(_int(t) for t in outflow)
+    tokens = None if bucket[0] is None else float(_text(bucket[0]))
+    reading = reading_of(
+        config, stats, now_ms, sealed=sealed, occupied=len(admitted) + len(sessions),
+        since_ms=tuple(_int(v) for v in (since or ())[1::2]),
+        held=tuple(_held(entry) for entry in held), admitted_ms=times, tokens=tokens,
+        bucket_ms=_int(bucket[1]),
+        booked_live=_int(booked))
     return RoomSnapshot(
         taken_at=taken_at,
         config=config,
@@ -99,5 +117,31 @@ async def read_snapshot(
         active=len(sessions),
         admitted=len(admitted),
         outflow=times,
-        measured_rate=measured_rate(times, now_ms),
+        reading=reading,
     )
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _held(entry: object) -> tuple[int, int, int, bool]:
+    """A freed place as _lib.lua's free_place() records it: ``freed:held:session:own``."""
+    freed, held, session, own = _text(entry).split(":")
+    return int(freed), int(held), int(session), own == "1"
+
+
+def reading_of(config: RoomConfig, stats: dict[str, int], now_ms: int, *, sealed: int,
+               occupied: int, since_ms: tuple[int, ...],
+               held: tuple[tuple[int, int, int, bool], ...], admitted_ms: tuple[int, ...],
+               tokens: float | None, bucket_ms: int, booked_live: int) -> Reading:
+    """What the wait estimate needs, from a room's settings, stats and places taken."""
+    return Reading(
+        now_ms=now_ms, max_active=config.max_active, admit_per_minute=config.admit_per_minute,
+        session_minutes=config.expected_session_minutes,
+        claim_window_s=config.claim_window_seconds, paused=config.paused,
+        opens_at_s=config.opens_at, sealed=sealed, occupied=occupied, since_ms=since_ms,
+        held=held, admitted_ms=admitted_ms, tokens=tokens, bucket_ms=bucket_ms,
+        booked_live=booked_live,
+        booked_expected=stats.get("booked_expected", 0), booked_share=config.booked_share,
+        walk_seen=stats.get("walk_seen", 0), walk_taken=stats.get("walk_taken", 0))

@@ -111,7 +111,8 @@ def poll_answer_from_snapshot(room: WaitingRoom, number: int) -> bytes | None:
     position = room.position_from_snapshot(number)
     if position is None or snapshot is None:
         return None
-    estimate = room.estimate_from(snapshot, position)
+    # the position is the snapshot's: its wait, less the time since the snapshot was read
+    estimate = room.estimate_from(snapshot, position, time.monotonic() - snapshot.taken_at)
     return waiting_json(position, estimate, poll_after_ms(position, rng=_rng))
 
 
@@ -121,7 +122,7 @@ async def view_place(room: WaitingRoom, place: Place) -> PlaceView:
         # Before opening nobody's order is known; ask again in a while.
         return PlaceView(place, None, poll_after_ms(500, rng=_rng))
     if place.state in (VisitorState.WAITING, VisitorState.SKIPPED):
-        estimate = await room.estimate_for(place.position)
+        estimate = await room.estimate_for(place.position, place.number)
         return PlaceView(place, estimate, poll_after_ms(place.position, rng=_rng))
     if place.state is VisitorState.ADMITTED:
         return PlaceView(place, WaitEstimate(0, 0, 0.0, False), 2000)

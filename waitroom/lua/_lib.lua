@@ -19,14 +19,20 @@
 -- KEYS[18] wanted    set    queue numbers that asked to be told when their turn opens
 -- KEYS[19] due       list   admitted numbers to tell now
 -- KEYS[20] owners    hash   queue number -> keyed hash of the browser it was moved to
+-- KEYS[21] since     hash   queue number holding a place -> admission time (ms), negative
+--                           when admitted by their own join
+-- KEYS[22] held      list   places freed lately, 'freed_ms:held_ms:session_ms:own', newest
+--                           first (session -1: the admission lapsed unclaimed)
 -- ARGV[1] now, in milliseconds since the epoch (the clock always comes from the caller)
 local K_CONFIG, K_SEQ, K_HEAD, K_MARKS, K_IDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_ADMITTED, K_ACTIVE, K_HARD, K_SESSIONS = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local K_RETURNING, K_BUCKET, K_STATS, K_OUTFLOW = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local K_PRIORITY, K_BOOKED, K_ORDER, K_STAGING = KEYS[14], KEYS[15], KEYS[16], KEYS[17]
-local K_WANTED, K_DUE, K_OWNERS = KEYS[18], KEYS[19], KEYS[20]
+local K_WANTED, K_DUE, K_OWNERS, K_SINCE, K_HELD = KEYS[18], KEYS[19], KEYS[20], KEYS[21], KEYS[22]
 
 local SPAN = 536870912 -- 2^29: the seconds part of a mark
+local HELD_KEEP = 200 -- freed places kept for the wait estimate (waitroom.eta.HELD_KEEP)
+local SHARE_WINDOW = 200 -- the recent share covers 1-2 windows (waitroom.snapshot.SHARE_WINDOW)
 local NOW = tonumber(ARGV[1])
 local NOW_S = math.floor(NOW / 1000)
 
@@ -65,14 +71,32 @@ local function config()
   }
 end
 
-local function end_session(sid, state)
+-- A place is free again: record how long it was held (admission to now) and how long
+-- of that the session ran (-1: never claimed), for the wait estimate. 'own' is 1 when
+-- the visitor was admitted by their own join.
+local function free_place(n, session_ms)
+  local since = tonumber(redis.call('HGET', K_SINCE, n))
+  if not since then return end
+  redis.call('HDEL', K_SINCE, n)
+  local own = 0
+  if since < 0 then since, own = -since, 1 end
+  local held = math.max(0, NOW - since)
+  if session_ms > held then session_ms = held end
+  redis.call('LPUSH', K_HELD, NOW .. ':' .. held .. ':' .. session_ms .. ':' .. own)
+  redis.call('LTRIM', K_HELD, 0, HELD_KEEP - 1)
+end
+
+local function end_session(sid, state, ttl_ms)
   local n = redis.call('HGET', K_SESSIONS, sid)
+  -- the session began one lifetime before its hard deadline
+  local hard = tonumber(redis.call('ZSCORE', K_HARD, sid) or NOW + ttl_ms)
   redis.call('ZREM', K_ACTIVE, sid)
   redis.call('ZREM', K_HARD, sid)
   redis.call('HDEL', K_SESSIONS, sid)
   if n then
     mark_set(n, state, NOW_S)
     redis.call('SREM', K_BOOKED, n)
+    free_place(n, math.max(0, NOW - (hard - ttl_ms)))
   end
   return n
 end
@@ -80,12 +104,12 @@ end
 -- Frees the places of sessions past their idle or lifetime deadline and of
 -- admissions nobody claimed in time. Bounded per call so one script never
 -- blocks Redis for long; the ticker calls again within a second.
-local function expire_overdue()
+local function expire_overdue(cfg)
   local freed = 0
   for _, zkey in ipairs({K_ACTIVE, K_HARD}) do
     local due = redis.call('ZRANGEBYSCORE', zkey, '-inf', NOW, 'LIMIT', 0, 500)
     for _, sid in ipairs(due) do
-      end_session(sid, EXPIRED)
+      end_session(sid, EXPIRED, cfg.ttl_ms)
       freed = freed + 1
     end
   end
@@ -94,6 +118,7 @@ local function expire_overdue()
     redis.call('ZREM', K_ADMITTED, n)
     redis.call('SREM', K_BOOKED, n)
     mark_set(n, EXPIRED, NOW_S)
+    free_place(n, -1)
   end
   if freed > 0 then redis.call('HINCRBY', K_STATS, 'expired_total', freed) end
   if #lapsed > 0 then redis.call('HINCRBY', K_STATS, 'unclaimed_total', #lapsed) end
@@ -103,6 +128,7 @@ local function admit_one(n, cfg)
   mark_set(n, ADMITTED, NOW_S)
   redis.call('ZADD', K_ADMITTED, NOW + cfg.claim_ms, n)
   redis.call('LPUSH', K_OUTFLOW, NOW)
+  redis.call('HSET', K_SINCE, n, NOW)
   if redis.call('SREM', K_WANTED, n) == 1 then
     -- asked to be told: the notifier sends the link while the claim window runs
     redis.call('RPUSH', K_DUE, n)
@@ -118,11 +144,17 @@ local function is_open(cfg)
   return true
 end
 
+-- Numbers the queue's lanes passed in this call (the walk, the returning and pre-queue
+-- lists), taken or not: the share that takes a place tells the wait estimate how
+-- many of the numbers ahead of a visitor will.
+local PASSED = 0
+
 -- Pops the next waiting visitor from a list lane, skipping any no longer waiting.
-local function pop_waiting(list_key)
+local function pop_waiting(list_key, counted)
   while true do
     local n = redis.call('LPOP', list_key)
     if not n then return nil end
+    if counted then PASSED = PASSED + 1 end
     if mark_get(n) == WAITING then return n end
   end
 end
@@ -132,7 +164,7 @@ end
 local function admit_from_list(list_key, count, cfg, booked)
   local admitted = 0
   while admitted < count do
-    local n = pop_waiting(list_key)
+    local n = pop_waiting(list_key, not booked)
     if not n then break end
     admit_one(n, cfg)
     if booked then redis.call('SADD', K_BOOKED, n) end
@@ -164,6 +196,7 @@ local function admit_walk_ins(count, cfg)
     head = head + 1
     scanned = scanned + 1
   end
+  PASSED = PASSED + scanned
   redis.call('SET', K_HEAD, head)
   return admitted, skipped
 end
@@ -192,13 +225,23 @@ local function count_admissions(admitted, booked_admitted, skipped)
   if skipped > 0 then redis.call('HINCRBY', K_STATS, 'skipped_total', skipped) end
 end
 
+-- The recent share the wait estimate uses: of the numbers the lanes passed, how many
+-- took a place. Both counts are halved past twice the window.
+local function count_share(taken)
+  if PASSED == 0 then return end
+  local v = redis.call('HMGET', K_STATS, 'walk_seen', 'walk_taken')
+  local seen, took = (tonumber(v[1]) or 0) + PASSED, (tonumber(v[2]) or 0) + taken
+  if seen > 2 * SHARE_WINDOW then seen, took = math.floor(seen / 2), math.floor(took / 2) end
+  redis.call('HSET', K_STATS, 'walk_seen', seen, 'walk_taken', took)
+end
+
 -- Admits the next visitors while a place is free and the rate allows: booked
 -- visitors present in their slot (within the booked share), then those who came
 -- back after being skipped, then the pre-queue in its drawn order, then walk-ins
 -- in queue order. Walk-ins leave free the places still reserved for bookings.
 local function admit_next(cfg, skip_sweep)
   -- A join only fills places free now; the ticker sweeps expiries every half second.
-  if not skip_sweep then expire_overdue() end
+  if not skip_sweep then expire_overdue(cfg) end
   if cfg.paused or not is_open(cfg) then return 0 end
   local free = cfg.max_active - redis.call('ZCARD', K_ACTIVE) - redis.call('ZCARD', K_ADMITTED)
   if free <= 0 then return 0 end
@@ -224,6 +267,7 @@ local function admit_next(cfg, skip_sweep)
   admitted = admitted + walked
 
   count_admissions(admitted, booked_admitted, skipped)
+  count_share(admitted - booked_admitted)
   redis.call('HSET', K_BUCKET, 'tokens', tokens - admitted, 'ts', NOW)
   return admitted
 end

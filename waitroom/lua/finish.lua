@@ -5,7 +5,7 @@
 local cfg = config()
 local live = redis.call('HEXISTS', K_SESSIONS, ARGV[2])
 if live == 1 then
-  end_session(ARGV[2], FINISHED)
+  end_session(ARGV[2], FINISHED, cfg.ttl_ms)
   redis.call('HINCRBY', K_STATS, 'finished_total', 1)
 end
 return {live, admit_next(cfg)}

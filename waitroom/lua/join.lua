@@ -1,5 +1,5 @@
 -- join: give a visitor a place in the queue, or their existing place back.
--- KEYS: the room's keys (see _lib.lua); KEYS[21] join-limit: the caller's joins this minute
+-- KEYS: the room's keys (see _lib.lua); KEYS[23] join-limit: the caller's joins this minute
 -- ARGV[1] now (ms); ARGV[2] joins allowed per address per minute (0 = no limit);
 -- ARGV[3] 1 for a booked visitor present in their slot (priority lane), else 0;
 -- ARGV[4..] keyed hashes of the identifiers given (NIK, phone, e-mail, booking code);
@@ -9,8 +9,8 @@
 --          {0, -1} when the caller is over the join limit, or {0, -2} when the queue has closed
 local limit = tonumber(ARGV[2])
 if limit > 0 then
-  local used = redis.call('INCR', KEYS[21])
-  if used == 1 then redis.call('PEXPIRE', KEYS[21], 61000) end
+  local used = redis.call('INCR', KEYS[23])
+  if used == 1 then redis.call('PEXPIRE', KEYS[23], 61000) end
   if used > limit then return {0, -1} end
 end
 
@@ -48,6 +48,10 @@ if number == nil then
   end
   fresh = 1
   admit_next(cfg, true)
+  if mark_get(number) == ADMITTED then
+    -- admitted by their own join: they enter at once, with no poll to wait for
+    redis.call('HSET', K_SINCE, number, -NOW)
+  end
 end
 
 local state = mark_get(number)
