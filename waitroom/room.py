@@ -134,12 +134,17 @@ class WaitingRoom:
         return updated
 
     async def _place(self, number: int, reply: list[Any], is_new: bool = False) -> Place:
-        """Build a Place from a script's reply tail: state, deadline, then standing()."""
-        state, deadline, head, returning, order_left, sealed = (_int(v) for v in reply)
+        """Build a Place from a script's reply tail: state, deadline, standing(), lane."""
+        state, deadline, head, returning, order_left, sealed, lane = (
+            _int(v) for v in (*reply, 0)[:7])
         vstate = VisitorState(state)
         awaiting_draw = False
         position = 0
-        if vstate in (VisitorState.WAITING, VisitorState.SKIPPED):
+        if vstate is VisitorState.WAITING and lane > 0:
+            # A booked visitor in their slot waits only behind the booked ones ahead,
+            # never behind the walk-ins.
+            position = lane
+        elif vstate in (VisitorState.WAITING, VisitorState.SKIPPED):
             if sealed == -1:
                 awaiting_draw = True
             else:
@@ -337,6 +342,8 @@ class WaitingRoom:
             return None
         if number in snapshot.holders or number > snapshot.seq or snapshot.sealed == -1:
             return None
+        if number in snapshot.lane:
+            return None  # a booked visitor: their place is in the lane, which Redis knows
         rank = 0
         if in_prequeue(number, snapshot.sealed):
             ranks = self._ranks
@@ -411,7 +418,8 @@ class WaitingRoom:
         if position <= 0:
             return ADMITTED_NOW
         if number >= snapshot.head and snapshot.sealed >= 0 \
-                and not in_prequeue(number, snapshot.sealed) and number not in snapshot.holders:
+                and not in_prequeue(number, snapshot.sealed) and number not in snapshot.holders \
+                and number not in snapshot.lane:
             then = queue_position(number, head=snapshot.head, returning=snapshot.returning,
                                   order_left=snapshot.order_left, sealed=snapshot.sealed)
             if then >= position:

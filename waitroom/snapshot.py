@@ -25,6 +25,9 @@ SINCE_SAMPLE = 256
 SHARE_WINDOW = 200
 
 
+# The priority lane holds the booked visitors of the current slot: a few hundred at most.
+LANE_READ = 1000
+
 def _int(value: object, default: int = 0) -> int:
     """Decode an integer reply (bytes, str or number); None gives ``default``."""
     if value is None:
@@ -47,6 +50,7 @@ class RoomSnapshot:
     sealed: int  # last pre-queue number once drawn; -1 before the draw; 0 without pre-queue
     seed: str | None
     holders: frozenset[int]  # numbers admitted or in a session (some out of queue order)
+    lane: frozenset[int]  # booked visitors waiting in the priority lane (their own order)
     stats: dict[str, int]
     active: int
     admitted: int
@@ -76,8 +80,9 @@ async def read_snapshot(
         pipe.lrange(keys.key("held"), 0, -1)
         pipe.hmget(keys.key("bucket"), ["tokens", "ts"])
         pipe.scard(keys.key("booked"))
+        pipe.lrange(keys.key("priority"), 0, LANE_READ - 1)
         (config_raw, head, seq, returning, order_left, stats_raw, admitted, sessions,
-         outflow, since, held, bucket, booked) = await pipe.execute()
+         outflow, since, held, bucket, booked, lane) = await pipe.execute()
     config = RoomConfig.from_redis(config_raw)
     stats: dict[str, int] = {}
     seed: str | None = None
@@ -113,6 +118,7 @@ async def read_snapshot(
         sealed=sealed,
         seed=seed,
         holders=frozenset(holders),
+        lane=frozenset(_int(n) for n in lane),
         stats=stats,
         active=len(sessions),
         admitted=len(admitted),

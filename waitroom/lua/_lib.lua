@@ -272,6 +272,13 @@ local function admit_next(cfg, skip_sweep)
   return admitted
 end
 
+-- A booked visitor's 1-based place in the priority lane (0 when not in it).
+local function lane_rank(number)
+  local at = redis.call('LPOS', K_PRIORITY, number)
+  if at then return at + 1 end
+  return 0
+end
+
 -- What a visitor needs to know where they stand: {head, returning, pre-queue left, sealed}.
 -- sealed is the last pre-queue number once the order is drawn, -1 before, 0 without pre-queue.
 local function standing(cfg)

@@ -5,7 +5,8 @@
 -- ARGV[4..] keyed hashes of the identifiers given (NIK, phone, e-mail, booking code);
 --          ARGV[4] is the caller's browser when a place can have been moved (see move.lua)
 -- Returns {queue number, state, deadline ms (claim deadline when admitted, else 0),
---          1 if new else 0, head, returning, pre-queue left, sealed} (see standing()),
+--          1 if new else 0, head, returning, pre-queue left, sealed, place in the priority
+--          lane (booked visitors; else 0)} (see standing()),
 --          {0, -1} when the caller is over the join limit, or {0, -2} when the queue has closed
 local limit = tonumber(ARGV[2])
 if limit > 0 then
@@ -58,4 +59,6 @@ local state = mark_get(number)
 local deadline = 0
 if state == ADMITTED then deadline = tonumber(redis.call('ZSCORE', K_ADMITTED, number)) end
 local head, returning, order_left, sealed = standing(cfg)
-return {number, state, deadline, fresh, head, returning, order_left, sealed}
+local lane = 0
+if ARGV[3] == '1' and state == WAITING then lane = lane_rank(number) end
+return {number, state, deadline, fresh, head, returning, order_left, sealed, lane}

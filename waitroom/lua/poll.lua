@@ -2,7 +2,8 @@
 -- KEYS: the room's keys (see _lib.lua)
 -- ARGV[1] now (ms); ARGV[2] queue number
 -- Returns {state, deadline ms (claim deadline when admitted, else 0), head, returning,
---          pre-queue left, sealed} (see standing())
+--          pre-queue left, sealed, place in the priority lane (booked visitors; else 0)}
+--          (see standing())
 local cfg = config()
 local number = tonumber(ARGV[2])
 local state, seen = mark_get(number)
@@ -20,4 +21,6 @@ if state == ADMITTED then
   deadline = tonumber(redis.call('ZSCORE', K_ADMITTED, number) or '0')
 end
 local head, returning, order_left, sealed = standing(cfg)
-return {state, deadline, head, returning, order_left, sealed}
+local lane = 0
+if state == WAITING then lane = lane_rank(number) end
+return {state, deadline, head, returning, order_left, sealed, lane}

@@ -87,6 +87,10 @@ def test_a_booked_visitor_in_their_slot_goes_ahead_of_walk_ins(settings, slots) 
         entered = booked.post("/booking/cek", data={"csrf_token": csrf(found.text), "code": code,
                                                     "nik": person()["nik"], "action": "masuk"})
         assert entered.status_code == 200 and "Anda dalam antrean" in entered.text
+        # Honest: first in the booked visitors' lane, not behind the two walk-ins.
+        assert re.search(r'id="position">1<', entered.text), entered.text
+        token = booked.cookies.get("antrean_q")
+        assert booked.get(f"/api/v1/queue/{token}").json()["position"] == 1
         first.post(f"/api/v1/queue/{holder['token']}/enter")
         first.post("/api/v1/session/finish")
         # the freed place goes to the booked visitor, not the walk-in who came earlier
