@@ -33,6 +33,7 @@ bench: install
 	$(PY) -m bench.notify
 	$(PY) -m bench.schedule
 	$(PY) -m bench.export
+	$(PY) -m bench.eta
 
 # Re-extract the translatable text and merge it into the English catalogue.
 messages: install
