@@ -24,12 +24,15 @@ from sqlalchemy.exc import OperationalError
 
 from portal.db import create_db_engine, session_factory, upgrade
 from scheduler.assign import assign_unbooked
+from scheduler.calendar import MIDNIGHT, DailyHours
 from scheduler.models import Booking, Slot
 from scheduler.store import CapacityRule, regenerate_slots, save_calendar
 
 TARGET_SECONDS = 60.0
 # 31 days, all day, 30-minute slots: 1,488 slots; 0.3 * 4000 * 30 / 20 = 1,800
 # places each, 2.68 million in all: room for everyone, as in a planned window.
+# Assignment runs around the clock here so that every one of those places is used.
+ALL_DAY = DailyHours(MIDNIGHT, MIDNIGHT)
 RULE = CapacityRule(max_active=4000, booked_share=0.3, expected_session_minutes=20)
 WINDOW_DAYS = 31
 ROOM = "bench"
@@ -78,8 +81,9 @@ def run_once(url: str, count: int, label: str) -> float:
         hour=0, minute=0, second=0, microsecond=0)
     with sessions() as session, session.begin():
         save_calendar(session, ROOM, window_start=first,
-                      window_end=first + dt.timedelta(days=WINDOW_DAYS), timezone="UTC")
-        changes = regenerate_slots(session, ROOM, RULE, now)
+                      window_end=first + dt.timedelta(days=WINDOW_DAYS), timezone="UTC",
+                      capacity=RULE, assignment_hours=ALL_DAY)
+        changes = regenerate_slots(session, ROOM, now)
     print(f"[{label}] {changes.created} slots")
 
     def progress(stage: str, done: int, total: int) -> None:

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from scheduler.calendar import DEFAULT_TZ
 from scheduler.codes import new_codes
-from scheduler.models import CalendarSettings, Slot
+from scheduler.models import Slot
 from scheduler.spreading import Shortfall, SlotLoad, spread_registrants
-from scheduler.store import min_notice
+from scheduler.store import assignment_hours_of, get_calendar, min_notice
 
 # (stage, done, total): stages are "read", "write", "insert", "done".
 AssignProgress = Callable[[str, int, int], None]
@@ -54,15 +54,17 @@ def assign_unbooked(
     room: str,
     now: dt.datetime,
     *,
-    max_active: int | None = None,
     progress: AssignProgress | None = None,
 ) -> AssignmentReport:
     """Book everyone on the roster without an active booking into the room's future free slots.
 
-    Registrants are taken in id (roster) order and spread evenly over the days
-    by ``spread_registrants``; the ones that do not fit are counted, with the
-    shortfall telling how much later the window would have to end or how much
-    higher ``max_active`` would have to be.
+    Only slots that start and end within the calendar's assignment hours are
+    used: the scheduler does not send people to the night, though a visitor
+    may book such a slot themselves. Registrants are taken in id (roster)
+    order and spread evenly over the days by ``spread_registrants``; the ones
+    that do not fit are counted, with the shortfall telling how much later the
+    window would have to end or how much higher the calendar's planned cap
+    would have to be.
     """
     report = progress or _no_progress
     earliest = now + min_notice(session, room)
@@ -75,19 +77,20 @@ def assign_unbooked(
         .values(booked=Slot.booked)
         .execution_options(synchronize_session=False)
     )
-    zone = ZoneInfo(
-        session.scalar(select(CalendarSettings.timezone).where(CalendarSettings.room == room))
-        or DEFAULT_TZ
-    )
-    slots = [
-        SlotLoad(row.id, row.day, row.start.astimezone(zone), row.capacity, row.booked,
-                 row.holiday is not None)
-        for row in session.execute(
-            select(Slot.id, Slot.day, Slot.start, Slot.capacity, Slot.booked, Slot.holiday)
-            .where(Slot.room == room, Slot.start >= earliest)
-            .order_by(Slot.start)
-        )
-    ]
+    calendar = get_calendar(session, room)
+    zone = ZoneInfo(calendar.timezone if calendar is not None else DEFAULT_TZ)
+    hours = assignment_hours_of(calendar)
+    max_active = calendar.planned_max_active if calendar is not None else None
+    slots: list[SlotLoad] = []
+    for row in session.execute(
+        select(Slot.id, Slot.day, Slot.start, Slot.end, Slot.capacity, Slot.booked, Slot.holiday)
+        .where(Slot.room == room, Slot.start >= earliest)
+        .order_by(Slot.start)
+    ):
+        start = row.start.astimezone(zone)
+        if hours.holds(start, row.end.astimezone(zone)):
+            slots.append(SlotLoad(row.id, row.day, start, row.capacity, row.booked,
+                                  row.holiday is not None))
     # The driver's own connection, inside the session's transaction: COPY and
     # plain executemany are what make millions of rows fast.
     raw: Any = session.connection().connection.dbapi_connection

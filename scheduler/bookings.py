@@ -20,11 +20,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from scheduler.calendar import DEFAULT_TZ
+from scheduler.calendar import DEFAULT_TZ, DailyHours
 from scheduler.codes import new_code
-from scheduler.models import Booking, CalendarSettings, Registrant, Slot
+from scheduler.models import Booking, Registrant, Slot
 from scheduler.spreading import SlotLoad, SlotPreference, spread_registrants
-from scheduler.store import min_notice
+from scheduler.store import assignment_hours_of, get_calendar, min_notice
 
 _CANDIDATE_LIMIT = 20_000  # free slots looked at when choosing by preference or offering
 
@@ -107,15 +107,26 @@ def book_by_preference(
     now: dt.datetime,
     attempts: int = 5,
 ) -> Booking:
-    """Book the least-loaded free slot that fits the preference, trying again if one fills up."""
+    """Book the least-loaded free slot that fits the preference, trying again if one fills up.
+
+    A preference that names no time of day leaves the hour to the system, which
+    then keeps to the assignment hours whenever a fitting slot lies in them.
+    """
     registrant_id = _registrant_id(session, contact)
     if _active_booking_id(session, registrant_id) is not None:
         raise AlreadyBooked("NIK ini sudah memiliki jadwal aktif.")
     skipped: set[int] = set()
     for _ in range(attempts):
-        loads = _free_slot_loads(session, room, now)
+        loads, in_hours = _free_slot_loads(session, room, now)
         candidates = [slot for slot in loads if slot.id not in skipped]
-        choice = spread_registrants(1, candidates, preferences={0: preference})
+        choice = None
+        if preference.time_of_day is None and preference.hours is None:
+            preferred = [slot for slot in candidates if slot.id in in_hours]
+            within = spread_registrants(1, preferred, preferences={0: preference})
+            if not (within.unassigned or within.preference_misses):
+                choice = within
+        if choice is None:
+            choice = spread_registrants(1, candidates, preferences={0: preference})
         if choice.unassigned or choice.preference_misses:
             raise NoMatchingSlot("Tidak ada jadwal kosong yang sesuai dengan pilihan Anda.")
         slot_id = cast(int, choice.runs[0].slot_id)
@@ -218,15 +229,19 @@ def offer_slots(
 ) -> list[Slot]:
     """Return up to ``count`` free slots after the wait, spread over the remaining days.
 
-    The first offer is the soonest free slot (the honest alternative to
-    waiting); the others are the least-loaded slot of days spread evenly up to
-    the end of the window, so that a long queue is not all sent to tomorrow
-    morning.
+    Offers keep to the calendar's assignment hours while any slot in them is
+    free (the night slots stay bookable, just not suggested). The first offer
+    is the soonest such slot (the honest alternative to waiting); the others
+    are the least-loaded slot of days spread evenly up to the end of the
+    window, so that a long queue is not all sent to tomorrow morning.
     """
     if count <= 0:
         return []
     earliest = now + max(dt.timedelta(seconds=max(eta_seconds, 0.0)), min_notice(session, room))
     free = _free_slots(session, room, earliest)
+    zone, hours = _zone_and_hours(session, room)
+    free = [slot for slot in free if hours.holds(slot.start.astimezone(zone),
+                                                 slot.end.astimezone(zone))] or free
     by_day: dict[dt.date, list[Slot]] = {}
     for slot in free:
         by_day.setdefault(slot.day, []).append(slot)
@@ -386,20 +401,23 @@ def _free_slots(session: Session, room: str, earliest: dt.datetime) -> list[Slot
     )
 
 
-def _free_slot_loads(session: Session, room: str, now: dt.datetime) -> list[SlotLoad]:
-    zone = ZoneInfo(
-        session.scalar(select(CalendarSettings.timezone).where(CalendarSettings.room == room))
-        or DEFAULT_TZ
-    )
-    return [
-        SlotLoad(
-            id=slot.id,
-            day=slot.day,
-            # Local wall-clock time: preferences such as "pagi" are read from it.
-            start=slot.start.astimezone(zone),
-            capacity=slot.capacity,
-            booked=slot.booked,
-            holiday=slot.holiday is not None,
-        )
-        for slot in _free_slots(session, room, now + min_notice(session, room))
-    ]
+def _zone_and_hours(session: Session, room: str) -> tuple[ZoneInfo, DailyHours]:
+    row = get_calendar(session, room)
+    return ZoneInfo(row.timezone if row is not None else DEFAULT_TZ), assignment_hours_of(row)
+
+
+def _free_slot_loads(
+    session: Session, room: str, now: dt.datetime
+) -> tuple[list[SlotLoad], set[int]]:
+    """The free slots as the spreader sees them, and the ids of those in the assignment hours."""
+    zone, hours = _zone_and_hours(session, room)
+    loads: list[SlotLoad] = []
+    in_hours: set[int] = set()
+    for slot in _free_slots(session, room, now + min_notice(session, room)):
+        # Local wall-clock time: preferences such as "pagi" are read from it.
+        start = slot.start.astimezone(zone)
+        loads.append(SlotLoad(id=slot.id, day=slot.day, start=start, capacity=slot.capacity,
+                              booked=slot.booked, holiday=slot.holiday is not None))
+        if hours.holds(start, slot.end.astimezone(zone)):
+            in_hours.add(slot.id)
+    return loads, in_hours

@@ -15,7 +15,11 @@ DEFAULT_TZ = "Asia/Jakarta"
 # A day's weight multiplies its slots' places; editors refuse more as a typing slip.
 MAX_WEIGHT = 10.0
 MIDNIGHT = dt.time(0, 0)
+# The day the scheduler hands out when it picks a slot for someone: office and evening.
+ASSIGN_FROM = dt.time(7, 0)
+ASSIGN_UNTIL = dt.time(21, 0)
 _UTC = dt.UTC
+_DAY_MICROS = 24 * 3600 * 1_000_000
 
 Interval = tuple[dt.time, dt.time]
 
@@ -51,6 +55,77 @@ class WorkingPlan:
     def intervals_on(self, weekday: int) -> tuple[Interval, ...]:
         """Return the opening intervals of a weekday, in order."""
         return self.days[weekday]
+
+
+@dataclass(frozen=True, slots=True)
+class DailyHours:
+    """A span of local wall-clock time each day, whole minutes; an end of 00:00 means midnight.
+
+    The assignment hours: bulk scheduling and the slots the system offers keep
+    to them, while the working plan says what people may book themselves.
+    """
+
+    start: dt.time = ASSIGN_FROM
+    end: dt.time = ASSIGN_UNTIL
+
+    def __post_init__(self) -> None:
+        for moment in (self.start, self.end):
+            if moment.tzinfo is not None or moment.second or moment.microsecond:
+                raise ValueError(f"{moment} is not a plain hour and minute")
+        if _micros(self.start) >= _end_micros(self.end):
+            raise ValueError(f"hours {self.label()} are empty or reversed")
+
+    @classmethod
+    def parse(cls, text: str) -> DailyHours:
+        """Read ``HH:MM-HH:MM`` (``24:00`` or ``00:00`` as the end is midnight)."""
+        first, separator, last = text.strip().partition("-")
+        if not separator:
+            raise ValueError(f"write hours like 07:00-21:00, not {text!r}")
+        return cls(parse_clock(first), parse_clock(last, end=True))
+
+    def label(self) -> str:
+        """The hours as people write them: ``07:00-21:00``, ``18:00-24:00``."""
+        return f"{self.start:%H:%M}-{format_end(self.end)}"
+
+    def holds(self, start: dt.datetime, end: dt.datetime) -> bool:
+        """Whether a slot from ``start`` to ``end`` (both in the local zone) lies inside.
+
+        The slot must start and end within the hours of the day it starts on; a
+        slot across midnight is inside only hours that end at midnight, and only
+        when it ends exactly then.
+        """
+        if end <= start:
+            return False
+        begin = _micros(start.time())
+        if end.date() == start.date():
+            finish = _micros(end.time())
+        elif end.date() == start.date() + dt.timedelta(days=1) and end.time() == MIDNIGHT:
+            finish = _DAY_MICROS
+        else:
+            return False
+        return _micros(self.start) <= begin and finish <= _end_micros(self.end)
+
+
+def parse_clock(text: str, *, end: bool = False) -> dt.time:
+    """Read ``HH:MM``; with ``end``, ``24:00`` is midnight (returned as 00:00)."""
+    text = text.strip()
+    hours, separator, minutes = text.partition(":")
+    if not (separator and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+            and 1 <= len(hours) <= 2):
+        raise ValueError(f"write a time like 07:00, not {text!r}")
+    if end and (int(hours), int(minutes)) == (24, 0):
+        return MIDNIGHT
+    return dt.time(int(hours), int(minutes))
+
+
+def format_end(end: dt.time) -> str:
+    """An end of a span as people write it: midnight is ``24:00``."""
+    return "24:00" if end == MIDNIGHT else f"{end:%H:%M}"
+
+
+def within_hours(slots: Iterable[SlotSpec], hours: DailyHours) -> list[SlotSpec]:
+    """The slots lying inside the daily hours, in their order."""
+    return [slot for slot in slots if hours.holds(slot.start, slot.end)]
 
 
 @dataclass(frozen=True)
@@ -212,6 +287,15 @@ def _minute_of_day(moment: dt.time) -> int:
 
 def _end_minute(end: dt.time) -> int:
     return 24 * 60 if end == MIDNIGHT else _minute_of_day(end)
+
+
+def _micros(moment: dt.time) -> int:
+    return ((moment.hour * 60 + moment.minute) * 60 + moment.second) * 1_000_000 + (
+        moment.microsecond)
+
+
+def _end_micros(end: dt.time) -> int:
+    return _DAY_MICROS if end == MIDNIGHT else _micros(end)
 
 
 def _exact(value: float) -> Fraction:

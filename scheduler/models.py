@@ -115,6 +115,20 @@ class CalendarSettings(Base):
         JSON, default=dict, server_default=text("'{}'")
     )
     min_notice_minutes: Mapped[int] = mapped_column(Integer)
+    # The planned waiting-room numbers that size the slots. They are set with the
+    # calendar, never taken from the live cap an operator lowers in an incident.
+    planned_max_active: Mapped[int] = mapped_column(Integer, default=100,
+                                                    server_default=text("100"))
+    planned_booked_share: Mapped[float] = mapped_column(Float, default=0.3,
+                                                        server_default=text("0.3"))
+    planned_session_minutes: Mapped[float] = mapped_column(Float, default=20.0,
+                                                           server_default=text("20"))
+    # Local "HH:MM" hours ("00:00" as end is midnight) that bulk assignment and the
+    # slots offered keep to; people booking themselves may take any open slot.
+    assign_start: Mapped[str] = mapped_column(String(5), default="07:00",
+                                              server_default=text("'07:00'"))
+    assign_end: Mapped[str] = mapped_column(String(5), default="21:00",
+                                            server_default=text("'21:00'"))
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -7,6 +7,7 @@ owns the transaction, so an error halfway leaves nothing half-written.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from scheduler.calendar import (
     DEFAULT_TZ,
     CalendarSpec,
+    DailyHours,
     SlotSpec,
     WorkingPlan,
     generate_slots,
@@ -37,11 +39,25 @@ _ROSTER_FIELDS = ("name", "unit_kerja", "instansi", "jabatan", "phone", "email",
 
 @dataclass(frozen=True, slots=True)
 class CapacityRule:
-    """The waiting-room numbers that decide how many bookings a slot takes."""
+    """The planned waiting-room numbers that decide how many bookings a slot takes.
 
-    max_active: int
-    booked_share: float
-    expected_session_minutes: float
+    Operators set them with the calendar. They are a plan, not the live cap: the
+    cap lowered during an incident must not shrink every slot and overfill them.
+    """
+
+    max_active: int = 100
+    booked_share: float = 0.3
+    expected_session_minutes: float = 20.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_active, bool) or not isinstance(self.max_active, int) or (
+                self.max_active < 1):
+            raise ValueError("the planned max_active must be a whole number of at least 1")
+        if not (math.isfinite(self.booked_share) and 0 <= self.booked_share <= 1):
+            raise ValueError("the planned booked_share must be between 0 and 1")
+        if not (math.isfinite(self.expected_session_minutes)
+                and self.expected_session_minutes > 0):
+            raise ValueError("the planned expected_session_minutes must be positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +120,18 @@ def save_calendar(
     removed_holidays: Iterable[dt.date] = (),
     min_notice_minutes: int = DEFAULT_MIN_NOTICE_MINUTES,
     weight_overrides: Mapping[dt.date, float] | None = None,
+    capacity: CapacityRule | None = None,
+    assignment_hours: DailyHours | None = None,
 ) -> CalendarSettings:
-    """Create or replace the calendar settings of a room (validated like CalendarSpec)."""
+    """Create or replace the calendar settings of a room (validated like CalendarSpec).
+
+    ``capacity`` is the planned cap that sizes the slots, ``assignment_hours``
+    the local hours bulk assignment and offers keep to (both default as
+    CapacityRule and DailyHours do).
+    """
     plan = plan or WorkingPlan()
+    capacity = capacity or CapacityRule()
+    hours = assignment_hours or DailyHours()
     overrides = dict(weight_overrides or {})
     # Build the spec first: it refuses a reversed window, an unknown zone, a bad weight.
     CalendarSpec(window_start, window_end, timezone, plan, slot_minutes,
@@ -127,8 +152,28 @@ def save_calendar(
     row.removed_holidays = sorted(day.isoformat() for day in removed_holidays)
     row.min_notice_minutes = min_notice_minutes
     row.weight_overrides = {day.isoformat(): float(w) for day, w in sorted(overrides.items())}
+    row.planned_max_active = capacity.max_active
+    row.planned_booked_share = float(capacity.booked_share)
+    row.planned_session_minutes = float(capacity.expected_session_minutes)
+    # "HH:MM" like the working plan, where an end of "00:00" is midnight.
+    row.assign_start = hours.start.strftime("%H:%M")
+    row.assign_end = hours.end.strftime("%H:%M")
     session.flush()
     return row
+
+
+def capacity_of(row: CalendarSettings) -> CapacityRule:
+    """The planned numbers saved with a calendar, which size its slots."""
+    return CapacityRule(row.planned_max_active, row.planned_booked_share,
+                        row.planned_session_minutes)
+
+
+def assignment_hours_of(row: CalendarSettings | None) -> DailyHours:
+    """The hours bulk assignment and offers keep to (the default ones without a calendar)."""
+    if row is None:
+        return DailyHours()
+    return DailyHours(dt.time.fromisoformat(row.assign_start),
+                      dt.time.fromisoformat(row.assign_end))
 
 
 def calendar_spec(row: CalendarSettings) -> CalendarSpec:
@@ -230,11 +275,10 @@ def _roster_values(row: RosterRow) -> dict[str, object]:
 # --- Slots --------------------------------------------------------------------
 
 
-def regenerate_slots(
-    session: Session, room: str, rule: CapacityRule, now: dt.datetime
-) -> SlotChanges:
-    """Bring the room's future slots in line with its calendar and capacity rule.
+def regenerate_slots(session: Session, room: str, now: dt.datetime) -> SlotChanges:
+    """Bring the room's future slots in line with its calendar and its planned capacity.
 
+    The capacity is the one saved with the calendar, never the room's live cap.
     Slots that have started are history and stay as they are. A future slot the
     calendar still has gets its new capacity; one it no longer has is deleted
     if nobody ever booked it, else kept with capacity 0 so its bookings stay.
@@ -242,6 +286,7 @@ def regenerate_slots(
     row = get_calendar(session, room)
     if row is None:
         raise LookupError(f"no calendar saved for room {room!r}")
+    rule = capacity_of(row)
     wanted = [
         spec
         for spec in generate_slots(
@@ -343,7 +388,9 @@ __all__ = [
     "CapacityRule",
     "ImportCounts",
     "SlotChanges",
+    "assignment_hours_of",
     "calendar_spec",
+    "capacity_of",
     "get_calendar",
     "import_registrants",
     "list_slots",

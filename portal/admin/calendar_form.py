@@ -16,12 +16,23 @@ from scheduler.calendar import (
     MAX_WEIGHT,
     MIDNIGHT,
     CalendarSpec,
+    DailyHours,
     Interval,
     WorkingPlan,
+    format_end,
     holiday_calendar,
+    parse_clock,
 )
 from scheduler.models import CalendarSettings
-from scheduler.store import DEFAULT_MIN_NOTICE_MINUTES, plan_from_json, weight_overrides_of
+from scheduler.store import (
+    DEFAULT_MIN_NOTICE_MINUTES,
+    CapacityRule,
+    assignment_hours_of,
+    capacity_of,
+    plan_from_json,
+    weight_overrides_of,
+)
+from waitroom.config import RoomConfig
 
 # A message id and its arguments: translated in the template, then formatted.
 Message = tuple[str, dict[str, Any]]
@@ -30,6 +41,9 @@ WEEKDAYS = (N_("Senin"), N_("Selasa"), N_("Rabu"), N_("Kamis"), N_("Jumat"), N_(
             N_("Minggu"))
 MAX_WINDOW_DAYS = 366
 MAX_NOTICE_MINUTES = 7 * 24 * 60
+# More people on the form at once than any agency's server has held: a typing slip.
+MAX_PLANNED_CAP = 100_000
+MAX_SESSION_MINUTES = 240
 SHOWN_CODES = 20  # booking codes listed per affected slot; the count says the rest
 BAD_DATE = N_("Isi dengan tanggal yang benar (TTTT-BB-HH).")
 END_BEFORE_START = N_("Tanggal selesai tidak boleh sebelum tanggal mulai.")
@@ -52,6 +66,11 @@ WEIGHT_OUTSIDE = N_(
     "Baris %(line)s: %(day)s di luar jendela pendaftaran (%(first)s s.d. %(last)s).")
 WEIGHT_TWICE = N_("Baris %(line)s: %(day)s sudah diberi bobot di baris sebelumnya.")
 DAY_WEIGHT_RANGE = N_("Baris %(line)s: bobot harus antara 0 dan 10 (0 menutup hari itu).")
+CAP_RANGE = N_("Kapasitas rencana harus antara 1 dan 100.000 pengguna aktif.")
+SHARE_RANGE = N_("Porsi pemesan harus lebih dari 0 dan paling besar 1.")
+SESSION_RANGE = N_("Lama sesi rata-rata harus lebih dari 0 dan paling lama 240 menit.")
+BAD_CLOCK = N_("Tulis jam seperti 07:00 (24:00 untuk tengah malam).")
+HOURS_REVERSED = N_("Jam selesai penjadwalan harus sesudah jam mulai.")
 
 # "2025-08-17 = 2", "2025-08-17 1,5" or "2025-08-17: 0" (a decimal comma as Excel writes it).
 _DAY_WEIGHT = re.compile(r"^(\S+?)\s*[=:\s]\s*(-?[0-9]+(?:[.,][0-9]+)?)$")
@@ -74,6 +93,9 @@ class CalendarForm:
     removed_holidays: frozenset[dt.date]
     min_notice_minutes: int
     weight_overrides: dict[dt.date, float] = field(default_factory=dict)
+    # The planned cap that sizes the slots, and the hours bulk assignment keeps to.
+    capacity: CapacityRule = field(default_factory=CapacityRule)
+    assignment: DailyHours = field(default_factory=DailyHours)
 
     def window(self, zone: ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
         """Local midnight of the first day and of the day after the last."""
@@ -208,11 +230,61 @@ def parse_calendar_form(form: dict[str, str], removed: list[str]) -> tuple[
     overrides, problem = parse_day_weights(form.get("weight_overrides", ""), window)
     if problem is not None:
         errors["weight_overrides"] = problem
-    if errors:
+    capacity = _parse_capacity(form, errors)
+    assignment = _parse_assignment_hours(form, errors)
+    if errors or capacity is None or assignment is None:
         return None, errors
     return CalendarForm(days["first_day"], days["last_day"], slot_minutes,
                         WorkingPlan(tuple(plan_days)), weight, extra, removed_days, notice,
-                        overrides), {}
+                        overrides, capacity, assignment), {}
+
+
+def _parse_capacity(form: dict[str, str], errors: dict[str, Message]) -> CapacityRule | None:
+    """The planned cap, booked share and session length, or None with their errors added."""
+    cap = 0
+    try:
+        cap = int(form.get("planned_max_active", "").strip())
+    except ValueError:
+        errors["planned_max_active"] = (NOT_WHOLE, {})
+    else:
+        if not 1 <= cap <= MAX_PLANNED_CAP:
+            errors["planned_max_active"] = (CAP_RANGE, {})
+    numbers: dict[str, float] = {}
+    for name, message, top in (("planned_booked_share", SHARE_RANGE, 1.0),
+                               ("planned_session_minutes", SESSION_RANGE,
+                                float(MAX_SESSION_MINUTES))):
+        try:
+            value = float(form.get(name, "").strip().replace(",", "."))
+        except ValueError:
+            errors[name] = (NOT_A_NUMBER, {})
+            continue
+        # NaN and infinities fail the comparison too.
+        if not 0 < value <= top:
+            errors[name] = (message, {})
+        numbers[name] = value
+    if any(name in errors for name in ("planned_max_active", "planned_booked_share",
+                                       "planned_session_minutes")):
+        return None
+    return CapacityRule(cap, numbers["planned_booked_share"], numbers["planned_session_minutes"])
+
+
+def _parse_assignment_hours(form: dict[str, str], errors: dict[str, Message]) -> (
+    DailyHours | None
+):
+    """The daily hours bulk assignment keeps to, or None with their errors added."""
+    moments: dict[str, dt.time] = {}
+    for name in ("assign_start", "assign_end"):
+        try:
+            moments[name] = parse_clock(form.get(name, ""), end=name == "assign_end")
+        except ValueError:
+            errors[name] = (BAD_CLOCK, {})
+    if len(moments) < 2:
+        return None
+    try:
+        return DailyHours(moments["assign_start"], moments["assign_end"])
+    except ValueError:
+        errors["assign_end"] = (HOURS_REVERSED, {})
+        return None
 
 
 def parse_day_weights(raw: str, window: tuple[dt.date, dt.date] | None) -> tuple[
@@ -260,6 +332,12 @@ def format_weight(weight: float) -> str:
     return f"{weight:g}"
 
 
+def format_number(value: float) -> str:
+    """A number as typed, exactly: ``20`` rather than ``20.0``, ``0.3`` as is."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _uneven_interval(plan_days: list[tuple[Interval, ...]], slot_minutes: int) -> Message | None:
     # The generator drops a slot that does not fit whole: refuse a plan that would lose time.
     for weekday, intervals in enumerate(plan_days):
@@ -280,17 +358,35 @@ def form_values(form: CalendarForm) -> dict[str, Any]:
                                     for day, name in sorted(form.extra_holidays.items())),
         "removed_holidays": sorted(day.isoformat() for day in form.removed_holidays),
         "weight_overrides": format_day_weights(form.weight_overrides),
+        "planned_max_active": form.capacity.max_active,
+        "planned_booked_share": format_number(form.capacity.booked_share),
+        "planned_session_minutes": format_number(form.capacity.expected_session_minutes),
+        "assign_start": f"{form.assignment.start:%H:%M}",
+        "assign_end": format_end(form.assignment.end),
     }
     for weekday in range(7):
         values[f"plan_{weekday}"] = format_intervals(form.plan.intervals_on(weekday))
     return values
 
 
-def saved_form(row: CalendarSettings | None, zone: ZoneInfo, today: dt.date) -> CalendarForm:
-    """The editor's values for saved settings, or the defaults when none were saved."""
+def start_up_capacity(config: RoomConfig) -> CapacityRule:
+    """The planned numbers a new calendar starts from: the room's settings at start-up.
+
+    Deliberately not the live settings: those may be an incident's emergency cap.
+    """
+    return CapacityRule(config.max_active, config.booked_share, config.expected_session_minutes)
+
+
+def saved_form(row: CalendarSettings | None, zone: ZoneInfo, today: dt.date,
+               capacity: CapacityRule | None = None) -> CalendarForm:
+    """The editor's values for saved settings, or the defaults when none were saved.
+
+    ``capacity`` is the planned capacity a new calendar starts with.
+    """
     if row is None:
         return CalendarForm(today, today + dt.timedelta(days=14), 30, WorkingPlan(), 1.5, {},
-                            frozenset(), DEFAULT_MIN_NOTICE_MINUTES)
+                            frozenset(), DEFAULT_MIN_NOTICE_MINUTES,
+                            capacity=capacity or CapacityRule())
     last = (row.window_end.astimezone(zone) - dt.timedelta(microseconds=1)).date()
     first = row.window_start.astimezone(zone).date()
     return CalendarForm(
@@ -298,7 +394,8 @@ def saved_form(row: CalendarSettings | None, zone: ZoneInfo, today: dt.date) -> 
         row.holiday_weight,
         {dt.date.fromisoformat(day): name for day, name in row.extra_holidays.items()},
         frozenset(dt.date.fromisoformat(day) for day in row.removed_holidays),
-        row.min_notice_minutes, weight_overrides_of(row))
+        row.min_notice_minutes, weight_overrides_of(row), capacity_of(row),
+        assignment_hours_of(row))
 
 
 @dataclass(frozen=True, slots=True)

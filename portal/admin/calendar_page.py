@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,10 +26,11 @@ from portal.admin.calendar_form import (
     package_holidays,
     parse_calendar_form,
     saved_form,
+    start_up_capacity,
 )
 from portal.state import state_of
 from portal.web import checked_form
-from scheduler.calendar import CalendarSpec, SlotSpec, generate_slots
+from scheduler.calendar import CalendarSpec, DailyHours, SlotSpec, generate_slots, within_hours
 from scheduler.models import Booking, CalendarSettings, Registrant, Slot
 from scheduler.store import (
     CapacityRule,
@@ -37,9 +39,9 @@ from scheduler.store import (
     regenerate_slots,
     save_calendar,
 )
-from waitroom.config import RoomConfig
 
 SHOWN_CODES = 20  # booking codes listed per affected slot; the count says the rest
+log = logging.getLogger("antrean.admin")
 
 # --- Preview (pure) ---------------------------------------------------------------
 
@@ -95,6 +97,8 @@ class CalendarPreview:
     updated: int
     removed: int
     affected: list[AffectedSlot] = field(default_factory=list)
+    # Places in slots inside the assignment hours: what bulk assignment can fill.
+    assignable_capacity: int | None = None
 
     @property
     def must_move(self) -> int:
@@ -107,9 +111,12 @@ class CalendarPreview:
         return sum(slot.booked - slot.capacity for slot in self.affected if not slot.must_move)
 
 
-def preview_calendar(spec: CalendarSpec, wanted: list[SlotSpec],
-                     current: list[CurrentSlot]) -> CalendarPreview:
-    """Compare the slots a calendar would give with the stored future ones (as regenerate does)."""
+def preview_calendar(spec: CalendarSpec, wanted: list[SlotSpec], current: list[CurrentSlot],
+                     hours: DailyHours | None = None) -> CalendarPreview:
+    """Compare the slots a calendar would give with the stored future ones (as regenerate does).
+
+    With ``hours``, also count the places bulk assignment may use.
+    """
     zone = ZoneInfo(spec.tz)
     first = spec.window_start.astimezone(zone).date()
     last = (spec.window_end.astimezone(zone) - dt.timedelta(microseconds=1)).date()
@@ -147,20 +154,17 @@ def preview_calendar(spec: CalendarSpec, wanted: list[SlotSpec],
                                          existing.end.astimezone(zone), existing.booked, 0,
                                          must_move=True))
     affected.sort(key=lambda slot: slot.start)
+    assignable = None if hours is None else sum(
+        slot.capacity for slot in within_hours(wanted, hours))
     return CalendarPreview(days, len(wanted), sum(slot.capacity for slot in wanted), created,
-                           updated, removed, affected)
+                           updated, removed, affected, assignable)
 
 
 # --- Reading and writing ----------------------------------------------------------
 
 
-def capacity_rule(config: RoomConfig) -> CapacityRule:
-    """The live room numbers that size the slots."""
-    return CapacityRule(config.max_active, config.booked_share, config.expected_session_minutes)
-
-
 def wanted_slots(spec: CalendarSpec, rule: CapacityRule, now: dt.datetime) -> list[SlotSpec]:
-    """The future slots a calendar gives under a capacity rule (what regenerate_slots keeps)."""
+    """The future slots a calendar gives under its planned capacity (what regenerate keeps)."""
     return [slot for slot in generate_slots(spec, rule.max_active, rule.booked_share,
                                             rule.expected_session_minutes) if slot.start >= now]
 
@@ -195,14 +199,13 @@ def with_codes(session: Session, affected: list[AffectedSlot]) -> list[AffectedS
             for slot in affected]
 
 
-def _preview(request: Request, form: CalendarForm, rule: CapacityRule,
-             now: dt.datetime) -> dict[str, Any]:
+def _preview(request: Request, form: CalendarForm, now: dt.datetime) -> dict[str, Any]:
     state = state_of(request)
     settings = state.settings
     spec = form.spec(settings.timezone)
     with state.db() as session:
-        preview = preview_calendar(spec, wanted_slots(spec, rule, now),
-                                   current_slots(session, settings.room, now))
+        preview = preview_calendar(spec, wanted_slots(spec, form.capacity, now),
+                                   current_slots(session, settings.room, now), form.assignment)
         preview = replace(preview, affected=with_codes(session, preview.affected))
         registrants = int(session.scalar(
             select(func.count()).select_from(Registrant).where(Registrant.on_roster)) or 0)
@@ -223,10 +226,14 @@ def audit_values(row: CalendarSettings | None) -> dict[str, Any]:
             "extra_holidays": dict(row.extra_holidays),
             "removed_holidays": list(row.removed_holidays),
             "min_notice_minutes": row.min_notice_minutes,
-            "weight_overrides": dict(row.weight_overrides or {})}
+            "weight_overrides": dict(row.weight_overrides or {}),
+            "planned_max_active": row.planned_max_active,
+            "planned_booked_share": row.planned_booked_share,
+            "planned_session_minutes": row.planned_session_minutes,
+            "assign_start": row.assign_start, "assign_end": row.assign_end}
 
 
-def _apply(request: Request, actor: Actor, form: CalendarForm, rule: CapacityRule,
+def _apply(request: Request, actor: Actor, form: CalendarForm,
            now: dt.datetime) -> SlotChanges:
     state = state_of(request)
     settings = state.settings
@@ -238,8 +245,9 @@ def _apply(request: Request, actor: Actor, form: CalendarForm, rule: CapacityRul
             timezone=settings.timezone, slot_minutes=form.slot_minutes, plan=form.plan,
             holiday_weight=form.holiday_weight, extra_holidays=form.extra_holidays,
             removed_holidays=form.removed_holidays, min_notice_minutes=form.min_notice_minutes,
-            weight_overrides=form.weight_overrides)
-        changes = regenerate_slots(session, settings.room, rule, now)
+            weight_overrides=form.weight_overrides, capacity=form.capacity,
+            assignment_hours=form.assignment)
+        changes = regenerate_slots(session, settings.room, now)
         audit.record(session, actor.name, "calendar.update", target=settings.room,
                      before=before or None, after=audit_values(row), user_id=actor.user_id)
         session.commit()
@@ -251,7 +259,8 @@ def _saved(request: Request) -> CalendarForm:
     settings = state.settings
     with state.db() as session:
         row = get_calendar(session, settings.room)
-        return saved_form(row, settings.tz, dt.datetime.now(settings.tz).date())
+        return saved_form(row, settings.tz, dt.datetime.now(settings.tz).date(),
+                          start_up_capacity(settings.room_defaults))
 
 
 # --- Pages ------------------------------------------------------------------------
@@ -264,7 +273,7 @@ def _context(request: Request, values: dict[str, Any], errors: dict[str, Message
         "timezone": state_of(request).settings.timezone,
         "package_holidays": package_holidays(years),
         "removed": set(values.get("removed_holidays", ())),
-        "preview": None, "applied": None,
+        "preview": None, "applied": None, "live_cap": None,
     }
     context.update(extra)
     return context
@@ -274,11 +283,22 @@ def _years(form: CalendarForm) -> range:
     return range(form.first_day.year, form.last_day.year + 1)
 
 
+async def _lower_live_cap(request: Request, form: CalendarForm) -> int | None:
+    """The live cap when it is below the calendar's planned one (slots keep the planned one)."""
+    try:
+        live = (await state_of(request).room.config(max_age=0)).max_active
+    except Exception as exc:  # Redis away: the calendar needs no live figure, so no warning
+        log.warning("live cap unavailable for the calendar page: %s", type(exc).__name__)
+        return None
+    return live if live < form.capacity.max_active else None
+
+
 @page("admin")
 async def calendar_page(request: Request) -> Response:
     form = await run_in_threadpool(_saved, request)
     return admin_render(request, "admin/calendar.html",
-                        _context(request, form_values(form), {}, _years(form)))
+                        _context(request, form_values(form), {}, _years(form),
+                                 live_cap=await _lower_live_cap(request, form)))
 
 
 @page("admin")
@@ -294,16 +314,19 @@ async def post_calendar(request: Request) -> Response:
         shown["removed_holidays"] = removed
         return admin_render(request, "admin/calendar.html",
                             _context(request, shown, errors, _years(saved)), status=422)
-    rule = capacity_rule(await state_of(request).room.config(max_age=0))
+    # Slots are sized by the planned cap on the form; the live one is only compared.
+    live_cap = await _lower_live_cap(request, form)
     now = dt.datetime.now(dt.UTC)
     values = form_values(form)
     if posted.get("action") == "terapkan":
-        changes = await run_in_threadpool(_apply, request, actor_of(request), form, rule, now)
+        changes = await run_in_threadpool(_apply, request, actor_of(request), form, now)
         return admin_render(request, "admin/calendar.html",
-                            _context(request, values, {}, _years(form), applied=changes))
-    preview = await run_in_threadpool(_preview, request, form, rule, now)
+                            _context(request, values, {}, _years(form), applied=changes,
+                                     live_cap=live_cap))
+    preview = await run_in_threadpool(_preview, request, form, now)
     return admin_render(request, "admin/calendar.html",
-                        _context(request, values, {}, _years(form), **preview))
+                        _context(request, values, {}, _years(form), live_cap=live_cap,
+                                 **preview))
 
 
 routes = [

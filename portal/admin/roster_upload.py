@@ -181,14 +181,15 @@ CHOOSE_NOTIFY = N_("Pilih apakah peserta diberi tahu jadwalnya.")
 NOTIFY_CHOICES = {"ya": True, "tidak": False}
 
 
-def _schedule(request: Request, actor: Actor, max_active: int,
+def _schedule(request: Request, actor: Actor,
               notify: bool) -> tuple[AssignmentReport, str | None]:
     state = state_of(request)
     now = dt.datetime.now(dt.UTC)
     settings = state.settings
     batch_id = None
     with state.db() as session:
-        result = assign_unbooked(session, settings.room, now, max_active=max_active)
+        # The calendar's planned cap and assignment hours, never the live emergency cap.
+        result = assign_unbooked(session, settings.room, now)
         after: dict[str, Any] = {"registrants": result.registrants, "assigned": result.assigned,
                                  "unassigned": result.unassigned, "notify": notify}
         if result.shortfall is not None:
@@ -214,9 +215,7 @@ async def schedule_all(request: Request) -> Response:
     if notify is None:
         return admin_render(request, "admin/roster_upload.html",
                             {"schedule_error": CHOOSE_NOTIFY}, status=422)
-    config = await state_of(request).room.config(max_age=0)
-    result, batch_id = await run_in_threadpool(_schedule, request, actor_of(request),
-                                               config.max_active, notify)
+    result, batch_id = await run_in_threadpool(_schedule, request, actor_of(request), notify)
     return admin_render(request, "admin/roster_upload.html",
                         {"scheduled": result, "notified": notify, "batch_id": batch_id})
 

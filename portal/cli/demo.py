@@ -7,17 +7,12 @@ import logging
 from pathlib import Path
 
 from portal.admin.auth import AccountError, count_admins, create_user, generate_password
+from portal.admin.calendar_form import start_up_capacity
 from portal.db import create_db_engine, session_factory
 from portal.settings import Settings
 from scheduler.assign import assign_unbooked
 from scheduler.roster import parse_roster
-from scheduler.store import (
-    CapacityRule,
-    get_calendar,
-    import_registrants,
-    regenerate_slots,
-    save_calendar,
-)
+from scheduler.store import get_calendar, import_registrants, regenerate_slots, save_calendar
 
 log = logging.getLogger("antrean.demo")
 
@@ -39,13 +34,13 @@ def seed_demo(settings: Settings, now: dt.datetime | None = None) -> bool:
                 return False
             today = now.astimezone(settings.tz).date()
             start = dt.datetime.combine(today, dt.time(0), tzinfo=settings.tz)
+            # Open all day, as a new calendar is; the scheduler keeps the sample people
+            # to the default assignment hours (07:00-21:00), not the night.
             save_calendar(session, settings.room, window_start=start,
                           window_end=start + dt.timedelta(days=DEMO_DAYS),
-                          timezone=settings.timezone)
-            room = settings.room_defaults
-            regenerate_slots(session, settings.room,
-                             CapacityRule(room.max_active, room.booked_share,
-                                          room.expected_session_minutes), now)
+                          timezone=settings.timezone,
+                          capacity=start_up_capacity(settings.room_defaults))
+            regenerate_slots(session, settings.room, now)
             report = parse_roster(SAMPLE_ROSTER.read_bytes(), SAMPLE_ROSTER.name, today=today)
             counts = import_registrants(session, report)
             # Sample people are told nothing: their bookings stay untold, so no reminder

@@ -68,6 +68,22 @@ def register(sub: Any) -> None:
                         type=_day_weight,
                         help="capacity weight of one day, e.g. 2025-08-18=2 (0 closes it); "
                         "repeat for more days")
+    # The planned numbers that size the slots: unset, the saved calendar's stay, and a
+    # new calendar starts from the start-up settings (never the live, maybe emergency, cap).
+    setter.add_argument("--planned-cap", type=_planned_cap, default=None, metavar="N",
+                        help="planned cap on people holding the form at once, which sizes the "
+                        "slots (default: the saved calendar's, else ANTREAN_MAX_ACTIVE)")
+    setter.add_argument("--booked-share", type=_share, default=None, metavar="X",
+                        help="planned share of the cap kept for booked visitors, over 0 up to 1 "
+                        "(default: the saved calendar's, else 0.3)")
+    setter.add_argument("--session-minutes", type=_session_minutes, default=None, metavar="M",
+                        help="planned average form session in minutes "
+                        "(default: the saved calendar's, else 20)")
+    setter.add_argument("--assign-hours", type=_assign_hours, default=None,
+                        metavar="HH:MM-HH:MM",
+                        help="local hours bulk assignment and offers keep to, e.g. 07:00-21:00 "
+                        "(default: the saved calendar's, else 07:00-21:00); people may still "
+                        "book any open slot themselves")
     setter.set_defaults(func=cmd_calendar_set)
 
 
@@ -84,6 +100,58 @@ def _day_weight(text: str) -> tuple[dt.date, float]:
     if not separator or not 0 <= weight <= MAX_WEIGHT:
         raise argparse.ArgumentTypeError(f"bobot {text!r} harus antara 0 dan {MAX_WEIGHT:g}")
     return day, weight
+
+
+def _planned_cap(text: str) -> int:
+    """Read the planned cap as argparse's ``type``: a whole number from 1 to 100000."""
+    from portal.admin.calendar_form import MAX_PLANNED_CAP
+
+    try:
+        cap = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"tulis bilangan bulat (bukan {text!r})") from None
+    if not 1 <= cap <= MAX_PLANNED_CAP:
+        raise argparse.ArgumentTypeError(f"kapasitas rencana harus antara 1 dan "
+                                         f"{MAX_PLANNED_CAP} (bukan {cap})")
+    return cap
+
+
+def _share(text: str) -> float:
+    """Read the planned booked share: over 0, at most 1."""
+    try:
+        share = float(text.replace(",", "."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"tulis angka (bukan {text!r})") from None
+    if not 0 < share <= 1:
+        raise argparse.ArgumentTypeError(f"porsi pemesan harus lebih dari 0 dan paling besar 1 "
+                                         f"(bukan {text})")
+    return share
+
+
+def _session_minutes(text: str) -> float:
+    """Read the planned session length: over 0, at most 240 minutes."""
+    from portal.admin.calendar_form import MAX_SESSION_MINUTES
+
+    try:
+        minutes = float(text.replace(",", "."))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"tulis angka (bukan {text!r})") from None
+    if not 0 < minutes <= MAX_SESSION_MINUTES:
+        raise argparse.ArgumentTypeError(f"lama sesi harus lebih dari 0 dan paling lama "
+                                         f"{MAX_SESSION_MINUTES} menit (bukan {text})")
+    return minutes
+
+
+def _assign_hours(text: str) -> Any:
+    """Read ``HH:MM-HH:MM`` (24:00 is midnight), the start before the end."""
+    from scheduler.calendar import DailyHours
+
+    try:
+        return DailyHours.parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"tulis jam penjadwalan seperti 07:00-21:00, jam selesai sesudah jam mulai "
+            f"(bukan {text!r})") from None
 
 
 def _settings() -> Settings:
@@ -148,36 +216,17 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _capacity_rule(settings: Settings) -> Any:
-    from scheduler.store import CapacityRule
-    from waitroom.config import RoomConfig
-
-    config = settings.room_defaults
-    if settings.redis_url:
-        # The live cap, as operators last set it, beats the start-up default.
-        try:
-            from redis import Redis
-
-            from portal.keys import PortalKeys
-
-            client = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
-            keys = PortalKeys(settings.redis_prefix, settings.room).room_keys
-            raw = client.hgetall(keys.key("config"))
-            client.close()
-            if raw:
-                config = RoomConfig.from_redis(raw)
-        except Exception as exc:  # Redis down: say so and use the configured defaults
-            print(f"(pengaturan langsung tidak terbaca: {type(exc).__name__}; memakai bawaan)")
-    return CapacityRule(config.max_active, config.booked_share, config.expected_session_minutes)
-
-
 def cmd_schedule_assign(args: argparse.Namespace) -> int:
-    """Regenerate the slots, then book every unbooked registrant; print the shortfall."""
+    """Regenerate the slots, then book every unbooked registrant; print the shortfall.
+
+    Slots are sized by the calendar's planned cap and people go only into slots
+    within its assignment hours: the live cap, maybe lowered for an incident,
+    plays no part.
+    """
     from scheduler.assign import assign_unbooked
-    from scheduler.store import get_calendar, regenerate_slots
+    from scheduler.store import assignment_hours_of, get_calendar, regenerate_slots
 
     settings = _settings()
-    rule = _capacity_rule(settings)
     sessions = _sessions(settings)
     now = dt.datetime.now(dt.UTC)
     started = time.monotonic()
@@ -189,14 +238,16 @@ def cmd_schedule_assign(args: argparse.Namespace) -> int:
               f"{done:,}/{total:,}".replace(",", "."), flush=True)
 
     with sessions() as session, session.begin():
-        if get_calendar(session, settings.room) is None:
+        row = get_calendar(session, settings.room)
+        if row is None:
             sys.exit("antrean: belum ada jendela pendaftaran; jalankan `antrean calendar set`.")
-        changes = regenerate_slots(session, settings.room, rule, now)
+        print(f"Kapasitas rencana {row.planned_max_active} pengguna aktif; jam penjadwalan "
+              f"{assignment_hours_of(row).label()}")
+        changes = regenerate_slots(session, settings.room, now)
         print(f"Slot: {changes.created} baru, {changes.updated} diubah, {changes.removed} dihapus")
         if changes.over_capacity:
             print(f"PERHATIAN: {changes.over_capacity} slot melebihi kapasitas.")
-        result = assign_unbooked(session, settings.room, now, max_active=rule.max_active,
-                                 progress=show)
+        result = assign_unbooked(session, settings.room, now, progress=show)
     print(f"{result.assigned} dari {result.registrants} pendaftar mendapat jadwal "
           f"({time.monotonic() - started:.1f} s).")
     if args.notify and result.assigned:
@@ -210,7 +261,9 @@ def cmd_schedule_assign(args: argparse.Namespace) -> int:
             print(f"  Perpanjang jendela {short.extra_days} hari, sampai "
                   f"{short.suggested_last_day.isoformat()}, atau")
         if short.required_max_active is not None:
-            print(f"  naikkan batas pengguna aktif menjadi {short.required_max_active}.")
+            print(f"  naikkan kapasitas rencana menjadi {short.required_max_active} "
+                  "(antrean calendar set --planned-cap), atau")
+        print("  perlebar jam penjadwalan (antrean calendar set --assign-hours).")
         return 2
     return 0
 
@@ -248,7 +301,7 @@ def cmd_schedule_progress(args: argparse.Namespace) -> int:
 
 def cmd_calendar_show(args: argparse.Namespace) -> int:
     """Print the registration window and, per day, slots, places and bookings."""
-    from scheduler.store import get_calendar, list_slots
+    from scheduler.store import assignment_hours_of, get_calendar, list_slots
 
     settings = _settings()
     sessions = _sessions(settings)
@@ -262,6 +315,9 @@ def cmd_calendar_show(args: argparse.Namespace) -> int:
               f"{row.window_end.astimezone(zone):%Y-%m-%d %H:%M} ({row.timezone})")
         print(f"Slot {row.slot_minutes} menit, bobot hari libur {row.holiday_weight}, "
               f"pemberitahuan minimal {row.min_notice_minutes} menit")
+        print(f"Kapasitas rencana: {row.planned_max_active} pengguna aktif, porsi pemesan "
+              f"{row.planned_booked_share:g}, sesi {row.planned_session_minutes:g} menit; "
+              f"jam penjadwalan {assignment_hours_of(row).label()}")
         if row.weight_overrides:
             print("Bobot per tanggal: " + ", ".join(
                 f"{day} = {weight:g}" for day, weight in sorted(row.weight_overrides.items())))
@@ -284,8 +340,16 @@ def cmd_calendar_show(args: argparse.Namespace) -> int:
 
 def cmd_calendar_set(args: argparse.Namespace) -> int:
     """Save the window (every day open in the given hours) and regenerate the slots."""
+    from portal.admin.calendar_form import start_up_capacity
     from scheduler.calendar import WorkingPlan
-    from scheduler.store import regenerate_slots, save_calendar
+    from scheduler.store import (
+        CapacityRule,
+        assignment_hours_of,
+        capacity_of,
+        get_calendar,
+        regenerate_slots,
+        save_calendar,
+    )
 
     settings = _settings()
     try:
@@ -303,14 +367,25 @@ def cmd_calendar_set(args: argparse.Namespace) -> int:
     sessions = _sessions(settings)
     try:
         with sessions() as session, session.begin():
+            saved = get_calendar(session, settings.room)
+            planned = capacity_of(saved) if saved is not None else start_up_capacity(
+                settings.room_defaults)
+            capacity = CapacityRule(
+                planned.max_active if args.planned_cap is None else args.planned_cap,
+                planned.booked_share if args.booked_share is None else args.booked_share,
+                planned.expected_session_minutes if args.session_minutes is None
+                else args.session_minutes)
+            hours = args.assign_hours or assignment_hours_of(saved)
             save_calendar(session, settings.room, window_start=start, window_end=end,
                           timezone=settings.timezone, slot_minutes=args.slot_minutes,
                           plan=plan, holiday_weight=args.holiday_weight,
-                          min_notice_minutes=args.min_notice, weight_overrides=weights)
-            changes = regenerate_slots(session, settings.room, _capacity_rule(settings),
-                                       dt.datetime.now(dt.UTC))
+                          min_notice_minutes=args.min_notice, weight_overrides=weights,
+                          capacity=capacity, assignment_hours=hours)
+            changes = regenerate_slots(session, settings.room, dt.datetime.now(dt.UTC))
     except ValueError as exc:
         sys.exit(f"antrean: {exc}")
+    print(f"Kapasitas rencana {capacity.max_active} pengguna aktif; jam penjadwalan "
+          f"{hours.label()}")
     print(f"Slot: {changes.created} baru, {changes.updated} diubah, {changes.removed} dihapus, "
           f"{changes.over_capacity} melebihi kapasitas")
     return 0

@@ -59,8 +59,9 @@ def set_up_slots(session: Session, days: int = 2, capacity_rule: CapacityRule = 
         window_end=dt.datetime(2025, 6, 2, tzinfo=JAKARTA) + dt.timedelta(days=days),
         plan=WorkingPlan(tuple(((dt.time(8), dt.time(10)),) for _ in range(7))),
         min_notice_minutes=60,
+        capacity=capacity_rule,
     )
-    regenerate_slots(session, ROOM, capacity_rule, NOW)
+    regenerate_slots(session, ROOM, NOW)
 
 
 @pytest.fixture
@@ -178,6 +179,61 @@ def test_offers_are_spread_over_the_remaining_days(database_url: str) -> None:
         assert later[0].day == dt.date(2025, 6, 5) and later[-1].day == dt.date(2025, 6, 11)
         assert offer_slots(session, ROOM, NOW, eta_seconds=30 * 86400) == []
     engine.dispose()
+
+
+def open_around_the_clock(session: Session, days: int = 2, **changes: object) -> None:
+    """From 2 June 2025, ``days`` days open all day (the default plan): 48 slots a day."""
+    save_calendar(session, ROOM, window_start=dt.datetime(2025, 6, 2, tzinfo=JAKARTA),
+                  window_end=dt.datetime(2025, 6, 2, tzinfo=JAKARTA) + dt.timedelta(days=days),
+                  min_notice_minutes=60, capacity=RULE, **changes)  # type: ignore[arg-type]
+    regenerate_slots(session, ROOM, NOW)
+
+
+def local_hours(slot: Slot) -> tuple[dt.time, dt.time]:
+    return slot.start.astimezone(JAKARTA).time(), slot.end.astimezone(JAKARTA).time()
+
+
+def test_offers_keep_to_the_assignment_hours_while_such_a_slot_is_free(
+    database_url: str,
+) -> None:
+    engine = create_db_engine(url_of(database_url))
+    db = session_factory(engine)
+    with db() as session, session.begin():
+        open_around_the_clock(session)
+    with db() as session:
+        offers = offer_slots(session, ROOM, NOW, eta_seconds=0, count=3)
+        # The soonest free slot is 00:00 on 2 June; the first offer is 07:00 instead.
+        assert offers[0].start == dt.datetime(2025, 6, 2, 7, tzinfo=JAKARTA)
+        assert all(dt.time(7) <= start and end <= dt.time(21)
+                   for start, end in map(local_hours, offers))
+        # A wait running into the evening of 2 June: the next morning, not that night's 22:00.
+        evening = offer_slots(session, ROOM, NOW, eta_seconds=(33 * 3600 + 1800), count=1)
+        assert evening[0].start == dt.datetime(2025, 6, 3, 7, tzinfo=JAKARTA)
+    with db() as session, session.begin():
+        # Only night hours open: with nothing free in the assignment hours, offer the night.
+        open_around_the_clock(session, plan=WorkingPlan(
+            tuple(((dt.time(22), dt.time(0)),) for _ in range(7))))
+    with db() as session:
+        [night] = offer_slots(session, ROOM, NOW, eta_seconds=0, count=1)
+        assert night.start == dt.datetime(2025, 6, 2, 22, tzinfo=JAKARTA)
+    engine.dispose()
+
+
+def test_booking_without_a_time_of_day_keeps_to_the_assignment_hours(db) -> None:
+    with db() as session, session.begin():
+        open_around_the_clock(session)
+    with db() as session, session.begin():
+        saturday = SlotPreference(dates=frozenset({dt.date(2025, 6, 3)}))
+        booking = book_by_preference(session, ROOM, contact(1), saturday, NOW)
+        start, end = local_hours(session.get_one(Slot, booking.slot_id))
+        assert dt.time(7) <= start and end <= dt.time(21)
+        # Asking for the night is the visitor's own choice, and it is granted.
+        night = book_by_preference(session, ROOM, contact(2),
+                                   SlotPreference(hours=(1, 4)), NOW)
+        assert dt.time(1) <= local_hours(session.get_one(Slot, night.slot_id))[0] < dt.time(4)
+        late = book_by_preference(session, ROOM, contact(3),
+                                  SlotPreference(time_of_day="malam"), NOW)
+        assert local_hours(session.get_one(Slot, late.slot_id))[0] >= dt.time(18)
 
 
 # --- Races between processes ------------------------------------------------------

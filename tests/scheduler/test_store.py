@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal.db import create_db_engine, session_factory
 from scheduler.assign import assign_unbooked
 from scheduler.bookings import Contact, book_slot
-from scheduler.calendar import WorkingPlan
+from scheduler.calendar import MIDNIGHT, DailyHours, WorkingPlan
 from scheduler.codes import ALPHABET, InvalidCode, format_code, new_codes, parse_code
 from scheduler.ics import booking_ics
 from scheduler.models import Booking, Registrant, Slot
@@ -63,6 +63,7 @@ def two_morning_days(session: Session, **changes: object) -> None:
         "window_end": dt.datetime(2025, 6, 4, tzinfo=JAKARTA),
         "plan": plan,
         "min_notice_minutes": 60,
+        "capacity": RULE,
         **changes,
     }
     save_calendar(session, ROOM, **values)  # type: ignore[arg-type]
@@ -117,7 +118,7 @@ def test_calendar_round_trips_and_plan_json_is_stable(db) -> None:
 def test_slots_regenerate_without_dropping_bookings_and_flag_over_capacity(db) -> None:
     with db() as session, session.begin():
         two_morning_days(session, extra_holidays={dt.date(2025, 6, 3): "Libur daerah"})
-        changes = regenerate_slots(session, ROOM, RULE, NOW)
+        changes = regenerate_slots(session, ROOM, NOW)
         assert (changes.created, changes.removed, changes.over_capacity) == (8, 0, 0)
     with db() as session:
         slots = list_slots(session, ROOM)
@@ -129,9 +130,11 @@ def test_slots_regenerate_without_dropping_bookings_and_flag_over_capacity(db) -
         for index in range(6):
             contact = Contact(f"360128481185{5100 + index}", "Ani", "+6281234567890", None)
             book_slot(session, ROOM, contact, first if index < 5 else half_past, NOW)
-    # The cap drops: 4 places per slot, but the 5 people booked keep their place.
+    # The planned cap drops: 4 places per slot, but the 5 people booked keep their place.
     with db() as session, session.begin():
-        changes = regenerate_slots(session, ROOM, replace(RULE, max_active=4), NOW)
+        two_morning_days(session, extra_holidays={dt.date(2025, 6, 3): "Libur daerah"},
+                         capacity=replace(RULE, max_active=4))
+        changes = regenerate_slots(session, ROOM, NOW)
         assert (changes.created, changes.updated, changes.over_capacity) == (0, 8, 1)
     with db() as session:
         [over] = over_capacity_slots(session, ROOM)
@@ -140,7 +143,7 @@ def test_slots_regenerate_without_dropping_bookings_and_flag_over_capacity(db) -
     # Hour-long slots: the :30 slot with a booking is kept (no places), the others go.
     with db() as session, session.begin():
         two_morning_days(session, slot_minutes=60)
-        changes = regenerate_slots(session, ROOM, RULE, NOW)
+        changes = regenerate_slots(session, ROOM, NOW)
         assert (changes.retired_with_bookings, changes.removed) == (1, 3)
     with db() as session:
         kept = session.get_one(Slot, half_past)
@@ -153,10 +156,11 @@ def test_slots_regenerate_without_dropping_bookings_and_flag_over_capacity(db) -
 def test_past_slots_are_left_alone(db) -> None:
     with db() as session, session.begin():
         two_morning_days(session)
-        regenerate_slots(session, ROOM, RULE, NOW)
+        regenerate_slots(session, ROOM, NOW)
     later = dt.datetime(2025, 6, 3, 0, tzinfo=JAKARTA)
     with db() as session, session.begin():
-        changes = regenerate_slots(session, ROOM, replace(RULE, max_active=2), later)
+        two_morning_days(session, capacity=replace(RULE, max_active=2))
+        changes = regenerate_slots(session, ROOM, later)
         assert changes.updated == 4
     with db() as session:
         assert [slot.capacity for slot in list_slots(session, ROOM)] == [10] * 4 + [2] * 4
@@ -166,9 +170,9 @@ def test_assignment_respects_capacity_and_reports_the_shortfall(db) -> None:
     with db() as session, session.begin():
         import_registrants(session, sample_report())
         two_morning_days(session)
-        regenerate_slots(session, ROOM, RULE, NOW)
+        regenerate_slots(session, ROOM, NOW)
     with db() as session, session.begin():
-        result = assign_unbooked(session, ROOM, NOW, max_active=RULE.max_active)
+        result = assign_unbooked(session, ROOM, NOW)
     registrants = result.registrants
     assert (result.assigned, result.unassigned, result.slots_used) == (80, registrants - 80, 8)
     assert result.shortfall is not None and result.shortfall.places == registrants - 80
@@ -186,8 +190,8 @@ def test_assignment_respects_capacity_and_reports_the_shortfall(db) -> None:
 def test_assignment_places_everyone_when_capacity_allows_and_runs_once(db) -> None:
     with db() as session, session.begin():
         import_registrants(session, sample_report())
-        two_morning_days(session)
-        regenerate_slots(session, ROOM, replace(RULE, max_active=500), NOW)
+        two_morning_days(session, capacity=replace(RULE, max_active=500))
+        regenerate_slots(session, ROOM, NOW)
     with db() as session, session.begin():
         # Someone booked themselves first: the bulk run leaves them where they are.
         nik = session.scalars(select(Registrant.nik).order_by(Registrant.id)).first()
@@ -244,8 +248,8 @@ def test_a_booking_outside_the_roster_neither_joins_it_nor_speaks_for_the_nik(db
     rest = replace(report, rows=report.rows[1:])
     with db() as session, session.begin():
         import_registrants(session, rest)
-        two_morning_days(session)
-        regenerate_slots(session, ROOM, replace(RULE, max_active=500), NOW)
+        two_morning_days(session, capacity=replace(RULE, max_active=500))
+        regenerate_slots(session, ROOM, NOW)
     on_roster = len(rest.rows)
     with db() as session, session.begin():
         slot = list_slots(session, ROOM)[0].id
@@ -266,3 +270,84 @@ def test_a_booking_outside_the_roster_neither_joins_it_nor_speaks_for_the_nik(db
     with db() as session:
         row = session.scalars(select(Registrant).where(Registrant.nik == stranger.nik)).one()
         assert row.on_roster and row.phone == (stranger.phone_e164 or None)
+
+
+def all_day(session: Session, **changes: object) -> None:
+    """Window of 2 June and 3 June 2025 open around the clock, as a new calendar is."""
+    two_morning_days(session, plan=WorkingPlan(), **changes)
+
+
+def local_span(slot: Slot) -> tuple[dt.time, dt.time]:
+    return slot.start.astimezone(JAKARTA).time(), slot.end.astimezone(JAKARTA).time()
+
+
+def test_assignment_keeps_to_the_assignment_hours_and_the_shortfall_follows(db) -> None:
+    with db() as session, session.begin():
+        import_registrants(session, sample_report())
+        all_day(session)
+        regenerate_slots(session, ROOM, NOW)
+        row = get_calendar(session, ROOM)
+        assert row is not None and (row.assign_start, row.assign_end) == ("07:00", "21:00")
+    with db() as session, session.begin():
+        result = assign_unbooked(session, ROOM, NOW)
+    # 07:00-21:00 holds 28 of the day's 48 slots, 10 places each, on two days.
+    registrants = result.registrants
+    assert (result.assigned, result.slots_used) == (2 * 28 * 10, 56)
+    short = result.shortfall
+    assert short is not None and short.places == registrants - 560
+    assert short.average_daily_capacity == 280
+    assert short.extra_days == -(-(registrants - 560) // 280)
+    # The planned cap (10) scaled by what is needed over what the hours hold.
+    assert short.required_max_active == -(-10 * registrants // 560)
+    with db() as session:
+        used = session.scalars(select(Slot).join(Booking, Booking.slot_id == Slot.id)
+                               .distinct()).all()
+        assert used and all(dt.time(7) <= start and end <= dt.time(21) and end != MIDNIGHT
+                            for start, end in map(local_span, used))
+        night = [slot for slot in list_slots(session, ROOM)
+                 if not dt.time(7) <= local_span(slot)[0] < dt.time(21)]
+        assert len(night) == 2 * 20 and all(slot.booked == 0 < slot.capacity for slot in night)
+    # Someone booking themselves may still take a night slot.
+    three = dt.datetime(2025, 6, 3, 3, tzinfo=JAKARTA)
+    with db() as session, session.begin():
+        slot_id = session.scalars(select(Slot.id).where(Slot.start == three)).one()
+        booking = book_slot(session, ROOM, Contact("3601284811855100", "Ani", None, None),
+                            slot_id, NOW)
+    with db() as session:
+        assert session.get_one(Slot, booking.slot_id).booked == 1
+
+
+def test_assignment_hours_may_run_to_midnight(db) -> None:
+    evening = DailyHours.parse("18:00-24:00")
+    with db() as session, session.begin():
+        import_registrants(session, sample_report())
+        all_day(session, assignment_hours=evening)
+        regenerate_slots(session, ROOM, NOW)
+    with db() as session, session.begin():
+        result = assign_unbooked(session, ROOM, NOW)
+    assert (result.assigned, result.slots_used) == (2 * 12 * 10, 24)
+    with db() as session:
+        row = get_calendar(session, ROOM)
+        assert row is not None and (row.assign_start, row.assign_end) == ("18:00", "00:00")
+        spans = [local_span(slot) for slot in session.scalars(
+            select(Slot).where(Slot.booked > 0).order_by(Slot.start))]
+    assert spans[0] == (dt.time(18), dt.time(18, 30))
+    assert spans[-1] == (dt.time(23, 30), MIDNIGHT)  # the last slot ends at midnight
+
+
+def test_slots_are_sized_by_the_calendars_planned_capacity(db) -> None:
+    planned = CapacityRule(max_active=40, booked_share=0.25, expected_session_minutes=10)
+    with db() as session, session.begin():
+        two_morning_days(session, capacity=planned)
+        regenerate_slots(session, ROOM, NOW)
+    with db() as session:
+        row = get_calendar(session, ROOM)
+        assert row is not None
+        assert (row.planned_max_active, row.planned_booked_share,
+                row.planned_session_minutes) == (40, 0.25, 10.0)
+        # 0.25 * 40 * 30 / 10 = 30 places a slot.
+        assert {slot.capacity for slot in list_slots(session, ROOM)} == {30}
+    for bad in ({"max_active": 0}, {"booked_share": 1.5}, {"expected_session_minutes": 0},
+                {"booked_share": float("nan")}):
+        with pytest.raises(ValueError):
+            replace(planned, **bad)

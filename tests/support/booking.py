@@ -31,8 +31,9 @@ def slots(app) -> list[dict[str, Any]]:
     with session_factory(engine)() as session, session.begin():
         save_calendar(session, settings.room, window_start=first,
                       window_end=first + dt.timedelta(days=3),
-                      plan=WorkingPlan(tuple(((dt.time(8), dt.time(10)),) for _ in range(7))))
-        regenerate_slots(session, settings.room, RULE, now)
+                      plan=WorkingPlan(tuple(((dt.time(8), dt.time(10)),) for _ in range(7))),
+                      capacity=RULE)
+        regenerate_slots(session, settings.room, now)
         found = [{"id": slot.id, "day": slot.day.isoformat()}
                  for slot in list_slots(session, settings.room)]
     engine.dispose()

@@ -24,6 +24,7 @@ from scheduler.models import Booking, CalendarSettings, Slot
 from scheduler.store import CapacityRule, get_calendar, regenerate_slots, save_calendar
 from tests.support.admin import add_user, audit_entries, log_in, post_form
 from tests.support.apps import make_settings
+from tests.support.live_settings import SETTINGS_FORM
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 INDEPENDENCE_DAY = dt.date(2031, 8, 17)
@@ -32,8 +33,10 @@ FORM = {
     "first_day": "2031-08-15", "last_day": "2031-08-18", "slot_minutes": "60",
     **{f"plan_{weekday}": "08:00-10:00" for weekday in range(7)},
     "holiday_weight": "1.5", "min_notice_minutes": "60", "extra_holidays": "",
+    "planned_max_active": "20", "planned_booked_share": "0.3", "planned_session_minutes": "20",
+    "assign_start": "07:00", "assign_end": "21:00",
 }
-# The room's live numbers: 0.3 * 20 * 60 / 20 = 18 places an hour, 27 on a holiday.
+# The planned numbers: 0.3 * 20 * 60 / 20 = 18 places an hour, 27 on a holiday.
 RULE = CapacityRule(max_active=20, booked_share=0.3, expected_session_minutes=20)
 
 
@@ -68,8 +71,8 @@ def seed_morning_with_a_late_booking(db: sessionmaker[Session], room: str) -> st
     with db() as session, session.begin():
         save_calendar(session, room, window_start=dt.datetime(2031, 8, 15, tzinfo=JAKARTA),
                       window_end=dt.datetime(2031, 8, 19, tzinfo=JAKARTA), slot_minutes=60,
-                      plan=plan)
-        regenerate_slots(session, room, RULE, dt.datetime.now(dt.UTC))
+                      plan=plan, capacity=RULE)
+        regenerate_slots(session, room, dt.datetime.now(dt.UTC))
         eleven = session.scalars(select(Slot.id).where(
             Slot.start == dt.datetime(2031, 8, 15, 11, tzinfo=JAKARTA))).one()
         booking = book_slot(session, room, Contact("3601284811855100", "Ani", None, None),
@@ -136,6 +139,34 @@ def test_only_admins_open_the_calendar(settings: Settings, db: sessionmaker[Sess
      "Baris 1: bobot harus antara 0 dan 10 (0 menutup hari itu)."),
     ({"weight_overrides": "2031-08-16 = 2\n2031-08-16 = 3"}, "weight_overrides",
      "Baris 2: 2031-08-16 sudah diberi bobot di baris sebelumnya."),
+    ({"planned_max_active": "0"}, "planned_max_active",
+     "Kapasitas rencana harus antara 1 dan 100.000 pengguna aktif."),
+    ({"planned_max_active": "100001"}, "planned_max_active",
+     "Kapasitas rencana harus antara 1 dan 100.000 pengguna aktif."),
+    ({"planned_max_active": "dua puluh"}, "planned_max_active", "Isi dengan bilangan bulat."),
+    ({"planned_max_active": "20.5"}, "planned_max_active", "Isi dengan bilangan bulat."),
+    ({"planned_max_active": ""}, "planned_max_active", "Isi dengan bilangan bulat."),
+    ({"planned_booked_share": "0"}, "planned_booked_share",
+     "Porsi pemesan harus lebih dari 0 dan paling besar 1."),
+    ({"planned_booked_share": "1,5"}, "planned_booked_share",
+     "Porsi pemesan harus lebih dari 0 dan paling besar 1."),
+    ({"planned_booked_share": "nan"}, "planned_booked_share",
+     "Porsi pemesan harus lebih dari 0 dan paling besar 1."),
+    ({"planned_booked_share": "sepertiga"}, "planned_booked_share", "Isi dengan angka."),
+    ({"planned_session_minutes": "0"}, "planned_session_minutes",
+     "Lama sesi rata-rata harus lebih dari 0 dan paling lama 240 menit."),
+    ({"planned_session_minutes": "inf"}, "planned_session_minutes",
+     "Lama sesi rata-rata harus lebih dari 0 dan paling lama 240 menit."),
+    ({"planned_session_minutes": "x"}, "planned_session_minutes", "Isi dengan angka."),
+    ({"assign_end": "06:00"}, "assign_end", "Jam selesai penjadwalan harus sesudah jam mulai."),
+    ({"assign_start": "21:00"}, "assign_end",
+     "Jam selesai penjadwalan harus sesudah jam mulai."),
+    ({"assign_start": "jam 7"}, "assign_start",
+     "Tulis jam seperti 07:00 (24:00 untuk tengah malam)."),
+    ({"assign_start": "24:00"}, "assign_start",
+     "Tulis jam seperti 07:00 (24:00 untuk tengah malam)."),
+    ({"assign_end": "25:00"}, "assign_end",
+     "Tulis jam seperti 07:00 (24:00 untuk tengah malam)."),
 ])
 def test_bad_values_are_refused_next_to_their_field(
     settings: Settings, db: sessionmaker[Session], changes: dict[str, str], field: str,
@@ -303,3 +334,90 @@ def test_weights_by_date_parse_and_read_like_they_are_typed() -> None:
     assert parse_day_weights("2031-09-01 = 2", None) == ({dt.date(2031, 9, 1): 2.0}, None)
     for bad in ("2031-08-16 = nan", "2031-08-16 = inf", "2031-08-16 =", "= 2"):
         assert parse_day_weights(bad, window)[1] is not None, bad
+
+
+def slot_capacities(db: sessionmaker[Session]) -> list[tuple[dt.datetime, int]]:
+    with db() as session:
+        return [(slot.start, slot.capacity) for slot in
+                session.scalars(select(Slot).order_by(Slot.start))]
+
+
+def test_lowering_the_live_cap_leaves_the_slots_and_the_preview_alone(
+    settings: Settings, db: sessionmaker[Session]
+) -> None:
+    with TestClient(create_app(settings)) as client:
+        log_in(client, "ani")
+        applied = post_form(client, "/admin/kalender", "/admin/kalender",
+                            {**FORM, "action": "terapkan"})
+        assert applied.status_code == 200 and 'id="live-cap"' not in applied.text
+        before = slot_capacities(db)
+        assert sorted({capacity for _, capacity in before}) == [18, 27]
+        # An incident: the cap goes down to 1 on the settings page.
+        saved = post_form(client, "/admin/pengaturan", "/admin/pengaturan",
+                          {**SETTINGS_FORM, "max_active": "1"})
+        assert saved.status_code == 200 and 'id="saved"' in saved.text
+        assert slot_capacities(db) == before
+        shown = client.get("/admin/kalender").text
+        preview = post_form(client, "/admin/kalender", "/admin/kalender",
+                            {**FORM, "action": "pratinjau"})
+        again = post_form(client, "/admin/kalender", "/admin/kalender",
+                          {**FORM, "action": "terapkan"})
+    assert 'id="live-cap"' in shown and "(1)" in shown and "(20)" in shown
+    assert 'name="planned_max_active" type="number" value="20"' in shown
+    html = preview.text
+    assert preview.status_code == 200, html[:500]
+    assert f'<dd id="total-capacity">{6 * 18 + 2 * 27}</dd>' in html
+    assert 'id="no-affected"' in html and "melebihi kapasitas</td>" not in html
+    assert "baru 0 · diubah 0 · dihapus 0" in html
+    assert again.status_code == 200 and "diubah: 0" in again.text
+    assert slot_capacities(db) == before
+
+
+def test_planned_numbers_and_assignment_hours_round_trip(
+    settings: Settings, db: sessionmaker[Session]
+) -> None:
+    form = {**FORM, "planned_max_active": "40", "planned_booked_share": "0,25",
+            "planned_session_minutes": "15", "assign_start": "9:00", "assign_end": "24:00"}
+    with TestClient(create_app(settings)) as client:
+        log_in(client, "ani")
+        preview = post_form(client, "/admin/kalender", "/admin/kalender",
+                            {**form, "action": "pratinjau"})
+        # 0.25 * 40 * 60 / 15 = 40 places an hour, 60 on Independence Day; of the
+        # 08:00 and 09:00 slots only the 09:00 one lies in the assignment hours.
+        assert f'<dd id="total-capacity">{6 * 40 + 2 * 60}</dd>' in preview.text
+        assert f'<dd id="assignable-capacity">{3 * 40 + 60}</dd>' in preview.text
+        applied = post_form(client, "/admin/kalender", "/admin/kalender",
+                            {**form, "action": "terapkan"})
+        assert applied.status_code == 200 and 'id="applied"' in applied.text
+        page = client.get("/admin/kalender").text
+        english = client.get("/admin/kalender?lang=en").text
+    for name, value in (("planned_max_active", "40"), ("planned_booked_share", "0.25"),
+                        ("planned_session_minutes", "15"), ("assign_start", "09:00"),
+                        ("assign_end", "24:00")):
+        assert f'name="{name}" type="{"text" if "assign" in name else "number"}" ' \
+            f'value="{value}"' in page, name
+    assert "Planned capacity" in english and "Automatic scheduling hours" in english
+    with db() as session:
+        row = get_calendar(session, settings.room)
+        assert row is not None
+        assert (row.planned_max_active, row.planned_booked_share, row.planned_session_minutes,
+                row.assign_start, row.assign_end) == (40, 0.25, 15.0, "09:00", "00:00")
+    assert {capacity for _, capacity in slot_capacities(db)} == {40, 60}
+    [entry] = [e for e in audit_entries(settings) if e.action == "calendar.update"]
+    assert entry.after is not None and entry.after["planned_max_active"] == 40
+    assert (entry.after["assign_start"], entry.after["assign_end"]) == ("09:00", "00:00")
+
+
+def test_a_new_calendar_starts_from_the_start_up_cap_not_the_live_one(
+    settings: Settings, db: sessionmaker[Session]
+) -> None:
+    with TestClient(create_app(settings)) as client:
+        log_in(client, "ani")
+        post_form(client, "/admin/pengaturan", "/admin/pengaturan",
+                  {**SETTINGS_FORM, "max_active": "3"})
+        page = client.get("/admin/kalender").text
+    assert 'name="planned_max_active" type="number" value="20"' in page  # ANTREAN_MAX_ACTIVE
+    assert 'name="planned_booked_share" type="number" value="0.3"' in page
+    assert 'name="assign_start" type="text" value="07:00"' in page
+    assert 'name="assign_end" type="text" value="21:00"' in page
+    assert table_counts(db) == (0, 0, 0)

@@ -15,18 +15,11 @@ from portal.admin.live_settings import local_input, parse_local
 from portal.app import create_app
 from portal.settings import Settings
 from tests.support.admin import add_user, audit_entries, log_in, post_form
+from tests.support.live_settings import SETTINGS_FORM
 from waitroom.keys import RoomKeys
 from waitroom.room import WaitingRoom
 
-FORM = {
-    "max_active": "2", "admit_per_minute": "600", "booked_share": "0.3",
-    "expected_session_minutes": "20", "session_ttl_seconds": "3600",
-    "idle_timeout_seconds": "900", "claim_window_seconds": "180",
-    "stale_after_seconds": "120", "opens_at": "", "closes_at": "", "banner": "",
-    "autocap_min_cap": "10", "autocap_max_cap": "1000", "autocap_target_p95_ms": "1500",
-    "autocap_increase": "5", "autocap_decrease_factor": "0.7", "autocap_interval_seconds": "10",
-    "autocap_min_samples": "5",
-}
+FORM = SETTINGS_FORM
 
 
 @pytest.fixture

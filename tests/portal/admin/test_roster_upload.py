@@ -22,11 +22,19 @@ from portal.app import create_app
 from portal.db import create_db_engine, session_factory
 from portal.notify.models import Notification
 from portal.settings import Settings
-from scheduler.models import Booking, Registrant
+from scheduler.models import Booking, Registrant, Slot
 from scheduler.store import CapacityRule, regenerate_slots, save_calendar
 from tests.support import DATA
-from tests.support.admin import add_user, audit_entries, csrf_of, generated_roster, log_in
+from tests.support.admin import (
+    add_user,
+    audit_entries,
+    csrf_of,
+    generated_roster,
+    log_in,
+    post_form,
+)
 from tests.support.jobs import work_jobs
+from tests.support.live_settings import SETTINGS_FORM
 from waitroom.config import RoomConfig
 
 SAMPLE = DATA / "roster-sample.csv"
@@ -94,10 +102,10 @@ def open_one_day(settings: Settings) -> None:
     try:
         with session_factory(engine)() as session:
             save_calendar(session, settings.room, window_start=start,
-                          window_end=start + dt.timedelta(days=1), timezone=settings.timezone)
-            regenerate_slots(session, settings.room,
-                             CapacityRule(room.max_active, room.booked_share,
-                                          room.expected_session_minutes), now)
+                          window_end=start + dt.timedelta(days=1), timezone=settings.timezone,
+                          capacity=CapacityRule(room.max_active, room.booked_share,
+                                                room.expected_session_minutes))
+            regenerate_slots(session, settings.room, now)
             session.commit()
     finally:
         engine.dispose()
@@ -106,9 +114,16 @@ def open_one_day(settings: Settings) -> None:
 def test_schedule_all_books_what_fits_and_shows_the_shortfall(settings: Settings) -> None:
     # A cap of 2 rounds every slot's share down to nothing; 10 gives a day of a few hundred.
     settings = replace(settings, room_defaults=RoomConfig().changed(max_active=10))
+    add_user(settings, "ani", "admin")
     add_user(settings, "budi", "operator")
     open_one_day(settings)
     with TestClient(create_app(settings)) as client:
+        log_in(client, "ani")
+        # An incident lowered the live cap to 1: scheduling still uses the planned 10.
+        lowered = post_form(client, "/admin/pengaturan", "/admin/pengaturan",
+                            {**SETTINGS_FORM, "max_active": "1"})
+        assert lowered.status_code == 200 and 'id="saved"' in lowered.text
+        client.cookies.clear()
         log_in(client, "budi")
         upload(client, "roster-sample.csv", SAMPLE.read_bytes())
         page = client.get("/admin/peserta/unggah")
@@ -123,12 +138,29 @@ def test_schedule_all_books_what_fits_and_shows_the_shortfall(settings: Settings
     with session_factory(engine)() as session:
         booked = session.scalar(select(func.count()).select_from(Booking))
     engine.dispose()
-    assert 0 < booked < VALID  # type: ignore[operator]
+    # 0.3 * 10 * 30 / 20 = 4 places a slot, and 07:00-21:00 holds 28 of the day's 48 slots.
+    assert booked == 28 * 4
+    assert all(dt.time(7) <= start and end <= dt.time(21) for start, end in booked_hours(settings))
+    # The cap suggested is the planned one scaled up, not the live 1.
+    assert f'id="required-cap">Atau naikkan kapasitas rencana di Kalender menjadi ' \
+        f'{-(-10 * VALID // booked)} pengguna aktif.' in response.text
     entry = [e for e in audit_entries(settings) if e.action == "roster.schedule"][0]
     assert entry.after["assigned"] == booked  # type: ignore[index]
     assert entry.after["shortfall_places"] > 0  # type: ignore[index]
     assert entry.after["notify"] is False  # type: ignore[index]
     assert queued_jobs(settings) == 0  # nobody is told, so nothing was queued
+
+
+def booked_hours(settings: Settings) -> list[tuple[dt.time, dt.time]]:
+    """The local start and end of every slot someone was given."""
+    engine = create_db_engine(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            return [(slot.start.astimezone(settings.tz).time(),
+                     slot.end.astimezone(settings.tz).time())
+                    for slot in session.scalars(select(Slot).where(Slot.booked > 0))]
+    finally:
+        engine.dispose()
 
 
 def queued_jobs(settings: Settings) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -9,7 +10,9 @@ from icalendar import Calendar
 from starlette.testclient import TestClient
 
 from portal.app import create_app
-from tests.support.booking import NIK, OTHER_NIK, person
+from portal.db import create_db_engine, session_factory
+from scheduler.store import regenerate_slots, save_calendar
+from tests.support.booking import NIK, OTHER_NIK, RULE, person
 from tests.support.ics import ics_datetime
 from tests.support.identity import ensure_proved, latest_code
 
@@ -218,3 +221,30 @@ def test_the_booking_page_lets_a_person_pick_a_day(app, slots) -> None:
     # English: day and month names, parts of the day; the clock keeps its zone label.
     assert "Senin" not in english and "Selasa" not in english and "Rabu" not in english
     assert "WIB" in english and ">Morning<" in english and ">Pagi<" not in english
+
+
+def test_the_page_offers_day_slots_yet_a_night_slot_can_be_booked(app) -> None:
+    settings = app.state.portal.settings
+    zone = settings.tz
+    engine = create_db_engine(settings.database_url)
+    now = dt.datetime.now(dt.UTC)
+    first = dt.datetime.combine(now.astimezone(zone).date() + dt.timedelta(days=1),
+                                dt.time(0), tzinfo=zone)
+    with session_factory(engine)() as session, session.begin():
+        # Open around the clock, as a new calendar is; assignment hours 07:00-21:00.
+        save_calendar(session, settings.room, window_start=first,
+                      window_end=first + dt.timedelta(days=2), capacity=RULE)
+        regenerate_slots(session, settings.room, now)
+    engine.dispose()
+    with TestClient(app) as client:
+        page = client.get("/booking").text
+        listed = client.get("/api/v1/slots").json()["slots"]
+        three = next(slot for slot in listed if "T03:00:00" in slot["start"])
+        # Picking the day shows every free slot of it, the night ones too.
+        day_page = client.get(f"/booking?hari={three['day']}").text
+        booked = book(client, three["id"])
+    offered = re.findall(r"\d{2}\.\d{2}\u2013\d{2}\.\d{2}", page)
+    assert offered and all("07.00" <= label[:5] and label[6:] <= "21.00" for label in offered)
+    assert f'name="slot_id" value="{three["id"]}"' in day_page
+    assert booked.status_code == 201, booked.text
+    assert booked.json()["slot"]["start"] == three["start"]

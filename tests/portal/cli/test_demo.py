@@ -31,7 +31,15 @@ def test_demo_opens_a_window_and_schedules_the_roster(database_url: str,
         days = session.scalars(select(Slot.day).distinct()).all()
         holidays = session.scalars(select(Slot.holiday).where(Slot.holiday.is_not(None))
                                    .distinct()).all()
+        slots = session.scalars(select(Slot)).all()
     engine.dispose()
+    # Open around the clock, yet nobody was sent to the night: 07:00-21:00 only.
+    given = [(slot.start.astimezone(settings.tz).time(), slot.end.astimezone(settings.tz).time())
+             for slot in slots if slot.booked]
+    assert given and all(dt.time(7) <= start and end <= dt.time(21) for start, end in given)
+    # The night slots are there, open, for whoever picks one.
+    assert any(slot.capacity > 0 and slot.start.astimezone(settings.tz).hour < 7
+               for slot in slots)
     assert registrants == 2000 - 78  # the sample's bad rows are refused
     assert active == registrants  # everyone has a slot
     assert len(days) == 14

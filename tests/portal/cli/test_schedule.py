@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from portal.cli.main import main
 from portal.db import create_db_engine, session_factory
+from portal.keys import PortalKeys
 from portal.notify.channels import list_outbox
 from portal.notify.events import send_due_reminders
 from portal.notify.models import Notification
@@ -20,6 +21,7 @@ from portal.settings import Settings
 from scheduler.models import Booking, Slot
 from tests.support import DATA
 from tests.support.jobs import work_jobs
+from waitroom.config import RoomConfig
 
 SAMPLE = DATA / "roster-sample.csv"
 
@@ -130,3 +132,61 @@ def test_calendar_set_takes_weights_by_date(
             main([*window, "--weight", bad])
     with pytest.raises(SystemExit, match="di luar jendela"):
         main([*window, "--weight", f"{third + dt.timedelta(days=1)}=2"])
+
+
+def test_the_planned_cap_and_assignment_hours_beat_the_live_cap(
+    database_url: str, redis_client: redis.Redis, redis_url: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\n".join(SAMPLE.read_text(encoding="utf-8").splitlines()[:301]) + "\n",
+                      encoding="utf-8")  # the header and 300 people
+    for name, value in {"DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                        "VAR_DIR": str(tmp_path / "var"), "ENV": "test",
+                        "MAX_ACTIVE": "7"}.items():
+        monkeypatch.setenv(f"ANTREAN_{name}", value)
+    # An incident: the live cap is down to 1.
+    keys = PortalKeys("antrean", "main").room_keys
+    for field, value in RoomConfig().changed(max_active=1).to_redis().items():
+        redis_client.hset(keys.key("config"), field, value)
+    first = dt.date.today() + dt.timedelta(days=1)
+    window = ["calendar", "set", "--start", first.isoformat(),
+              "--end", (first + dt.timedelta(days=1)).isoformat()]
+    assert main(["roster", "import", str(roster)]) == 0
+    # A new calendar plans with the start-up cap (ANTREAN_MAX_ACTIVE), not the live one.
+    assert main([*window, "--assign-hours", "08:00-20:00"]) == 0
+    assert "Kapasitas rencana 7 pengguna aktif; jam penjadwalan 08:00-20:00" in \
+        capsys.readouterr().out
+    engine = create_db_engine(database_url)
+    try:
+        with session_factory(engine)() as session:
+            # 0.3 * 7 * 30 / 20 = 3.15: 3 places in every slot of the day, night ones too.
+            assert set(session.scalars(select(Slot.capacity))) == {3}
+            slots = session.scalar(select(func.count()).select_from(Slot))
+        # Options left out keep what was saved: the assignment hours stay 08:00-20:00.
+        assert main([*window, "--planned-cap", "10"]) == 0
+        assert main(["calendar", "show"]) == 0
+        shown = capsys.readouterr().out
+        assert "Kapasitas rencana: 10 pengguna aktif, porsi pemesan 0.3, sesi 20 menit; " \
+            "jam penjadwalan 08:00-20:00" in shown
+        assert main(["schedule", "assign", "--no-notify"]) == 2  # more people than places
+        assigned = capsys.readouterr().out
+        # 08:00-20:00 holds 24 slots a day of 4 places: 192 over two days.
+        assert "192 dari" in assigned and "KURANG" in assigned
+        assert "naikkan kapasitas rencana menjadi" in assigned
+        with session_factory(engine)() as session:
+            assert set(session.scalars(select(Slot.capacity))) == {4}
+            assert session.scalar(select(func.count()).select_from(Slot)) == slots
+            given = session.scalars(select(Slot).where(Slot.booked > 0)).all()
+            zone = Settings.from_env().tz
+            assert len(given) == 48 and all(
+                dt.time(8) <= slot.start.astimezone(zone).time()
+                and slot.end.astimezone(zone).time() <= dt.time(20) for slot in given)
+    finally:
+        engine.dispose()
+    for bad in (["--planned-cap", "0"], ["--planned-cap", "banyak"], ["--booked-share", "0"],
+                ["--session-minutes", "-5"], ["--assign-hours", "21:00-07:00"],
+                ["--assign-hours", "pagi"]):
+        with pytest.raises(SystemExit) as refused:
+            main([*window, *bad])
+        assert refused.value.code == 2, bad
