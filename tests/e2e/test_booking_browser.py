@@ -35,8 +35,9 @@ def open_three_days(database_url: str) -> list[str]:
         with session_factory(engine)() as session, session.begin():
             save_calendar(session, "main", window_start=first,
                           window_end=first + dt.timedelta(days=3),
-                          plan=WorkingPlan(tuple(((dt.time(8), dt.time(10)),) for _ in range(7))))
-            regenerate_slots(session, "main", CapacityRule(4, 0.5, 30), now)
+                          plan=WorkingPlan(tuple(((dt.time(8), dt.time(10)),) for _ in range(7))),
+                          capacity=CapacityRule(4, 0.5, 30))
+            regenerate_slots(session, "main", now)
     finally:
         engine.dispose()
     return [(first + dt.timedelta(days=n)).date().isoformat() for n in range(3)]
