@@ -118,3 +118,41 @@ def test_english_pages_and_the_doors_of_the_landing_page(
         assert latest_code(sqlite_url) is None
     finally:
         context.close()
+
+
+def test_before_opening_and_at_the_front_of_the_line(
+    browser: Browser, live_server_factory, sqlite_url: str, redis_client, artifacts: Path
+) -> None:
+    import time
+
+    from waitroom.keys import RoomKeys
+
+    server: LiveServer = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1")
+    config = RoomKeys().key("config")  # the portal's default prefix and room
+    redis_client.hset(config, "opens_at", int(time.time()) + 3600)
+    time.sleep(1.2)  # every process re-reads the live settings within a second
+    context, page, _visits = phone(browser)
+    holder = ApiVisitor(server.url)
+    try:
+        page.goto(server.url + "/")
+        # Not open yet: when it opens, in the zone, labelled, and no estimate for it.
+        expect(page.locator("#opens")).to_contain_text("WIB")
+        expect(page.locator("#eta")).to_have_count(0)
+        screenshot(page, artifacts, "phone-before-opening.png")
+
+        redis_client.hdel(config, "opens_at")
+        time.sleep(1.2)  # every process re-reads the live settings within a second
+        holder.take_the_place()
+        take_a_number(page, server.url)
+        page.wait_for_url("**/antre")
+        expect(page.locator("#position")).to_have_text("1")
+        # Changes are announced to screen readers, politely.
+        expect(page.locator("#standing")).to_have_attribute("aria-live", "polite")
+        # First in line is the start of the way, not a full bar.
+        expect(page.locator("#bar")).to_have_attribute("style", re.compile(r"width"))
+        width = page.eval_on_selector("#bar", "e => parseFloat(e.style.width)")
+        assert width < 10, width
+        screenshot(page, artifacts, "phone-first-in-line.png")
+    finally:
+        holder.close()
+        context.close()
