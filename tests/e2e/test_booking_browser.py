@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, expect
 
 from portal.db import create_db_engine, session_factory
 from scheduler.calendar import WorkingPlan
@@ -43,7 +43,33 @@ def open_three_days(database_url: str) -> list[str]:
     return [(first + dt.timedelta(days=n)).date().isoformat() for n in range(3)]
 
 
-def test_book_on_a_picked_day_find_it_again_and_cancel_after_a_second_thought(
+def find_again(page: Page, base_url: str) -> None:
+    """Open the check page and find the booking with the proved NIK alone."""
+    page.goto(base_url + "/booking/cek")
+    page.fill("#f-nik", NIK)
+    page.get_by_role("button", name="Lihat jadwal").click()
+
+
+def slot_now(database_url: str, code: str) -> None:
+    """Let the booking's slot begin five minutes ago, as if its time had come."""
+    from sqlalchemy import select, update
+
+    from scheduler.codes import parse_code
+    from scheduler.models import Booking, Slot
+
+    engine = create_db_engine(database_url)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            slot_id = session.scalars(select(Booking.slot_id).where(
+                Booking.code == parse_code(code))).one()
+            session.execute(update(Slot).where(Slot.id == slot_id).values(
+                start=now - dt.timedelta(minutes=5), end=now + dt.timedelta(minutes=25)))
+    finally:
+        engine.dispose()
+
+
+def test_book_on_a_picked_day_think_twice_about_cancelling_move_it_and_come_in_its_slot(
     browser: Browser, live_server_factory, sqlite_url: str, artifacts: Path
 ) -> None:
     server: LiveServer = live_server_factory(sqlite_url)
@@ -77,10 +103,9 @@ def test_book_on_a_picked_day_find_it_again_and_cancel_after_a_second_thought(
         expect(page.locator("main")).to_contain_text("WIB")
 
         # Lost the code: the proved NIK alone finds the booking again.
-        page.goto(server.url + "/booking/cek")
-        page.fill("#f-nik", NIK)
-        page.get_by_role("button", name="Lihat jadwal").click()
-        expect(page.locator("#booking-code")).to_have_text(booked.inner_text() or "")
+        booked_code = booked.inner_text()
+        find_again(page, server.url)
+        expect(page.locator("#booking-code")).to_have_text(booked_code)
         expect(page.locator("#door-opens")).to_contain_text("WIB")
 
         page.locator("#cancel").click()
@@ -88,10 +113,23 @@ def test_book_on_a_picked_day_find_it_again_and_cancel_after_a_second_thought(
         screenshot(page, artifacts, "phone-booking-cancel-asks.png")
         page.locator("#cancel-no").click()
         expect(page.locator("#status")).to_have_text("Aktif")
+
+        # Move it to another time, then come in that slot (made to start now).
+        page.locator('input[name="slot_id"]').first.check()
+        page.get_by_role("button", name="Pindahkan ke jadwal ini").click()
+        expect(page.locator("#done")).to_contain_text("dipindahkan")
+        slot_now(sqlite_url, booked_code)
+        find_again(page, server.url)
+        page.locator("#enter-slot").click()
+        page.wait_for_url(re.compile(r".*/(antre|formulir)$"))
+        screenshot(page, artifacts, "phone-booking-entered-in-slot.png")
+
+        # A slot already begun cannot be cancelled: said plainly, and nothing changes.
+        find_again(page, server.url)
         page.locator("#cancel").click()
         page.locator("#cancel-yes").click()
-        expect(page.locator("#status")).to_have_text("Dibatalkan")
-        expect(page.locator("#done")).to_contain_text("dibatalkan")
+        expect(page.locator("#message")).to_contain_text("menit sebelum dimulai")
+        expect(page.locator("#status")).to_have_text("Aktif")
 
         page.goto(server.url + "/booking?lang=en")
         expect(page.locator("#days")).to_contain_text("Pick a day")
