@@ -264,6 +264,21 @@ def offer_slots(
     return offers[:count]
 
 
+def offer_candidates(session: Session, room: str,
+                     now: dt.datetime) -> tuple[list[Slot], list[Slot]]:
+    """The free slots a wait could be offered, soonest first: those in the hours, and all.
+
+    The first offer of ``offer_slots`` for any wait is the first of the first list
+    that starts after the wait, else of the second; a caller that keeps these for a
+    while answers every wait without a query of its own.
+    """
+    free = _free_slots(session, room, now + min_notice(session, room))
+    zone, hours = _zone_and_hours(session, room)
+    within = [slot for slot in free
+              if hours.holds(slot.start.astimezone(zone), slot.end.astimezone(zone))]
+    return within, free
+
+
 def _registrant_id(session: Session, contact: Contact) -> int:
     found = session.scalar(select(Registrant.id).where(Registrant.nik == contact.nik))
     if found is not None:

@@ -7,9 +7,11 @@ booking pages and API.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as dt
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from portal.state import PortalState
 from portal.times import zone_label
-from scheduler.bookings import offer_slots
+from scheduler.bookings import offer_candidates, offer_slots
 from scheduler.models import Slot
 from waitroom.room import WaitingRoom
 
@@ -78,50 +80,84 @@ def offers_for_page(state: PortalState, eta: int, locale: str = "id") -> list[di
             for slot in offers]
 
 
-# Offers depend only on the wait and the free slots: one query per process per
-# half-hour band of waits every 30 seconds, not one per waiting visitor. While a
-# band's query runs, the other visitors of that band wait for the same answer
-# instead of starting their own (a burst of joins would otherwise fill the
-# thread pool with identical queries).
-_OFFER_CACHE: dict[tuple[int, int, str], tuple[float, dict[str, Any] | None]] = {}
-_OFFER_PENDING: dict[tuple[int, int, str], asyncio.Future[dict[str, Any] | None]] = {}
+# Offers depend only on the wait and the free slots: each process reads the free
+# slots once every 30 seconds (soonest first, those in the assignment hours apart)
+# and answers every wait from them, so a queue that grows by thousands a minute
+# costs no query per join. While the read runs, the others wait for the same one
+# instead of starting their own.
+@dataclass(frozen=True)
+class _Candidates:
+    at: float  # monotonic seconds
+    lists: tuple[tuple[list[Slot], list[dt.datetime]], ...]  # (slots, their starts), in turn
+
+
+_CANDIDATES: dict[int, _Candidates] = {}
+_PENDING: dict[int, asyncio.Future[_Candidates | None]] = {}
+_SHOWN: dict[tuple[int, int, str], dict[str, Any]] = {}
 OFFER_CACHE_SECONDS = 30.0
 OFFER_WHEN_WAIT_OVER = 30 * 60
 
 
-async def offer_for_wait(state: PortalState, eta_seconds: int | None,
-                         locale: str = "id") -> dict[str, Any] | None:
-    """A slot to offer instead of a long wait (None when the wait is short or no slot is free)."""
-    if eta_seconds is None or eta_seconds < OFFER_WHEN_WAIT_OVER:
-        return None
-    band = eta_seconds // 1800
-    key = (id(state), band, locale)
-    cached = _OFFER_CACHE.get(key)
-    if cached is not None and time.monotonic() - cached[0] < OFFER_CACHE_SECONDS:
-        return cached[1]
-    pending = _OFFER_PENDING.get(key)
+async def _candidates(state: PortalState) -> _Candidates | None:
+    key = id(state)
+    cached = _CANDIDATES.get(key)
+    if cached is not None and time.monotonic() - cached.at < OFFER_CACHE_SECONDS:
+        return cached
+    pending = _PENDING.get(key)
     if pending is not None:
         return await asyncio.shield(pending)
-    zone, room = state.settings.tz, state.settings.room
+    room = state.settings.room
 
-    def first_offer() -> dict[str, Any] | None:
+    def read() -> _Candidates:
         with state.db() as session:
-            offers = offer_slots(session, room, utc_now(), band * 1800, 1)
-            return slot_json(offers[0], zone) | {"label": slot_label(offers[0], zone, locale)} \
-                if offers else None
+            lists = offer_candidates(session, room, utc_now())
+        return _Candidates(time.monotonic(),
+                           tuple((slots, [slot.start for slot in slots]) for slots in lists))
 
-    future: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
-    _OFFER_PENDING[key] = future
+    future: asyncio.Future[_Candidates | None] = asyncio.get_running_loop().create_future()
+    _PENDING[key] = future
+    found: _Candidates | None
     try:
-        offer = await run_in_threadpool(first_offer)
+        found = await run_in_threadpool(read)
     except Exception as exc:  # an offer is a courtesy: never fail the queue for it
         log.warning("no slot offer: %s", type(exc).__name__)
-        offer = None
+        found = cached
     except BaseException:
         future.set_result(None)  # cancelled: those waiting go on without an offer
         raise
     finally:
-        del _OFFER_PENDING[key]
-    _OFFER_CACHE[key] = (time.monotonic(), offer)
-    future.set_result(offer)
+        del _PENDING[key]
+    if found is not None and found is not cached:
+        _CANDIDATES[key] = found
+        _SHOWN.clear()  # labels and free places of the slots read before
+    future.set_result(found)
+    return found
+
+
+async def offer_for_wait(state: PortalState, eta_seconds: int | None,
+                         locale: str = "id") -> dict[str, Any] | None:
+    """A slot to offer instead of a long wait (None when the wait is short or no slot is free).
+
+    The soonest free slot after the wait within the assignment hours, else the
+    soonest after it at all: the honest alternative to waiting.
+    """
+    if eta_seconds is None or eta_seconds < OFFER_WHEN_WAIT_OVER:
+        return None
+    candidates = await _candidates(state)
+    if candidates is None:
+        return None
+    earliest = utc_now() + dt.timedelta(seconds=eta_seconds)
+    for slots, starts in candidates.lists:
+        at = bisect.bisect_left(starts, earliest)
+        if at < len(slots):
+            return _shown(state, slots[at], locale)
+    return None
+
+
+def _shown(state: PortalState, slot: Slot, locale: str) -> dict[str, Any]:
+    key = (id(state), slot.id, locale)
+    offer = _SHOWN.get(key)
+    if offer is None:
+        zone = state.settings.tz
+        offer = _SHOWN[key] = slot_json(slot, zone) | {"label": slot_label(slot, zone, locale)}
     return offer
