@@ -2,25 +2,54 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+LOCK := deploy/requirements.lock
+RUN_STAMP := $(VENV)/.run-stamp
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test check bench messages clean
+.PHONY: install run test test-lowest lock check bench messages clean
 
-$(STAMP): pyproject.toml
+# What `make run` needs: the portal's packages at the versions of the lock file, as a
+# deployment installs them (docs/deployment.md), then the project itself.
+$(RUN_STAMP): $(LOCK) pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Antrean needs Python 3.11 or newer (set PYTHON=...)")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(RUN_STAMP)
+
+# The suite runs on those same versions, plus the test extra.
+$(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-run: install
+run: $(RUN_STAMP)
 	$(VENV)/bin/antrean run
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fast part of the suite with every direct dependency at its lower bound, in
+# .venv-lowest (.ci/run runs it after `make test`).
+test-lowest:
+	$(PYTHON) .ci/lowest $(PYTEST_ARGS)
+
+# Re-resolve the portal's dependencies within pyproject.toml's ranges, newest first,
+# in a clean virtualenv, and write what it installed to the lock file.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet .
+	{ echo '# What a deployment installs: every package the portal runs on, at the versions this'; \
+	  echo '# release is tested with. pip install -r $(LOCK) && pip install --no-deps .'; \
+	  echo '# Made with `make lock` (a clean virtualenv, pip install ., pip freeze).'; \
+	  .venv-lock/bin/python -m pip freeze --exclude antrean; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf .venv-lock
 
 check: install
 	$(VENV)/bin/ruff check .
@@ -32,6 +61,7 @@ bench: install
 	$(PY) -m bench
 	$(PY) -m bench.notify
 	$(PY) -m bench.schedule
+	$(PY) -m bench.gate
 	$(PY) -m bench.export
 	$(PY) -m bench.eta
 
@@ -41,4 +71,4 @@ messages: install
 	$(VENV)/bin/pybabel update -i portal/locale/messages.pot -d portal/locale -D messages --no-fuzzy-matching --ignore-obsolete -w 100
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-lowest .venv-lock var .pytest_cache .mypy_cache .ruff_cache

@@ -139,6 +139,7 @@ class Bench:
             "ANTREAN_VAR_DIR": str(self.tmp / "var"),
             "ANTREAN_REDIS_PREFIX": self.prefix,
             "ANTREAN_ROOM": room,
+            "ANTREAN_JOIN_BURST": "1000000000",
             "ANTREAN_JOIN_RATE_PER_MINUTE": "1000000000",
             **extra,
         }

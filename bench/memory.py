@@ -43,8 +43,8 @@ def measure_memory(client: redis.Redis, visitors: int = 1_000_000,
     config: dict[FieldT, EncodableT] = {name: value for name, value in settings.items()}
     client.hset(keys.key("config"), mapping=config)
     scripts = register_scripts(client)
-    # ARGV[2] = 0: no per-address join limit, so the limit key is never written.
-    script_keys = [*keys.all(), keys.join_limit("-", 0)]
+    # ARGV[2] = 0: no per-address join limit, so the bucket and proof keys are never written.
+    script_keys = [*keys.all(), keys.join_bucket("-"), keys.join_proof("-")]
     scripts.join(keys=script_keys, args=[int(time.time() * 1000), 0])
     before = used_memory(client)
     started = time.perf_counter()

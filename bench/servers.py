@@ -54,7 +54,7 @@ def uvicorn_command(target: str, port: int, *, factory: bool) -> list[str]:
     """The uvicorn command line for one worker, quiet, on the fastest loop installed."""
     command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1",
                "--port", str(port), "--workers", "1", "--no-access-log",
-               "--log-level", "warning"]
+               "--no-proxy-headers", "--log-level", "warning"]
     if factory:
         command.append("--factory")
     if importlib.util.find_spec("uvloop"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from dataclasses import dataclass
@@ -10,7 +9,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
-from portal.state import PortalState
+from portal import addresses
+from portal.state import PortalState, state_of
 from waitroom.tokens import QueueTicket, SessionTicket, TokenError, TokenSigner, binding_tag
 
 BROWSER_COOKIE = "antrean_b"
@@ -102,11 +102,10 @@ def session_ticket(state: PortalState, request: Request, token: str | None) -> S
 
 
 def client_address(request: Request) -> str:
-    """The client's address as the server sees it ("-" when unknown)."""
-    return request.client.host if request.client else "-"
+    """The client's address: the TCP peer, or what the trusted proxies say ("-" unknown)."""
+    return addresses.client_address(request, state_of(request).settings.trusted_proxies)
 
 
 def address_hash(request: Request) -> str:
-    """A short hash of the client address for rate limits (the address is not stored)."""
-    host = request.client.host if request.client else "-"
-    return hashlib.sha256(f"addr|{host}".encode()).hexdigest()[:16]
+    """A short hash of the client's address for rate limits (the address is not stored)."""
+    return addresses.limit_hash(client_address(request))

@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def create_db_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class DatabaseOptions:
+    """How a process pools its PostgreSQL connections.
+
+    Every process holds up to ``pool_size + max_overflow`` connections: a web worker,
+    an RQ worker and the loop each count. Size them so that all processes on all
+    machines stay under PostgreSQL's ``max_connections`` (100 by default), or put
+    PgBouncer in between and set ``pgbouncer``.
+    """
+
+    pool_size: int = 5
+    max_overflow: int = 5
+    pool_timeout: float = 10.0
+    # PgBouncer in transaction mode hands each transaction to any server connection,
+    # so psycopg's server-side prepared statements (made after 5 runs of a query)
+    # would be looked for on the wrong one: with this set, none are made.
+    pgbouncer: bool = False
+
+    @property
+    def most_connections(self) -> int:
+        """The most connections one process opens."""
+        return self.pool_size + self.max_overflow
+
+
+def create_db_engine(url: str, options: DatabaseOptions | None = None) -> Engine:
     """Create an engine; SQLite gets WAL and a busy timeout so web threads do not collide."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -39,7 +67,11 @@ def create_db_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    options = options or DatabaseOptions()
+    connect_args: dict[str, Any] = {"prepare_threshold": None} if options.pgbouncer else {}
+    return create_engine(url, pool_pre_ping=True, pool_size=options.pool_size,
+                         max_overflow=options.max_overflow, pool_timeout=options.pool_timeout,
+                         connect_args=connect_args)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -47,12 +79,28 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine | None) -> Config:
     """An Alembic config that runs on ``engine`` (no ini file needed)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
     return config
+
+
+@functools.cache
+def code_heads() -> frozenset[str]:
+    """The migration heads this code expects the schema to be at."""
+    return frozenset(ScriptDirectory.from_config(alembic_config(None)).get_heads())
+
+
+def schema_heads(connection: Connection) -> frozenset[str]:
+    """The migration revisions the database says it is at (empty before the first)."""
+    try:
+        rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+        return frozenset(rows)
+    except DBAPIError:
+        connection.rollback()
+        return frozenset()
 
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:

@@ -87,8 +87,14 @@ class Environment:
         if not self.has(name):
             return default
         raw = self._variables.get(f"ANTREAN_{name}", "")
-        try:
-            return tuple(ipaddress.ip_network(part.strip(), strict=False)
-                         for part in raw.split(",") if part.strip())
-        except ValueError as exc:
-            raise SettingsError(f"ANTREAN_{name}: {exc}") from exc
+        networks = []
+        for part in (part.strip() for part in raw.split(",")):
+            if not part:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(part, strict=False))
+            except ValueError as exc:
+                raise SettingsError(
+                    f"ANTREAN_{name}: {part!r} is not an IP address or a range in CIDR "
+                    "notation (like 10.0.0.5, 10.0.0.0/8 or 2001:db8::/32)") from exc
+        return tuple(networks)

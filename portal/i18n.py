@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import gettext
 import hashlib
 import io
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 from babel.messages.mofile import write_mo
@@ -17,7 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from portal.agency import Agency
 from portal.state import state_of
+from portal.times import zone_label
 from scheduler.text import translated
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -62,7 +66,8 @@ def format_number(value: object, lang: str) -> str:
     return format_decimal(value, locale=lang)
 
 
-def create_templates(directory: Path, static_dir: Path) -> dict[str, Jinja2Templates]:
+def create_templates(directory: Path, static_dir: Path, agency: Agency | None = None,
+                     timezone: str = "Asia/Jakarta") -> dict[str, Jinja2Templates]:
     """One Jinja environment per language: autoescape on, text through gettext."""
     version = static_version(static_dir)
     result: dict[str, Jinja2Templates] = {}
@@ -83,6 +88,12 @@ def create_templates(directory: Path, static_dir: Path) -> dict[str, Jinja2Templ
         env.filters["number"] = lambda value, _lang=lang: format_number(value, _lang)
         env.globals["static_version"] = version
         env.globals["lang"] = lang
+        env.globals["agency"] = agency or Agency()
+        # For scripts that draw times (the console's charts): the zone and its label.
+        zone = ZoneInfo(timezone)
+        offset = zone.utcoffset(datetime.datetime.now(datetime.UTC)) or datetime.timedelta(0)
+        env.globals["zone"] = {"name": timezone, "label": zone_label(zone),
+                               "offset_minutes": int(offset.total_seconds() // 60)}
         result[lang] = Jinja2Templates(env=env)
     return result
 

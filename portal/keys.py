@@ -105,6 +105,10 @@ class PortalKeys:
 
     # --- the notifier ----------------------------------------------------------
 
+    def notify_outcomes(self) -> str:
+        """Deliveries counted by ``<channel>:<outcome>``, shared by every worker, for /metrics."""
+        return tagged_key(self.prefix, "notify", "outcomes")
+
     def notify_rate(self, channel: str) -> str:
         """The token bucket that every worker shares for one channel."""
         return tagged_key(self.prefix, f"notify-{channel}", "rate")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CONTENT_SECURITY_POLICY = (
@@ -39,6 +41,19 @@ _STATIC_CACHE = (b"cache-control", b"public, max-age=604800, immutable")
 _NO_STORE = (b"cache-control", b"no-store")
 
 
+def same_site_location(location: bytes, host: bytes) -> bytes:
+    """A redirect to ``host`` itself as a path only, so the client's Host header is not echoed.
+
+    Starlette's trailing-slash redirect builds an absolute URL from the Host header,
+    which the client chooses; the portal's own redirects are paths already.
+    """
+    parts = urlsplit(location)
+    if not parts.scheme or parts.netloc.lower() != host.lower():
+        return location
+    path = parts.path or b"/"
+    return path + b"?" + parts.query if parts.query else path
+
+
 def api_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
     """The headers ``SecurityHeaders`` adds to an API response that set none of them.
 
@@ -48,7 +63,10 @@ def api_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
 
 
 class SecurityHeaders:
-    """Adds the security headers; static files may be cached (their URLs carry a version)."""
+    """Adds the security headers; static files may be cached (their URLs carry a version).
+
+    Redirects to the request's own host lose the host (see ``same_site_location``).
+    """
 
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
@@ -67,6 +85,11 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 # Raw header tuples: this runs on every poll, MutableHeaders costs more.
                 headers = list(message.get("headers", ()))
+                if 300 <= message["status"] < 400:
+                    host = _host(scope)
+                    headers = [(name, same_site_location(value, host))
+                               if name.lower() == b"location" else (name, value)
+                               for name, value in headers]
                 present = {name.lower() for name, _ in headers}
                 headers.extend(item for item in extra if item[0] not in present)
                 if static:
@@ -79,3 +102,10 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _host(scope: Scope) -> bytes:
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            return bytes(value)
+    return b""

@@ -8,6 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from scheduler.nik import nik_pattern
+from scheduler.roster import MOBILE_PHONE_PATTERN
+from waitroom.config import BOUNDS, RoomConfig
+
 
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -18,23 +22,49 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
-    names = {400: "Unreadable body", 401: "No valid token or session", 403: "Not yours",
+    names = {400: "Unreadable body", 401: "No valid token or session",
+             403: "Not yours (or the NIK not yet proved)",
              404: "Not found", 409: "Conflict with the current state", 410: "Gone",
              413: "Body too large", 422: "Invalid fields", 429: "Too many requests",
              503: "Redis or the database is unavailable (see Retry-After)"}
     return {str(status): _json(_ref("Error"), names[status]) for status in statuses}
 
 
+def settings_properties() -> dict[str, Any]:
+    """The live settings with the ranges RoomConfig enforces (one source for both)."""
+    properties: dict[str, Any] = {}
+    for name, default in vars(RoomConfig()).items():
+        if isinstance(default, bool):
+            properties[name] = {"type": "boolean"}
+            continue
+        bound = BOUNDS[name]
+        kind = "integer" if isinstance(default, int) else "number"
+        low, high = (int(bound.low), int(bound.high)) if kind == "integer" else (
+            bound.low, bound.high)
+        properties[name] = {"type": kind, "minimum": low, "maximum": high}
+    properties["idle_timeout_seconds"]["description"] = "At most session_ttl_seconds"
+    properties["closes_at"]["description"] = "Epoch seconds after opens_at; 0: never closes"
+    properties["opens_at"]["description"] = "Epoch seconds; 0: open now"
+    return properties
+
+
 TOKEN = {"name": "token", "in": "path", "required": True,
          "schema": {"type": "string", "maxLength": 512}}
 CODE = {"name": "code", "in": "path", "required": True,
         "schema": {"type": "string", "maxLength": 20}}
+NIK = {"type": "string", "pattern": nik_pattern(),
+       "description": "16 digits (spaces, dots or hyphens between them are ignored): a known "
+                      "province code first, then a birth date that exists (day + 40 for women)"}
+PHONE = {"type": "string", "pattern": MOBILE_PHONE_PATTERN,
+         "description": "An Indonesian mobile number: +62 or 0, then 8..."}
+EMAIL = {"type": "string", "format": "email", "maxLength": 254}
+NAME = {"type": "string", "pattern": "\\S"}
+EMPTY = {"type": "string", "const": ""}
 OWNER_NIK = {"name": "X-Antrean-NIK", "in": "header", "required": True,
              "description": "The NIK the booking belongs to (never in the URL)",
-             "schema": {"type": "string", "maxLength": 32}}
+             "schema": NIK}
 NIK_BODY: dict[str, Any] = {
-    "type": "object", "properties": {"nik": {"type": "string", "maxLength": 32}},
-    "required": ["nik"],
+    "type": "object", "properties": {"nik": NIK}, "required": ["nik"],
 }
 
 SCHEMAS: dict[str, Any] = {
@@ -44,7 +74,22 @@ SCHEMAS: dict[str, Any] = {
             "type": "object", "required": ["code", "message", "fields"],
             "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                            "fields": {"type": "object",
-                                      "additionalProperties": {"type": "string"}}}}},
+                                      "additionalProperties": {"type": "string"}},
+                           "challenge": _ref("Challenge")}}},
+    },
+    "Challenge": {
+        "type": "object",
+        "description": "With code proof_required (429): the address is past its join "
+                       "bucket. Find a nonce of decimal digits such that SHA-256 of the "
+                       "challenge followed by the nonce starts with `bits` zero bits, and "
+                       "join again with the same browser cookie and "
+                       '`{"proof": {"challenge", "nonce"}}`; or wait Retry-After seconds.',
+        "required": ["algorithm", "challenge", "bits", "expires_in_seconds"],
+        "properties": {"algorithm": {"const": "sha256-leading-zero-bits"},
+                       "challenge": {"type": "string"},
+                       "bits": {"type": "integer", "minimum": 1, "maximum": 256},
+                       "expires_in_seconds": {"type": "integer", "minimum": 0},
+                       "submit_as": {"type": "object"}},
     },
     "Place": {
         "type": "object",
@@ -77,7 +122,8 @@ SCHEMAS: dict[str, Any] = {
     "Booking": {
         "type": "object", "required": ["code", "status", "slot", "ics_url"],
         "properties": {"code": {"type": "string"}, "status": {"enum": ["active", "cancelled"]},
-                       "slot": _ref("Slot"), "ics_url": {"type": "string"}},
+                       "slot": _ref("Slot"),
+                       "ics_url": {"type": "string", "format": "uri"}},
     },
     "Session": {
         "type": "object", "required": ["expires_at"],
@@ -85,34 +131,23 @@ SCHEMAS: dict[str, Any] = {
                        "session_expires_at": {"type": "string", "format": "date-time"},
                        "form_url": {"type": "string"}},
     },
-    "Settings": {
-        "type": "object",
-        "properties": {
-            "max_active": {"type": "integer", "minimum": 1},
-            "admit_per_minute": {"type": "integer", "minimum": 1},
-            "session_ttl_seconds": {"type": "integer", "minimum": 60},
-            "idle_timeout_seconds": {"type": "integer", "minimum": 30},
-            "claim_window_seconds": {"type": "integer", "minimum": 10},
-            "booked_share": {"type": "number", "minimum": 0, "maximum": 1},
-            "stale_after_seconds": {"type": "integer", "minimum": 0},
-            "return_grace_seconds": {"type": "integer", "minimum": 0},
-            "expected_session_minutes": {"type": "number", "exclusiveMinimum": 0},
-            "paused": {"type": "boolean"},
-            "opens_at": {"type": "integer", "minimum": 0},
-            "closes_at": {"type": "integer", "minimum": 0},
-            "fail_open": {"type": "boolean"},
-        },
-    },
+    "Settings": {"type": "object", "properties": settings_properties()},
 }
 
-PERSON = {"nik": {"type": "string", "maxLength": 32}, "name": {"type": "string"},
-          "email": {"type": "string"}, "phone": {"type": "string"}}
+PERSON = {"nik": NIK, "name": NAME, "email": {"anyOf": [EMPTY, EMAIL]}, "phone": PHONE}
 
 PATHS: dict[str, Any] = {
     "/api/v1/queue/join": {"post": {
         "summary": "Join the queue (or get one's existing place back by NIK, phone or e-mail)",
         "requestBody": {"required": False, "content": {"application/json": {"schema": {
-            "type": "object", "properties": {k: PERSON[k] for k in ("nik", "email", "phone")}}}}},
+            "type": "object", "properties": {
+                # Each one optional; an empty string is as good as leaving it out.
+                **{k: {"anyOf": [EMPTY, schema]}
+                   for k, schema in (("nik", NIK), ("email", EMAIL), ("phone", PHONE))},
+                "proof": {"type": "object", "description": "The answer to a proof_required "
+                          "challenge", "properties": {
+                              "challenge": {"type": "string", "maxLength": 400},
+                              "nonce": {"type": "string", "maxLength": 32}}}}}}}},
         "responses": {
             "201": _json({"allOf": [_ref("Place"), {"type": "object", "properties": {
                 "token": {"type": "string"}, "offer": {"oneOf": [_ref("Slot"),
@@ -143,8 +178,8 @@ PATHS: dict[str, Any] = {
             "finished": {"type": "boolean"}}}, "Ended"), **_errors(401, 403, 503)}}},
     "/api/v1/slots": {"get": {
         "summary": "Time slots with their capacity",
-        "parameters": [{"name": "from", "in": "query", "schema": {"type": "string"}},
-                       {"name": "to", "in": "query", "schema": {"type": "string"}}],
+        "parameters": [{"name": name, "in": "query",
+                        "schema": {"type": "string", "format": "date"}} for name in ("from", "to")],
         "responses": {"200": _json({"type": "object", "properties": {
             "slots": {"type": "array", "items": _ref("Slot")}}}, "Slots"),
             **_errors(422, 503)}}},
@@ -152,10 +187,11 @@ PATHS: dict[str, Any] = {
         "summary": "Book a slot (by id, or let the scheduler choose by preferences)",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["nik", "name", "phone"],
+            "anyOf": [{"required": ["slot_id"]}, {"required": ["preferences"]}],
             "properties": {**PERSON, "slot_id": {"type": "integer"},
                            "preferences": {"type": "object"}}}}}},
         "responses": {"201": _json(_ref("Booking"), "Booked"),
-                      **_errors(400, 404, 409, 413, 422, 503)}}},
+                      **_errors(400, 403, 404, 409, 413, 422, 503)}}},
     "/api/v1/bookings/{code}": {
         "get": {"summary": "Look up a booking", "parameters": [CODE, OWNER_NIK],
                 "responses": {"200": _json(_ref("Booking"), "The booking"),
@@ -174,6 +210,8 @@ PATHS: dict[str, Any] = {
                       **_errors(400, 404, 409, 413, 422, 503)}}},
     "/api/v1/bookings/{code}.ics": {"get": {
         "summary": "The booking as a calendar file", "parameters": [CODE],
+        "description": "METHOD:PUBLISH while the booking is active, METHOD:CANCEL once it is "
+                       "cancelled; SEQUENCE rises with every change, the UID stays.",
         "responses": {"200": {"description": "iCalendar",
                               "content": {"text/calendar": {"schema": {"type": "string"}}}},
                       **_errors(404, 503)}}},
@@ -184,7 +222,9 @@ PATHS: dict[str, Any] = {
         "patch": {"summary": "Change settings; every process applies them within a second",
                   "security": [{"bearer": []}],
                   "requestBody": {"required": True, "content": {
-                      "application/json": {"schema": _ref("Settings")}}},
+                      "application/json": {"schema": {
+                          "type": "object", "properties": settings_properties(),
+                          "additionalProperties": False}}}},
                   "responses": {"200": _json(_ref("Settings"), "Changed"),
                                 **_errors(400, 401, 403, 413, 422, 503)}}},
 }

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.datastructures import Secret
 
+from portal.agency import Agency
+from portal.db import DatabaseOptions
 from portal.environment import Environment, Network, SettingsError
 from portal.notify.settings import NotifySettings
+from portal.passwords import Passwords, passwords_at
+from portal.redis_target import job_redis_target, parse_redis_url
 from waitroom.config import ConfigError, RoomConfig
 
-__all__ = ["AdminSettings", "NotifySettings", "Settings", "SettingsError"]
+__all__ = ["AdminSettings", "NotifySettings", "Settings", "SettingsError", "UploadSettings"]
 
 MIN_ADMIN_TOKEN = 32
 
@@ -33,6 +39,11 @@ class AdminSettings:
     account_failures: int = 5
     address_failures: int = 20
     lock_seconds: int = 15 * 60
+    # argon2id as RFC 9106 recommends for machines short of memory: 3 passes over 64 MiB
+    # (about 0.1 s a login on a 2-core machine). Hashes carry their own cost: a changed cost
+    # applies to new passwords, and to old ones at their next login.
+    password_time_cost: int = 3
+    password_memory_kib: int = 64 * 1024
 
     @classmethod
     def read(cls, env: Environment) -> AdminSettings:
@@ -49,7 +60,16 @@ class AdminSettings:
             address_failures=env.whole("ADMIN_ADDRESS_FAILURES", defaults.address_failures,
                                        minimum=1),
             lock_seconds=env.whole("ADMIN_LOCK_SECONDS", defaults.lock_seconds, minimum=1),
+            password_time_cost=env.whole("ADMIN_PASSWORD_TIME_COST",
+                                         defaults.password_time_cost, minimum=1),
+            password_memory_kib=env.whole("ADMIN_PASSWORD_MEMORY_KIB",
+                                          defaults.password_memory_kib, minimum=8 * 4),
         )
+
+    @property
+    def passwords(self) -> Passwords:
+        """The password hasher of these settings (one per cost, shared)."""
+        return passwords_at(self.password_time_cost, self.password_memory_kib)
 
     def metrics_allowed_from(self, host: str | None) -> bool:
         """Whether a client address lies in one of the allowed ranges."""
@@ -58,6 +78,65 @@ class AdminSettings:
         except ValueError:
             return False
         return any(address in network for network in self.metrics_allow)
+
+
+# S3's rules for bucket names (3-63 lower-case letters, digits, dots and hyphens).
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX = re.compile(r"[A-Za-z0-9._/-]*")
+S3_ACLS = ("private", "bucket-owner-full-control", "none")
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """Where uploaded documents are kept: a local directory, or one S3-compatible bucket."""
+
+    store: str = "local"
+    s3_bucket: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    # Unset: boto3 finds credentials itself (AWS_* variables, profile, instance role).
+    s3_access_key_id: Secret | None = None
+    s3_secret_access_key: Secret | None = None
+    s3_prefix: str = "uploads/"
+    s3_acl: str = "private"
+
+    @classmethod
+    def read(cls, env: Environment) -> UploadSettings:
+        """Read ANTREAN_UPLOAD_STORE and ANTREAN_S3_*; refuse settings that cannot work."""
+        store = env.choice("UPLOAD_STORE", ("local", "s3"), "local")
+        names = ("S3_BUCKET", "S3_ENDPOINT_URL", "S3_REGION", "S3_ACCESS_KEY_ID",
+                 "S3_SECRET_ACCESS_KEY", "S3_PREFIX", "S3_ACL")
+        if store == "local":
+            # Forgetting ANTREAN_UPLOAD_STORE=s3 would quietly keep each node's files apart.
+            given = [f"ANTREAN_{name}" for name in names if env.text(name) is not None]
+            if given:
+                raise SettingsError(", ".join(given) + " set, but ANTREAN_UPLOAD_STORE is "
+                                    "local: set ANTREAN_UPLOAD_STORE=s3 or remove them.")
+            return cls()
+        bucket = env.text("S3_BUCKET")
+        if bucket is None:
+            raise SettingsError("ANTREAN_UPLOAD_STORE=s3 needs ANTREAN_S3_BUCKET.")
+        if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+            raise SettingsError(f"ANTREAN_S3_BUCKET {bucket!r} is not a valid bucket name "
+                                "(3-63 lower-case letters, digits, dots and hyphens).")
+        endpoint = env.text("S3_ENDPOINT_URL")
+        if endpoint is not None:
+            parts = urlsplit(endpoint)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise SettingsError("ANTREAN_S3_ENDPOINT_URL must be an http:// or https:// "
+                                    "address, like https://s3.example.go.id")
+        key_id, secret = env.secret("S3_ACCESS_KEY_ID"), env.secret("S3_SECRET_ACCESS_KEY")
+        if (key_id is None) != (secret is None):
+            raise SettingsError("ANTREAN_S3_ACCESS_KEY_ID and ANTREAN_S3_SECRET_ACCESS_KEY "
+                                "go together: set both, or neither to use the AWS "
+                                "environment or instance role.")
+        prefix = (env.text("S3_PREFIX", "uploads/") or "").strip("/")
+        if not _PREFIX.fullmatch(prefix) or "//" in prefix or ".." in prefix.split("/"):
+            raise SettingsError("ANTREAN_S3_PREFIX may hold only letters, digits and . _ - /")
+        return cls(store="s3", s3_bucket=bucket, s3_endpoint_url=endpoint,
+                   s3_region=env.text("S3_REGION"), s3_access_key_id=key_id,
+                   s3_secret_access_key=secret, s3_prefix=f"{prefix}/" if prefix else "",
+                   s3_acl=env.choice("S3_ACL", S3_ACLS, "private"))
 
 
 def _normalise_database_url(url: str) -> str:
@@ -75,7 +154,11 @@ class Settings:
     env: str = "development"
     var_dir: Path = Path("var")
     database_url: str = ""
+    database: DatabaseOptions = field(default_factory=DatabaseOptions)
+    # The room's Redis (one server, a cluster or a Sentinel-managed primary; see
+    # portal.redis_target) and the job queue's, which RQ needs outside any cluster.
     redis_url: str | None = None
+    job_redis_url: str | None = None
     secret_key: Secret = field(default_factory=lambda: Secret(""))
     timezone: str = "Asia/Jakarta"
     host: str = "127.0.0.1"
@@ -86,11 +169,23 @@ class Settings:
     admin_token: Secret | None = None
     cookie_secure: bool = False
     run_ticker: bool = True
-    join_rate_per_minute: int = 30
+    # Hops whose Forwarded / X-Forwarded-For headers are believed (see portal.addresses).
+    trusted_proxies: tuple[Network, ...] = ()
+    # Logs: "text" or "json" lines, the level, and whether every request is logged.
+    log_format: str = "text"
+    log_level: str = "INFO"
+    access_log: bool = False
+    # Seconds a request body may go without a byte before the request is answered 408.
+    body_timeout_seconds: float = 15.0
+    # The per-address join bucket: this many joins at once, refilled at the rate.
+    join_burst: int = 120
+    join_rate_per_minute: int = 60
     room_defaults: RoomConfig = field(default_factory=RoomConfig)
     demo: bool = True
     language: str = "id"
     admin: AdminSettings = field(default_factory=AdminSettings)
+    agency: Agency = field(default_factory=Agency)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
     # As read from the environment; ``notify`` adds this process's services to it.
     notify_options: NotifySettings = field(default_factory=NotifySettings)
 
@@ -100,6 +195,21 @@ class Settings:
             raise SettingsError(f"ANTREAN_ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN} "
                                 "characters (for example: python -c 'import secrets; "
                                 "print(secrets.token_urlsafe(32))').")
+        if self.redis_url is not None:
+            room = parse_redis_url(self.redis_url)
+            if room.cluster and self.job_redis_url is None:
+                raise SettingsError(
+                    "ANTREAN_REDIS_URL names a Redis Cluster, and the job queue (RQ) cannot "
+                    "run on one: set ANTREAN_JOB_REDIS_URL to one Redis server or a "
+                    "Sentinel-managed primary (redis://host:6379/0 or "
+                    "redis+sentinel://host:26379/service/0).")
+        if self.job_redis_url is not None:
+            job_redis_target(self.job_redis_url)
+
+    @property
+    def job_url(self) -> str | None:
+        """The job queue's Redis: ANTREAN_JOB_REDIS_URL, else the room's own."""
+        return self.job_redis_url or self.redis_url
 
     @property
     def production(self) -> bool:
@@ -115,9 +225,12 @@ class Settings:
     def notify(self) -> NotifySettings:
         """The notification settings, sharing this process's services, zone and secret."""
         return replace(self.notify_options, env=self.env, var_dir=self.var_dir,
-                       redis_url=self.redis_url, redis_prefix=self.redis_prefix,
-                       database_url=self.database_url, timezone=self.timezone,
-                       secret_key=self.secret_key)
+                       redis_url=self.redis_url, job_redis_url=self.job_redis_url,
+                       redis_prefix=self.redis_prefix,
+                       database_url=self.database_url, database=self.database,
+                       timezone=self.timezone,
+                       secret_key=self.secret_key, agency=self.agency,
+                       uploads=self.uploads)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -179,7 +292,14 @@ class Settings:
             env=mode,
             var_dir=var_dir,
             database_url=_normalise_database_url(database_url),
+            database=DatabaseOptions(
+                pool_size=env.whole("DB_POOL_SIZE", DatabaseOptions.pool_size, minimum=1),
+                max_overflow=env.whole("DB_MAX_OVERFLOW", DatabaseOptions.max_overflow,
+                                       minimum=0),
+                pool_timeout=env.number("DB_POOL_TIMEOUT", DatabaseOptions.pool_timeout),
+                pgbouncer=env.flag("DB_PGBOUNCER", False)),
             redis_url=env.text("REDIS_URL"),
+            job_redis_url=env.text("JOB_REDIS_URL"),
             secret_key=Secret(secret),
             timezone=timezone,
             host=host,
@@ -190,11 +310,20 @@ class Settings:
             admin_token=env.secret("ADMIN_TOKEN"),
             cookie_secure=env.flag("COOKIE_SECURE", production),
             run_ticker=env.flag("TICKER", True),
-            join_rate_per_minute=env.whole("JOIN_RATE_PER_MINUTE", 30, minimum=1),
+            trusted_proxies=env.networks("TRUSTED_PROXIES", ()),
+            log_format=env.choice("LOG_FORMAT", ("text", "json"), "text"),
+            log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO",
+                                 fold="upper"),
+            access_log=env.flag("ACCESS_LOG", False),
+            body_timeout_seconds=max(0.1, env.number("BODY_TIMEOUT_SECONDS", 15.0)),
+            join_burst=env.whole("JOIN_BURST", 120, minimum=1),
+            join_rate_per_minute=env.whole("JOIN_RATE_PER_MINUTE", 60, minimum=1),
             room_defaults=room_defaults,
             demo=env.flag("DEMO", not production),
             language=env.choice("LANG", ("id", "en"), "id"),
             admin=AdminSettings.read(env),
+            agency=Agency.read(env),
+            uploads=UploadSettings.read(env),
             notify_options=NotifySettings.read(env, production=production,
                                                default_public_url=f"http://{host}:{port}"),
         )

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from redis import Redis as SyncRedis
-from redis.asyncio import BlockingConnectionPool, Redis
 from rq import Queue
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,7 +22,16 @@ from starlette.templating import Jinja2Templates
 
 from portal.keys import PortalKeys
 from portal.notify.settings import NotifySettings
+from portal.redis_clients import (
+    TIMEOUTS,
+    AsyncRedisClient,
+    SyncRedisClient,
+    open_async,
+    open_job_connection,
+    open_sync,
+)
 from portal.settings import AdminSettings, Settings
+from waitroom.proof import ProofSigner
 from waitroom.room import WaitingRoom
 from waitroom.tokens import TokenSigner
 
@@ -37,23 +46,23 @@ class NotStarted(RuntimeError):
 class Connections:
     """Redis, the job queue and the room, open while the lifespan runs (one event loop)."""
 
-    redis: Redis | None = None
-    sync_redis: SyncRedis | None = None
+    redis: AsyncRedisClient | None = None
+    # The room's Redis again, synchronous, for work done in threads (roster imports).
+    sync_redis: SyncRedisClient | None = None
+    # The job queue's Redis (ANTREAN_JOB_REDIS_URL; by default the room's).
+    job_redis: SyncRedis | None = None
     queue: Queue | None = None
     room: WaitingRoom | None = None
 
     def open(self, settings: Settings, keys: PortalKeys) -> WaitingRoom:
         """Connect (lazily: nothing is sent yet) and return the room."""
-        url = settings.redis_url
-        if url is None:
+        url, job_url = settings.redis_url, settings.job_url
+        if url is None or job_url is None:
             raise NotStarted("settings.redis_url is not set")
-        # A burst of requests waits briefly for a free connection; the default pool
-        # raises MaxConnectionsError (a 503) once 100 requests are in flight.
-        self.redis = Redis.from_pool(BlockingConnectionPool.from_url(
-            url, max_connections=100, timeout=5, socket_timeout=5,
-            socket_connect_timeout=2, health_check_interval=10))
-        self.sync_redis = SyncRedis.from_url(url)
-        self.queue = Queue(JOB_QUEUE, connection=self.sync_redis)
+        self.redis = open_async(url)
+        self.sync_redis = open_sync(url, **TIMEOUTS)
+        self.job_redis = open_job_connection(job_url)
+        self.queue = Queue(JOB_QUEUE, connection=self.job_redis)
         self.room = WaitingRoom(self.redis, keys.room_keys)
         return self.room
 
@@ -61,9 +70,10 @@ class Connections:
         """Close what ``open`` opened."""
         if self.redis is not None:
             await self.redis.aclose()
-        if self.sync_redis is not None:
-            self.sync_redis.close()
-        self.redis = self.sync_redis = self.queue = self.room = None
+        for client in (self.sync_redis, self.job_redis):
+            if client is not None:
+                client.close()
+        self.redis = self.sync_redis = self.job_redis = self.queue = self.room = None
 
 
 @dataclass
@@ -99,6 +109,11 @@ class PortalState:
     # The operators' banner for pages visitors reload often (read every few seconds).
     banner: TimedValue = field(default_factory=TimedValue)
 
+    @cached_property
+    def proofs(self) -> ProofSigner:
+        """Signs the join gate's challenges and slow-lane tickets with the app's secret."""
+        return ProofSigner(str(self.settings.secret_key))
+
     @property
     def notify(self) -> NotifySettings:
         """The notification settings (messages, channels, retries)."""
@@ -110,11 +125,18 @@ class PortalState:
         return self.settings.admin
 
     @property
-    def redis(self) -> Redis:
-        """The async Redis client of this event loop."""
+    def redis(self) -> AsyncRedisClient:
+        """The async client of the room's Redis, of this event loop."""
         if self.connections.redis is None:
             raise NotStarted("Redis is open only while the app's lifespan runs")
         return self.connections.redis
+
+    @property
+    def sync_redis(self) -> SyncRedisClient:
+        """The room's Redis, synchronous (for work that runs in a thread)."""
+        if self.connections.sync_redis is None:
+            raise NotStarted("Redis is open only while the app's lifespan runs")
+        return self.connections.sync_redis
 
     @property
     def queue(self) -> Queue:

@@ -12,15 +12,17 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from portal.bodies import DOCUMENT_BODY_BYTES, FORM_BODY_BYTES, JSON_BODY_BYTES, BodyTooLarge
 from portal.browser import Browser, browser_of, remember_browser
 from portal.errors import ApiError, error_page
 from portal.i18n import N_, remember_language, templates_for
 from portal.state import state_of
 from scheduler.nik import InvalidField
 
-MAX_BODY = 16 * 1024
-MAX_FORM_BYTES = 64 * 1024
-MAX_MULTIPART_BYTES = 2 * 1024 * 1024 + 128 * 1024  # two 1 MB PDFs and the fields
+# The body limits live in portal.bodies, which enforces them while bodies arrive.
+# Starlette's form parser: fields, files and the size of one text part.
+MAX_FIELDS = 100
+MAX_PART_BYTES = 64 * 1024
 
 
 class Refused(Exception):
@@ -62,14 +64,18 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
 async def checked_post(request: Request, *, max_files: int = 0) -> PostedForm:
     """Read a bounded POST (urlencoded, or multipart with files) and verify its CSRF token."""
     multipart = request.headers.get("content-type", "").startswith("multipart/form-data")
-    limit = MAX_MULTIPART_BYTES if multipart and max_files else MAX_FORM_BYTES
+    # a route that takes no files allows a form's size, whatever its path allows
+    limit = DOCUMENT_BODY_BYTES if multipart and max_files else FORM_BODY_BYTES
     length = request.headers.get("content-length")
     if length is None and multipart:
         raise Refused(411, "length_required")
     if length is not None and (not length.isdigit() or int(length) > limit):
         raise Refused(413, "too_large")
     try:
-        form = await request.form(max_files=max_files, max_fields=100, max_part_size=64 * 1024)
+        form = await request.form(max_files=max_files, max_fields=MAX_FIELDS,
+                                  max_part_size=MAX_PART_BYTES)
+    except BodyTooLarge:
+        raise  # portal.bodies answers it
     except Exception as exc:  # the multipart parser raises several kinds for bad bodies
         raise Refused(400, "bad_form") from exc
     posted = PostedForm({k: v for k, v in form.items() if isinstance(v, str)},
@@ -101,14 +107,17 @@ def refusal_page(request: Request, exc: Refused) -> Response:
     return error_page(request, exc.status, exc.code, REFUSALS.get(exc.code))
 
 
-async def json_body(request: Request) -> dict[str, Any]:
-    """Parse a small JSON object body (an empty body is an empty object)."""
-    return parse_json_object(await request.body())
+async def json_body(request: Request, *, required: bool = False) -> dict[str, Any]:
+    """Parse a small JSON object body (an empty body is an empty object unless ``required``)."""
+    raw = await request.body()
+    if required and not raw.strip():
+        raise ApiError(400, "bad_json", "Badan permintaan wajib berupa objek JSON.")
+    return parse_json_object(raw)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Parse a request body that must be a small JSON object (empty means ``{}``)."""
-    if len(raw) > MAX_BODY:
+    if len(raw) > JSON_BODY_BYTES:
         raise ApiError(413, "too_large")
     if not raw.strip():
         return {}
@@ -129,12 +138,16 @@ def checked_fields(values: Mapping[str, Any], checks: Sequence[Check], *,
     """Run each field's check; return the cleaned values and the Indonesian field errors.
 
     A field left out (or empty) is skipped unless ``required``; it is then given to its
-    check as ``""``, which says what is missing.
+    check as ``""``, which says what is missing. A field sent as ``null`` is refused.
     """
     cleaned: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name, check in checks:
         value = values.get(name)
+        if value is None and name in values:
+            # A JSON null is not an empty field: the API describes these as strings.
+            errors[name] = N_("Harus berupa teks.")
+            continue
         if value is None or value == "":
             if not required:
                 continue

@@ -184,7 +184,7 @@ def cancel_booking(
         session,
         update(Booking)
         .where(Booking.id == booking.id, Booking.status == "active")
-        .values(status="cancelled", updated_at=now),
+        .values(status="cancelled", updated_at=now, sequence=Booking.sequence + 1),
     )
     if changed != 1:
         raise BookingNotFound("Pemesanan ini sudah dibatalkan.")
@@ -213,7 +213,7 @@ def reschedule_booking(
             Booking.status == "active",
             Booking.slot_id == old_slot.id,
         )
-        .values(slot_id=new_slot_id, updated_at=now),
+        .values(slot_id=new_slot_id, updated_at=now, sequence=Booking.sequence + 1),
     )
     if changed != 1:
         raise BookingNotFound("Pemesanan ini baru saja diubah. Muat ulang lalu coba lagi.")
@@ -372,6 +372,7 @@ def _insert_booking(
         slot_id=slot_id,
         status="active",
         source="self",
+        sequence=0,
         name=contact.name,
         email=contact.email,
         phone=contact.phone,

@@ -196,6 +196,9 @@ class Booking(Base):
     # When the person was told of this booking (its confirmation or the scheduler's
     # message); None for a booking nobody was told of, which then gets no reminders.
     told_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The SEQUENCE of the booking's calendar invites: 0 when made, one up with each
+    # move or cancellation, so calendar apps replace the entry they already hold.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), server_default=func.now(), onupdate=func.now()

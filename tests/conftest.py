@@ -9,7 +9,10 @@ answer, and under ``CI=true`` any skip fails the run.
 
 from __future__ import annotations
 
+import itertools
 import os
+import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,13 +30,27 @@ from tests.support.apps import make_settings
 from tests.support.servers import LiveServer, live_env
 
 # Fixtures shared by several folders live in support modules, loaded as plugins.
-pytest_plugins = ["tests.support.booking", "tests.support.browser"]
+pytest_plugins = ["tests.support.booking", "tests.support.browser", "tests.support.clusters",
+                  "tests.support.s3"]
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 # These machines are shared and noisy: a per-example deadline only makes
 # property tests flaky, never more correct.
 hypothesis_settings.register_profile("antrean", deadline=None)
 hypothesis_settings.load_profile("antrean")
+
+
+# A run that has taken this long is stuck or on a machine far slower than ours: stop it
+# while there is time to print which steps were slow, rather than be killed silently.
+BUDGET_SECONDS = float(os.environ.get("ANTREAN_TEST_BUDGET_SECONDS", "3600"))
+_STARTED = time.monotonic()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    spent = time.monotonic() - _STARTED
+    if spent > BUDGET_SECONDS:
+        pytest.exit(f"the suite has run {spent:.0f} s, past ANTREAN_TEST_BUDGET_SECONDS "
+                    f"({BUDGET_SECONDS:.0f} s); stopped before {item.nodeid}", returncode=3)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -106,22 +123,58 @@ def postgres_server_url() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database: SQLite and PostgreSQL in turn."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'antrean.db'}"
-    else:
-        url = request.getfixturevalue("postgres_server_url")
-        engine = create_engine(url)
-        with engine.begin() as connection:
-            connection.execute(text("DROP SCHEMA public CASCADE"))
-            connection.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
-    engine = create_db_engine(url)
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once; each test gets a copy (a copy is a migrated database)."""
+    path = tmp_path_factory.mktemp("migrated") / "antrean.db"
+    engine = create_db_engine(f"sqlite:///{path}")
     upgrade(engine)
     engine.dispose()
-    yield url
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres(postgres_server_url: str) -> Iterator[str]:
+    """The name of a PostgreSQL database migrated once, the template of each test's own."""
+    admin_url = postgres_server_url.rsplit("/", 1)[0] + "/postgres"
+    name = postgres_server_url.rsplit("/", 1)[1] + "_migrated"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = create_db_engine(postgres_server_url.rsplit("/", 1)[0] + f"/{name}")
+    upgrade(engine)
+    engine.dispose()  # a template must have no connections when it is copied
+    yield name
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+_copies = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of the test's own: SQLite and PostgreSQL in turn."""
+    if request.param == "sqlite":
+        path = tmp_path / "antrean.db"
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), path)
+        yield f"sqlite:///{path}"
+        return
+    server_url = request.getfixturevalue("postgres_server_url")
+    template = request.getfixturevalue("migrated_postgres")
+    name = f"{template}_{next(_copies)}"
+    admin = create_engine(server_url.rsplit("/", 1)[0] + "/postgres",
+                          isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        # FORCE: a connection a failed test left open must not keep the database.
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 # --- The application -----------------------------------------------------------
@@ -145,8 +198,9 @@ def app(settings: Settings):
 def live_server_factory(redis_client: redis.Redis, redis_url: str, tmp_path: Path):
     servers: list[LiveServer] = []
 
-    def start(database_url: str, workers: int = 1, **extra: str) -> LiveServer:
-        server = LiveServer(live_env(redis_url, database_url, tmp_path, **extra), workers)
+    def start(database_url: str, workers: int = 1, log: Path | None = None,
+              **extra: str) -> LiveServer:
+        server = LiveServer(live_env(redis_url, database_url, tmp_path, **extra), workers, log)
         servers.append(server)
         return server
 

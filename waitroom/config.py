@@ -2,8 +2,75 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
+
+from scheduler.text import N_, Message
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The inclusive range a setting must stay in."""
+
+    low: float
+    high: float
+
+
+# Ranges no province needs to leave; past them a value is a slip of the keyboard (or a
+# fuzzer), and the scripts would hold sessions for years or admit at absurd rates.
+MAX_ACTIVE_LIMIT = 100_000
+ADMIT_PER_MINUTE_LIMIT = 1_000_000
+SESSION_TTL_LIMIT = 86_400  # a day
+CLAIM_WINDOW_LIMIT = 3_600  # an hour
+WAITER_SECONDS_LIMIT = 86_400  # stale-after and return grace: a day
+SESSION_MINUTES_LIMIT = 240.0  # as the calendar's planned session length
+LATEST_TIME = 2_051_222_400  # 2035-01-01 00:00 UTC: opening and closing times
+
+BOUNDS: dict[str, Bound] = {
+    "max_active": Bound(1, MAX_ACTIVE_LIMIT),
+    "admit_per_minute": Bound(1, ADMIT_PER_MINUTE_LIMIT),
+    "session_ttl_seconds": Bound(60, SESSION_TTL_LIMIT),
+    # At most the session's own lifetime as well (checked with both values in hand).
+    "idle_timeout_seconds": Bound(30, SESSION_TTL_LIMIT),
+    "claim_window_seconds": Bound(10, CLAIM_WINDOW_LIMIT),
+    "booked_share": Bound(0.0, 1.0),
+    "stale_after_seconds": Bound(0, WAITER_SECONDS_LIMIT),
+    "return_grace_seconds": Bound(0, WAITER_SECONDS_LIMIT),
+    "expected_session_minutes": Bound(0.1, SESSION_MINUTES_LIMIT),
+    "opens_at": Bound(0, LATEST_TIME),
+    "closes_at": Bound(0, LATEST_TIME),
+}
+
+OUT_OF_RANGE = {
+    "max_active": N_("Batas pengguna aktif antara %(low)s dan %(high)s."),
+    "admit_per_minute": N_("Laju masuk antara %(low)s dan %(high)s orang per menit."),
+    "session_ttl_seconds": N_("Umur sesi antara %(low)s dan %(high)s detik."),
+    "idle_timeout_seconds": N_("Batas diam antara %(low)s dan %(high)s detik, "
+                               "dan tidak lebih dari umur sesi."),
+    "claim_window_seconds": N_("Waktu untuk masuk antara %(low)s dan %(high)s detik."),
+    "booked_share": N_("Porsi pemesan antara %(low)s dan %(high)s."),
+    "stale_after_seconds": N_("Penunggu dianggap pergi setelah antara %(low)s dan %(high)s "
+                              "detik."),
+    "return_grace_seconds": N_("Waktu untuk kembali antara %(low)s dan %(high)s detik."),
+    "expected_session_minutes": N_("Lama sesi rata-rata antara %(low)s dan %(high)s menit."),
+    "opens_at": N_("Waktu tidak valid: paling lambat %(high)s."),
+    "closes_at": N_("Waktu tidak valid: paling lambat %(high)s."),
+}
+LATEST_TIME_TEXT = dt.datetime.fromtimestamp(LATEST_TIME, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _shown(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def out_of_range(name: str, high: float | None = None) -> Message:
+    """The message for ``name`` outside its range (``high`` when tighter than the bound)."""
+    bound = BOUNDS[name]
+    top: object = _shown(bound.high if high is None else high)
+    if name in ("opens_at", "closes_at"):
+        top = LATEST_TIME_TEXT
+    return Message(OUT_OF_RANGE[name], low=_shown(bound.low), high=top)
 
 
 class ConfigError(ValueError):
@@ -39,28 +106,17 @@ class RoomConfig:
     def validate(self) -> RoomConfig:
         """Return self, or raise ConfigError naming every bad field."""
         errors: dict[str, str] = {}
-        if self.max_active < 1:
-            errors["max_active"] = "Batas pengguna aktif minimal 1."
-        if self.admit_per_minute < 1:
-            errors["admit_per_minute"] = "Laju masuk minimal 1 orang per menit."
-        if self.session_ttl_seconds < 60:
-            errors["session_ttl_seconds"] = "Umur sesi minimal 60 detik."
-        if not 30 <= self.idle_timeout_seconds <= max(self.session_ttl_seconds, 30):
-            errors["idle_timeout_seconds"] = "Batas diam antara 30 detik dan umur sesi."
-        if self.claim_window_seconds < 10:
-            errors["claim_window_seconds"] = "Waktu untuk masuk minimal 10 detik."
-        if not 0.0 <= self.booked_share <= 1.0:
-            errors["booked_share"] = "Porsi pemesan harus antara 0 dan 1."
-        if self.stale_after_seconds < 0:
-            errors["stale_after_seconds"] = "Tidak boleh negatif."
-        if self.return_grace_seconds < 0:
-            errors["return_grace_seconds"] = "Tidak boleh negatif."
-        if self.expected_session_minutes <= 0:
-            errors["expected_session_minutes"] = "Lama sesi rata-rata harus lebih dari 0."
-        if self.opens_at < 0 or self.closes_at < 0:
-            errors["opens_at" if self.opens_at < 0 else "closes_at"] = "Waktu tidak valid."
-        elif self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
-            errors["closes_at"] = "Waktu tutup harus sesudah waktu buka."
+        for name, bound in BOUNDS.items():
+            # "not low <= value <= high" also refuses NaN.
+            if not bound.low <= getattr(self, name) <= bound.high:
+                errors[name] = out_of_range(name)
+        if "session_ttl_seconds" not in errors and "idle_timeout_seconds" not in errors \
+                and self.idle_timeout_seconds > self.session_ttl_seconds:
+            errors["idle_timeout_seconds"] = out_of_range("idle_timeout_seconds",
+                                                          high=self.session_ttl_seconds)
+        if "opens_at" not in errors and "closes_at" not in errors and self.opens_at \
+                and self.closes_at and self.closes_at <= self.opens_at:
+            errors["closes_at"] = N_("Waktu tutup harus sesudah waktu buka.")
         if errors:
             raise ConfigError(errors)
         return self
@@ -79,7 +135,7 @@ class RoomConfig:
         known = {f.name: f.type for f in fields(self)}
         unknown = set(changes) - set(known)
         if unknown:
-            raise ConfigError({name: "Pengaturan tidak dikenal." for name in sorted(unknown)})
+            raise ConfigError({name: N_("Pengaturan tidak dikenal.") for name in sorted(unknown)})
         coerced: dict[str, Any] = {}
         errors: dict[str, str] = {}
         for name, value in changes.items():
@@ -98,7 +154,7 @@ class RoomConfig:
                         raise TypeError
                     coerced[name] = float(value)
             except (TypeError, ValueError, OverflowError):
-                errors[name] = "Nilai tidak valid."
+                errors[name] = N_("Nilai tidak valid.")
         if errors:
             raise ConfigError(errors)
         return replace(self, **coerced).validate()

@@ -31,9 +31,12 @@ KEY_NAMES: tuple[str, ...] = (
     "held",  # list: places freed lately, 'freed_ms:held_ms:own' (the wait estimate's data)
 )
 
-# Per-address join counters are the one key per caller; the join script takes
-# it as an extra KEYS entry after the room's own.
-JOIN_LIMIT_PREFIX = "join-limit"
+# Per-caller keys come after the room's own in a script's KEYS (KEYS[23], KEYS[24]):
+# an address's join bucket, a used proof's marker, an address's slow lane.
+JOIN_BUCKET_PREFIX = "join-bucket"
+JOIN_PROOF_PREFIX = "join-proof"
+JOIN_LANE_PREFIX = "join-lane"
+NO_PROOF = "-"
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,17 @@ class RoomKeys:
         """Return every key of the room, in script KEYS order."""
         return [self.key(name) for name in KEY_NAMES]
 
-    def join_limit(self, address_hash: str, minute: int) -> str:
-        """The counter of joins from one (hashed) address in one minute."""
-        return self.key(f"{JOIN_LIMIT_PREFIX}:{address_hash}:{minute}")
+    def join_bucket(self, address_hash: str) -> str:
+        """The token bucket of joins from one (hashed) address."""
+        return self.key(f"{JOIN_BUCKET_PREFIX}:{address_hash}")
+
+    def join_proof(self, proof_id: str) -> str:
+        """The marker of a used proof (a challenge or turn ticket is taken once)."""
+        return self.key(f"{JOIN_PROOF_PREFIX}:{proof_id}")
+
+    def join_lane(self, address_hash: str) -> str:
+        """The slow lane of one (hashed) address: when its next turn ticket is due (ms)."""
+        return self.key(f"{JOIN_LANE_PREFIX}:{address_hash}")
 
     @property
     def lock(self) -> str:

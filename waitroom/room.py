@@ -12,7 +12,7 @@ from redis.asyncio import Redis, RedisCluster
 
 from waitroom.config import RoomConfig
 from waitroom.eta import ADMITTED_NOW, WaitEstimate, WaitModel, wait_model
-from waitroom.keys import RoomKeys
+from waitroom.keys import NO_PROOF, RoomKeys
 from waitroom.position import in_prequeue, queue_position
 from waitroom.prequeue import new_seed, prequeue_order, rank_of
 from waitroom.scripts import register_scripts
@@ -27,11 +27,35 @@ class QueueClosed(Exception):
 
 
 class JoinRateLimited(Exception):
-    """Too many joins from one address; retry after ``retry_after`` seconds."""
+    """The address is past its join bucket: a token is back in ``retry_after`` seconds, or a
+    proof of work lets the join through now; ``overage`` is what the address would owe."""
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, overage: int = 1) -> None:
         super().__init__(f"retry after {retry_after}s")
         self.retry_after = retry_after
+        self.overage = overage
+
+
+class ProofUsed(Exception):
+    """The proof given with a join was used already (each is taken once)."""
+
+
+@dataclass(frozen=True)
+class JoinLimit:
+    """The per-address join bucket: ``burst`` joins at once, refilled at ``per_minute``."""
+
+    burst: int
+    per_minute: int
+
+
+@dataclass(frozen=True)
+class JoinProof:
+    """A verified proof that lets a join past the bucket, once: its id, how long it lives,
+    and the largest overage its difficulty pays for (-1: any)."""
+
+    proof_id: str
+    expires_in_ms: int
+    covers: int = -1
 
 
 class PlaceMoved(Exception):
@@ -168,28 +192,46 @@ class WaitingRoom:
         identities: Iterable[str] = (),
         *,
         address_hash: str = "",
-        limit_per_minute: int = 0,
+        limit: JoinLimit | None = None,
+        proof: JoinProof | None = None,
         booked: bool = False,
     ) -> Place:
         """Queue a visitor (or find their existing place by identifier hashes).
 
-        A booked visitor present in their slot goes to the priority lane. Raises
-        JoinRateLimited when the address joined more than ``limit_per_minute`` times
-        this minute, and QueueClosed after the closing time.
+        A booked visitor present in their slot goes to the priority lane. Joins from
+        one address take tokens from its bucket (``limit``); past it, raises
+        JoinRateLimited unless a ``proof`` lets the join through (ProofUsed when that
+        proof was taken already). Raises QueueClosed after the closing time.
         """
         now_ms = self._now_ms()
-        limit_key = self.keys.join_limit(address_hash or "-", now_ms // 60_000)
+        limited = limit is not None and bool(address_hash)
+        proof_ms = max(1, proof.expires_in_ms) if proof is not None and limited else 0
         result = await self._scripts.join(
-            keys=[*self._keys, limit_key],
-            args=[now_ms, limit_per_minute if address_hash else 0, 1 if booked else 0,
+            keys=[*self._keys, self.keys.join_bucket(address_hash or "-"),
+                  self.keys.join_proof(proof.proof_id if proof is not None else NO_PROOF)],
+            args=[now_ms, limit.burst if limit is not None and limited else 0,
+                  limit.per_minute if limit is not None else 0, proof_ms,
+                  1 if booked else 0, proof.covers if proof is not None else -1,
                   *identities],
         )
-        if _int(result[1]) == -1:
-            raise JoinRateLimited(60 - (now_ms // 1000) % 60)
-        if _int(result[1]) == -2:
+        outcome = _int(result[1])
+        if outcome == -1:
+            raise JoinRateLimited(max(1, -(-_int(result[3]) // 1000)), _int(result[2]))
+        if outcome == -2:
             raise QueueClosed()
+        if outcome == -3:
+            raise ProofUsed()
         number, state, deadline, fresh = (_int(v) for v in result[:4])
         return await self._place(number, [state, deadline, *result[4:]], is_new=fresh == 1)
+
+    async def lane_turn(self, address_hash: str, *, delay_ms: int, spacing_ms: int,
+                        max_wait_ms: int) -> int | None:
+        """When the address's next slow-lane turn is due (epoch ms); None when the lane is
+        ``max_wait_ms`` long already."""
+        due = _int(await self._scripts.lane(
+            keys=[*self._keys, self.keys.join_lane(address_hash or "-")],
+            args=[self._now_ms(), delay_ms, spacing_ms, max_wait_ms]))
+        return None if due < 0 else due
 
     async def poll(self, number: int) -> Place:
         """Return a visitor's place and record that they are still waiting."""

@@ -10,7 +10,7 @@ from typing import Any
 from waitroom.autopipe import pipelined_scripts
 
 VERBS = ("join", "poll", "enter", "heartbeat", "finish", "tick", "seal", "touch", "leave",
-         "move")
+         "move", "lane")
 
 
 @cache
@@ -34,6 +34,7 @@ class RoomScripts:
     touch: Any
     leave: Any
     move: Any
+    lane: Any
 
 
 def register_scripts(client: Any) -> RoomScripts:

@@ -15,10 +15,11 @@ from starlette.responses import RedirectResponse, Response
 from portal.admin import audit
 from portal.admin.apitokens import find_token
 from portal.admin.auth import SESSION_COOKIE, Actor, AdminSessions, LoginThrottle
+from portal.admin.show import Show
 from portal.attempts import BEARER_TOKEN, count_failure, refused_for_failures
 from portal.browser import client_address
 from portal.errors import error_page, json_error, wants_json
-from portal.i18n import N_
+from portal.i18n import N_, language_of, templates_for
 from portal.state import PortalState, state_of
 from portal.web import Refused, refusal_page, render
 
@@ -141,4 +142,11 @@ def admin_render(request: Request, name: str, context: dict[str, Any],
     context.setdefault("menu", [(path, label) for path, label, least in MENU
                                 if actor is not None and actor.allows(least)])
     context.setdefault("here", request.url.path)
+    context.setdefault("show", show_for(request))
     return render(request, name, context, status)
+
+
+def show_for(request: Request) -> Show:
+    """Codes and times as this request's page shows them (language, registration's zone)."""
+    say = templates_for(request).env.filters["tr"]
+    return Show(state_of(request).settings.tz, language_of(request), say)

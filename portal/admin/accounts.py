@@ -29,21 +29,18 @@ from portal.admin.auth import (
     count_admins,
     create_user,
     generate_password,
-    hash_password,
     list_users,
 )
+from portal.admin.labels.audit import ACTION_LABELS
 from portal.admin.models import ROLES, AdminUser
 from portal.attempts import ATTEMPTS_FAILED, ATTEMPTS_REFUSED
+from portal.browser import client_address
 from portal.i18n import N_
 from portal.state import PortalState, state_of
 from portal.web import Refused, checked_form, refusal_page, render
 
 LOCKED = N_("Terlalu banyak percobaan gagal. Coba lagi dalam %(minutes)s menit.")
 WRONG = N_("Nama pengguna atau kata sandi salah.")
-
-
-def _address(request: Request) -> str:
-    return request.client.host if request.client else "-"
 
 
 def _next_path(raw: str | None) -> str:
@@ -67,7 +64,8 @@ def _audit_login(state: PortalState, username: str, action: str) -> None:
 
 def _login(request: Request, username: str, password: str) -> AdminUser | None:
     with state_of(request).db() as session:
-        user = authenticate(session, username, password)
+        user = authenticate(session, username, password,
+                            state_of(request).settings.admin.passwords)
         if user is not None:
             audit.record(session, user.username, "login", user_id=user.id)
             session.commit()
@@ -83,7 +81,7 @@ async def login(request: Request) -> Response:
     username, password = form.get("username", "")[:64], form.get("password", "")[:200]
     target = _next_path(form.get("next"))
     throttle = throttle_of(state)
-    wait = await throttle.attempt(username, _address(request))
+    wait = await throttle.attempt(username, client_address(request))
     if wait:
         await run_in_threadpool(_audit_login, state, username, "login.locked")
         ATTEMPTS_REFUSED.labels(kind="login").inc()
@@ -97,7 +95,7 @@ async def login(request: Request) -> Response:
         ATTEMPTS_FAILED.labels(kind="login").inc()
         return render(request, "admin/login.html",
                       {"next": target, "error": WRONG, "username": username}, status=401)
-    await throttle.succeeded(username, _address(request))
+    await throttle.succeeded(username, client_address(request))
     session_id = await sessions_of(state).start(user)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(SESSION_COOKIE, session_id, httponly=True, samesite="lax",
@@ -141,7 +139,8 @@ async def users_page(request: Request) -> Response:
 def _create_user(request: Request, actor: Actor, form: dict[str, str]) -> tuple[str, str]:
     password = form.get("password") or generate_password()
     with state_of(request).db() as session:
-        user = create_user(session, form.get("username", ""), form.get("role", ""), password)
+        user = create_user(session, form.get("username", ""), form.get("role", ""), password,
+                           state_of(request).settings.admin.passwords)
         audit.record(session, actor.name, "user.create", target=user.username,
                      after={"role": user.role, "active": True}, user_id=actor.user_id)
         session.commit()
@@ -183,7 +182,7 @@ def _change_user(request: Request, actor: Actor, user_id: int,
             user.active = True
         elif action == "reset":
             password = generate_password()
-            user.password_hash = hash_password(password)
+            user.password_hash = state_of(request).settings.admin.passwords.hash(password)
         else:
             return N_("Perubahan tidak dikenal."), None
         session.flush()
@@ -275,7 +274,7 @@ def _audit_context(request: Request) -> dict[str, Any]:
     before_id = int(raw_before) if raw_before.isdigit() else None
     with state_of(request).db() as session:
         entries = audit.recent(session, limit=100, action=action, before_id=before_id)
-    return {"entries": entries, "action": action or "",
+    return {"entries": entries, "action": action or "", "actions": list(ACTION_LABELS),
             "older": entries[-1].id if len(entries) == 100 else None}
 
 

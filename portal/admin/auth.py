@@ -8,20 +8,15 @@ import string
 import time
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.admin.models import ROLES, AdminUser
 from portal.keys import PortalKeys
+from portal.passwords import Passwords
+from portal.redis_clients import AsyncRedisClient
 from portal.settings import AdminSettings
 
-_hasher = PasswordHasher()
-# Verified when the account does not exist, so that a wrong name costs as much
-# time as a wrong password and does not reveal which accounts exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 USERNAME_CHARS = set(string.ascii_lowercase + string.digits + "._-")
 MIN_PASSWORD = 10
 
@@ -47,11 +42,6 @@ class Actor:
         return ROLES.index(self.role) >= ROLES.index(role)
 
 
-def hash_password(password: str) -> str:
-    """Return the argon2id hash of a password."""
-    return _hasher.hash(password)
-
-
 def generate_password() -> str:
     """A random password of 16 URL-safe characters, for accounts made without one."""
     return secrets.token_urlsafe(12)
@@ -75,31 +65,31 @@ def check_new_account(username: str, role: str, password: str) -> None:
         raise AccountError(errors)
 
 
-def create_user(session: Session, username: str, role: str, password: str) -> AdminUser:
+def create_user(session: Session, username: str, role: str, password: str,
+                passwords: Passwords) -> AdminUser:
     """Add an account (the caller commits); raise AccountError for bad or taken names."""
     username = clean_username(username)
     check_new_account(username, role, password)
     if session.scalar(select(AdminUser.id).where(AdminUser.username == username)):
         raise AccountError({"username": "Nama pengguna sudah dipakai."})
-    user = AdminUser(username=username, role=role, password_hash=hash_password(password),
+    user = AdminUser(username=username, role=role, password_hash=passwords.hash(password),
                      active=True)
     session.add(user)
     session.flush()
     return user
 
 
-def authenticate(session: Session, username: str, password: str) -> AdminUser | None:
+def authenticate(session: Session, username: str, password: str,
+                 passwords: Passwords) -> AdminUser | None:
     """Return the active account whose password matches, else None (constant-ish time)."""
     user = session.scalar(select(AdminUser).where(AdminUser.username == clean_username(username)))
-    stored = user.password_hash if user is not None and user.active else _DUMMY_HASH
-    try:
-        _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
+    if user is not None and not user.active:
+        user = None
+    if not passwords.check(user.password_hash if user is not None else None, password):
         return None
-    if user is None or not user.active:
-        return None
-    if _hasher.check_needs_rehash(stored):
-        user.password_hash = hash_password(password)
+    assert user is not None
+    if passwords.outdated(user.password_hash):
+        user.password_hash = passwords.hash(password)
     user.last_login_at = dt.datetime.now(dt.UTC)
     return user
 
@@ -122,7 +112,7 @@ def count_admins(session: Session) -> int:
 class LoginThrottle:
     """Failed logins counted per account and per address; too many lock both for a while."""
 
-    def __init__(self, client: Redis, keys: PortalKeys, settings: AdminSettings) -> None:
+    def __init__(self, client: AsyncRedisClient, keys: PortalKeys, settings: AdminSettings) -> None:
         self.client = client
         self.keys = keys
         self.settings = settings
@@ -179,7 +169,7 @@ SESSION_COOKIE = "antrean_admin"
 class AdminSessions:
     """Console sessions in Redis: an idle timeout that activity extends, and a maximum age."""
 
-    def __init__(self, client: Redis, keys: PortalKeys, settings: AdminSettings) -> None:
+    def __init__(self, client: AsyncRedisClient, keys: PortalKeys, settings: AdminSettings) -> None:
         self.client = client
         self.keys = keys
         self.settings = settings

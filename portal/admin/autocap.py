@@ -12,7 +12,8 @@ from typing import Any
 from portal.admin.latency import percentile, recent_latencies
 from portal.i18n import N_
 from portal.keys import PortalKeys
-from waitroom.config import decode_hash, encode_hash
+from scheduler.text import Message
+from waitroom.config import MAX_ACTIVE_LIMIT, decode_hash, encode_hash
 from waitroom.room import WaitingRoom
 
 KEEP_DECISIONS = 500
@@ -38,6 +39,10 @@ class AutoCapConfig:
             errors["min_cap"] = N_("Batas bawah minimal 1.")
         if self.max_cap < self.min_cap:
             errors["max_cap"] = N_("Batas atas tidak boleh di bawah batas bawah.")
+        elif self.max_cap > MAX_ACTIVE_LIMIT:
+            # The cap it sets must pass the room's own range.
+            errors["max_cap"] = Message(N_("Batas atas paling banyak %(high)s."),
+                                        high=MAX_ACTIVE_LIMIT)
         if self.target_p95_ms < 50:
             errors["target_p95_ms"] = N_("Target minimal 50 ms.")
         if self.increase < 1:

@@ -25,7 +25,6 @@ from portal.admin.masking import mask_address
 from portal.i18n import N_
 from portal.identity.models import IdentityBinding, IdentityContest
 from portal.state import PortalState, state_of
-from portal.times import local_time
 from portal.web import checked_form
 from scheduler.nik import mask_nik
 
@@ -41,9 +40,8 @@ def _context(state: PortalState, **extra: Any) -> dict[str, Any]:
             .order_by(IdentityContest.asked_at.desc()).limit(200)))
         bound = {b.nik: b for b in session.scalars(select(IdentityBinding).where(
             IdentityBinding.nik.in_([c.nik for c in open_contests])))}
-    tz = state.settings.tz
     rows = [{"id": c.id, "nik": mask_nik(c.nik), "times": c.times,
-             "asked_at": local_time(c.asked_at, tz),
+             "asked_at": c.asked_at,
              "claimed": mask_address(c.channel, c.address),
              "bound": mask_address(bound[c.nik].channel, bound[c.nik].address)
              if c.nik in bound else "–"} for c in open_contests]

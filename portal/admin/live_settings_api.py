@@ -10,13 +10,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from portal.admin.access import audit_settings_change, bearer_actor
 from portal.admin.auth import Actor
 from portal.errors import ApiError
+from portal.i18n import N_, language_of, translations
+from portal.routing import route
 from portal.state import state_of
 from portal.visitor.queue_api import json_body
+from scheduler.text import translated
 from waitroom.config import ConfigError, RoomConfig
 
 log = logging.getLogger("antrean.admin")
@@ -42,6 +44,13 @@ async def require_operator(request: Request) -> Actor:
     return actor
 
 
+def refused(request: Request, message: str, fields: dict[str, str]) -> ApiError:
+    """The 422 naming each bad setting, in the caller's language (``?lang=en``)."""
+    gettext = translations(language_of(request)).gettext
+    return ApiError(422, "invalid_fields", translated(message, gettext),
+                    {name: translated(text, gettext) for name, text in fields.items()})
+
+
 def _public(config: RoomConfig) -> dict[str, Any]:
     values = asdict(config)
     return {name: values[name] for name in PUBLIC_FIELDS}
@@ -55,17 +64,16 @@ async def get_settings(request: Request) -> Response:
 async def patch_settings(request: Request) -> Response:
     state = state_of(request)
     actor = await require_operator(request)
-    body = await json_body(request)
+    body = await json_body(request, required=True)
     unknown = sorted(set(body) - set(PUBLIC_FIELDS))
     if unknown:
-        raise ApiError(422, "invalid_fields", "Ada pengaturan yang tidak dikenal.",
-                       {name: "Pengaturan tidak dikenal." for name in unknown})
+        raise refused(request, N_("Ada pengaturan yang tidak dikenal."),
+                      {name: N_("Pengaturan tidak dikenal.") for name in unknown})
     before = await state.room.config(max_age=0)
     try:
         updated = await state.room.update_config(**body)
     except ConfigError as exc:
-        raise ApiError(422, "invalid_fields", "Ada pengaturan yang tidak valid.",
-                       exc.fields) from exc
+        raise refused(request, N_("Ada pengaturan yang tidak valid."), exc.fields) from exc
     try:
         await run_in_threadpool(audit_settings_change, request, actor, asdict(before),
                                 asdict(updated))
@@ -77,6 +85,5 @@ async def patch_settings(request: Request) -> Response:
 
 
 routes = [
-    Route("/api/v1/admin/settings", get_settings, methods=["GET"]),
-    Route("/api/v1/admin/settings", patch_settings, methods=["PATCH"]),
+    route("/api/v1/admin/settings", {"GET": get_settings, "PATCH": patch_settings}),
 ]

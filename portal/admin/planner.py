@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,16 @@ class PlanInput:
             return self.weight_overrides[day]
         return self.holiday_weight if day in self.holidays else 1.0
 
+    # Hours added to every open day (what the planner asks: "how many more hours?").
+    extra_hours: float = 0.0
+
     def hours_on(self, day: dt.date) -> float:
-        """Opening hours of a day (the calendar's working plan, else the typed hours)."""
-        return self.hours_by_weekday.get(day.weekday(), self.hours_per_day)
+        """Opening hours of a day (the calendar's working plan, else the typed hours).
+
+        Extra hours lengthen open days only, up to the whole day: a closed day stays shut.
+        """
+        hours = self.hours_by_weekday.get(day.weekday(), self.hours_per_day)
+        return min(24.0, hours + self.extra_hours) if hours > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,11 @@ class Projection:
     on_time: bool
     per_day_needed: float
     cap_needed: int | None  # None: no opening time left before the deadline
+    # With cap_needed, the day everyone is through (on or before the deadline).
+    finish_with_cap: dt.date | None
+    # Hours to add to every open day, at the planned cap, to finish by the deadline
+    # (in half hours; None: not even 24-hour days would do, or no open day is left).
+    extra_hours_needed: float | None
     worst_wait_minutes: float | None  # if everyone remaining queued at once
     average_wait_minutes: float | None  # if they spread evenly over the days left
 
@@ -67,6 +79,59 @@ def day_capacity(plan: PlanInput, day: dt.date, cap: int | None = None) -> int:
     cap = plan.cap if cap is None else cap
     sessions = plan.hours_on(day) * 60 / plan.session_minutes
     return max(0, math.floor(cap * sessions * plan.weight_on(day) * plan.utilisation))
+
+
+def through_by(plan: PlanInput, cap: int | None = None) -> int:
+    """People the days from ``start`` to ``deadline`` can take at ``cap`` (the plan's)."""
+    total, day = 0, plan.start
+    while day <= plan.deadline:
+        total += day_capacity(plan, day, cap)
+        day += dt.timedelta(days=1)
+    return total
+
+
+def finish_day(plan: PlanInput, remaining: int, cap: int | None = None,
+               horizon_days: int = 366) -> dt.date | None:
+    """The day the ``remaining`` people are through at ``cap``, within the horizon."""
+    if remaining <= 0:
+        return plan.start
+    total, day = 0, plan.start
+    for _ in range(horizon_days):
+        total += day_capacity(plan, day, cap)
+        if total >= remaining:
+            return day
+        day += dt.timedelta(days=1)
+    return None
+
+
+def cap_needed(plan: PlanInput, remaining: int) -> int | None:
+    """The smallest cap that takes ``remaining`` people by the deadline (None: no open day)."""
+    if remaining <= 0:
+        return 1
+    if through_by(plan, 1) == 0 and through_by(plan, 10**6) == 0:
+        return None
+    low, high = 1, 1
+    while through_by(plan, high) < remaining:  # each doubling at least doubles capacity
+        low, high = high + 1, high * 2
+    while low < high:
+        middle = (low + high) // 2
+        if through_by(plan, middle) >= remaining:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def extra_hours_needed(plan: PlanInput, remaining: int, step: float = 0.5) -> float | None:
+    """The fewest hours (in ``step``s) added to every open day to finish by the deadline."""
+    if through_by(plan) >= remaining:
+        return 0.0
+    extra = 0.0
+    while extra < 24:
+        extra += step
+        if through_by(replace(plan, extra_hours=plan.extra_hours + extra)) >= remaining:
+            return extra
+    return None
 
 
 def project(plan: PlanInput, horizon_days: int = 366) -> Projection:
@@ -90,7 +155,7 @@ def project(plan: PlanInput, horizon_days: int = 366) -> Projection:
     window = [d for d in days if d.day <= plan.deadline]
     per_place = sum(plan.hours_on(d.day) * 60 / plan.session_minutes * d.weight
                     * plan.utilisation for d in window)
-    cap_needed = math.ceil(remaining / per_place) if per_place > 0 else None
+    needed = cap_needed(plan, remaining) if per_place > 0 else None
     per_day_needed = remaining / len(window) if window else float(remaining)
     per_minute = plan.cap * plan.utilisation / plan.session_minutes
     worst = remaining / per_minute if per_minute > 0 else None
@@ -102,4 +167,7 @@ def project(plan: PlanInput, horizon_days: int = 366) -> Projection:
         excess = max(0.0, per_day_needed - typical)
         average = excess / 2 / per_minute
     return Projection(remaining, days, finish, finish is not None and finish <= plan.deadline,
-                      per_day_needed, cap_needed, worst, average)
+                      per_day_needed, needed,
+                      None if needed is None else finish_day(plan, remaining, needed),
+                      extra_hours_needed(plan, remaining) if per_place > 0 else None,
+                      worst, average)

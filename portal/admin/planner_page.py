@@ -13,8 +13,9 @@ from starlette.routing import Route
 from portal.admin.access import admin_render, page
 from portal.admin.figures import calendar_facts, counts
 from portal.admin.planner import PlanInput, project
-from portal.i18n import N_
+from portal.i18n import N_, language_of
 from portal.state import state_of
+from portal.times import local_date
 from scheduler.calendar import holiday_calendar
 
 BAD = N_("Nilai tidak valid.")
@@ -95,12 +96,26 @@ async def planner_page(request: Request) -> Response:
         context["projection"] = projection
         shown = [d for d in projection.days if d.day <= max(values["deadline"],
                                                             projection.finish or today)]
+        lang = language_of(request)
+        context["dates"] = {
+            "deadline": local_date(values["deadline"], locale=lang),
+            "finish": local_date(projection.finish, locale=lang) if projection.finish else None,
+            "finish_with_cap": local_date(projection.finish_with_cap, locale=lang)
+            if projection.finish_with_cap else None,
+            "days": {d.day: local_date(d.day, locale=lang) for d in shown},
+        }
+        context["margin_days"] = (abs((values["deadline"] - projection.finish).days)
+                                  if projection.finish else None)
+        context["shown_days"] = shown
         context["chart"] = {
             "days": [d.day.isoformat() for d in shown],
             "cumulative": [d.cumulative for d in shown],
             "capacity": [d.capacity for d in shown],
             "remaining": projection.remaining,
             "deadline": values["deadline"].isoformat(),
+            "finish": projection.finish.isoformat() if projection.finish else None,
+            "marks": {"deadline": context["dates"]["deadline"],
+                      "finish": context["dates"]["finish"]},
         }
         context["holidays_in_window"] = [d for d in shown if d.holiday]
     return admin_render(request, "admin/planner.html", context, status=422 if errors else 200)

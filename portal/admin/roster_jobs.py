@@ -1,34 +1,40 @@
 """Roster imports in the background: the stored file, its progress in Redis, the RQ job.
 
-An upload becomes an *import*: the file is kept under ``var/uploads/roster/``
-(never served), its progress and outcome live in one Redis key, and
-``import_roster`` does the work, in the RQ worker for large files or in the
-request for small ones. The whole import is one database transaction written
-in batches: a failure halfway leaves nothing half-imported, and running the same
-import again (a job retried after a crash) gives the same rows, because each row
-is an upsert by NIK and a finished import is not run twice.
+An upload becomes an *import*: the file is kept in the upload store as
+``roster/<id>.csv`` (never served; on S3 every machine's worker reads it), its
+progress and outcome live in one Redis key, and ``import_roster`` does the work,
+in the RQ worker for large files or in the request for small ones. The whole
+import is one database transaction written in batches: a failure halfway leaves
+nothing half-imported, and running the same import again (a job retried after a
+crash) gives the same rows, because each row is an upsert by NIK and a finished
+import is not run twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from redis import Redis
 from rq import Queue
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.admin import audit
-from portal.form.uploads import write_durably
+from portal.form.uploads import (
+    MissingUpload,
+    UploadStore,
+    UploadStoreUnavailable,
+    upload_store,
+)
 from portal.i18n import N_
 from portal.keys import PortalKeys
-from scheduler.roster import BadRow, RosterChecker, RosterFormatError, RosterReport, read_roster
+from portal.redis_clients import SyncRedisClient
+from scheduler.roster import BadRow, RosterFormatError, RosterReport, checker_for, read_roster
 from scheduler.store import import_registrants
 
 log = logging.getLogger("antrean.admin.roster")
@@ -126,28 +132,27 @@ def report_key(prefix: str, import_id: str) -> str:
     return PortalKeys(prefix).roster_report(import_id)
 
 
-def stored_path(var_dir: Path, import_id: str, suffix: str) -> Path:
-    """Where an uploaded roster waits for its import (outside anything served)."""
+def stored_name(import_id: str, suffix: str) -> str:
+    """The working file an uploaded roster waits in for its import (never served)."""
     if not valid_import_id(import_id) or suffix not in (".csv", ".xlsx"):
         raise ValueError("not a roster import")
-    return var_dir / "uploads" / "roster" / f"{import_id}{suffix}"
+    return f"roster/{import_id}{suffix}"
 
 
-def store_upload(var_dir: Path, import_id: str, suffix: str, data: bytes) -> Path:
-    """Write the uploaded bytes durably under the import's id."""
-    path = stored_path(var_dir, import_id, suffix)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_durably(path, data)
-    return path
+def store_upload(store: UploadStore, import_id: str, suffix: str, data: bytes) -> str:
+    """Keep the uploaded bytes in the upload store, where every machine's worker finds them."""
+    name = stored_name(import_id, suffix)
+    store.keep(name, data)
+    return name
 
 
-def save_state(redis: Redis, prefix: str, state: RosterImport) -> None:
+def save_state(redis: SyncRedisClient, prefix: str, state: RosterImport) -> None:
     """Write an import's state; a finished one expires with its error report."""
     ttl = REPORT_TTL_SECONDS if state.finished else STATE_TTL_SECONDS
     redis.set(state_key(prefix, state.id), state.to_json(), ex=ttl)
 
 
-def load_state(redis: Redis, prefix: str, import_id: str) -> RosterImport | None:
+def load_state(redis: SyncRedisClient, prefix: str, import_id: str) -> RosterImport | None:
     """Read an import's state, or None when unknown or expired."""
     raw = redis.get(state_key(prefix, import_id))
     return None if raw is None else RosterImport.from_json(raw)
@@ -169,13 +174,16 @@ def import_roster_job(import_id: str, prefix: str) -> str:
     job = get_current_job()
     assert job is not None, "import_roster_job runs inside an RQ worker"
     runtime = current_runtime()
-    state = import_roster(job.connection, runtime.sessions, runtime.settings.var_dir, prefix,
+    # The progress lives beside the room's keys, where the console reads it; the job
+    # queue may be another Redis.
+    redis = runtime.redis if runtime.redis is not None else job.connection
+    state = import_roster(redis, runtime.sessions, upload_store(runtime.settings), prefix,
                          import_id)
     return "expired" if state is None else state.state
 
 
-def import_roster(redis: Redis, sessions: sessionmaker[Session], var_dir: Path, prefix: str,
-                  import_id: str) -> RosterImport | None:
+def import_roster(redis: SyncRedisClient, sessions: sessionmaker[Session], store: UploadStore,
+                  prefix: str, import_id: str) -> RosterImport | None:
     """Run one import to its end and return its final state (None if it expired).
 
     A finished import is returned as it is; anything else starts from the file
@@ -185,7 +193,7 @@ def import_roster(redis: Redis, sessions: sessionmaker[Session], var_dir: Path, 
     state = load_state(redis, prefix, import_id)
     if state is None:
         for suffix in (".csv", ".xlsx"):  # expired unseen: drop the roster it left behind
-            stored_path(var_dir, import_id, suffix).unlink(missing_ok=True)
+            store.discard(stored_name(import_id, suffix))
         return None
     if state.state == DONE:
         return state
@@ -193,10 +201,10 @@ def import_roster(redis: Redis, sessions: sessionmaker[Session], var_dir: Path, 
                     done=0, inserted=0, updated=0, unchanged=0, bad=0, reasons=[], error=None,
                     error_args={})
     save_state(redis, prefix, state)
-    path = stored_path(var_dir, import_id, state.suffix)
+    name = stored_name(import_id, state.suffix)
     try:
-        state = _import_file(redis, sessions, prefix, state, path)
-    except FileNotFoundError:
+        state = _import_file(redis, sessions, prefix, state, store.fetch(name))
+    except MissingUpload:
         state = _failed(state, FILE_GONE)
     except RosterFormatError as exc:
         state = _failed(state, UNREADABLE, reason=str(exc))
@@ -205,7 +213,8 @@ def import_roster(redis: Redis, sessions: sessionmaker[Session], var_dir: Path, 
         state = _failed(state, BROKEN)
     save_state(redis, prefix, state)
     # The file holds the whole roster: once the import has ended it has no use left.
-    path.unlink(missing_ok=True)
+    with contextlib.suppress(UploadStoreUnavailable):  # the store is down: the file waits
+        store.discard(name)
     return state
 
 
@@ -213,12 +222,12 @@ def _failed(state: RosterImport, message: str, **args: str) -> RosterImport:
     return replace(state, state=FAILED, finished_at=time.time(), error=message, error_args=args)
 
 
-def _import_file(redis: Redis, sessions: sessionmaker[Session], prefix: str,
-                 state: RosterImport, path: Path) -> RosterImport:
-    table = read_roster(path.read_bytes(), state.filename)
+def _import_file(redis: SyncRedisClient, sessions: sessionmaker[Session], prefix: str,
+                 state: RosterImport, data: bytes) -> RosterImport:
+    table = read_roster(data, state.filename)
     state = replace(state, total=table.total_rows)
     save_state(redis, prefix, state)
-    checker = RosterChecker(table.columns, dt.date.fromisoformat(state.today))
+    checker = checker_for(table, dt.date.fromisoformat(state.today))
     bad_rows: list[BadRow] = []
     with sessions() as session:
         for offset in range(0, table.total_rows, BATCH_ROWS):

@@ -65,14 +65,19 @@ def in_transaction(db: sessionmaker[Session], work: Callable[[Session], T]) -> T
         return work(session)
 
 
-def booking_json(booking: Booking, slot: Slot, zone: ZoneInfo) -> dict[str, Any]:
-    """The public JSON form of a booking (no NIK, no contact details)."""
+def booking_json(booking: Booking, slot: Slot, zone: ZoneInfo,
+                 public_url: str) -> dict[str, Any]:
+    """The public JSON form of a booking (no NIK, no contact details).
+
+    The ``.ics`` link is absolute from the configured public address, never from
+    the request's Host header, which the client chooses.
+    """
     code = format_code(booking.code)
     return {
         "code": code,
         "status": booking.status,
         "slot": slot_json(slot, zone),
-        "ics_url": f"/api/v1/bookings/{code}.ics",
+        "ics_url": f"{public_url}/api/v1/bookings/{code}.ics",
     }
 
 

@@ -8,6 +8,7 @@ path or the query string.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from portal.agency import calendar_title
 from portal.attempts import BOOKING_CODE, allow_attempt
 from portal.booking.actions import (
     PROOF_NEEDED,
@@ -31,6 +33,7 @@ from portal.booking.actions import (
 )
 from portal.browser import client_address
 from portal.errors import ApiError
+from portal.routing import route
 from portal.state import PortalState, state_of
 from portal.visitor.offers import (
     slot_json,
@@ -53,6 +56,7 @@ from scheduler.store import list_slots
 
 NIK_HEADER = "X-Antrean-NIK"
 MAX_RANGE_DAYS = 92
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _preference(raw: Any) -> SlotPreference:
@@ -114,7 +118,11 @@ async def api_slots(request: Request) -> Response:
     for name in ("from", "to"):
         raw = request.query_params.get(name)
         try:
-            days[name] = dt.date.fromisoformat(raw) if raw else None
+            # Only YYYY-MM-DD (RFC 3339 full-date, as documented): fromisoformat also
+            # reads 20240105 and week dates.
+            if raw is not None and not ISO_DAY.fullmatch(raw):
+                raise ValueError(raw)
+            days[name] = dt.date.fromisoformat(raw) if raw is not None else None
         except ValueError:
             fields[name] = "Tanggal harus berformat YYYY-MM-DD."
     first, last = days.get("from"), days.get("to")
@@ -145,6 +153,7 @@ async def api_book(request: Request) -> Response:
         # whether it is booked or registered.
         raise ApiError(403, "identity_required", PROOF_NEEDED)
     room, now, zone = state.settings.room, utc_now(), state.settings.tz
+    public_url = state.notify.public_url
     if has_slot:
         slot_id = _slot_id(body["slot_id"])
 
@@ -152,7 +161,7 @@ async def api_book(request: Request) -> Response:
             booking = book_slot(session, room, contact, slot_id, now)
             slot = session.get_one(Slot, booking.slot_id)
             announce(state, session, booking, slot)
-            return booking_json(booking, slot, zone)
+            return booking_json(booking, slot, zone, public_url)
     else:
         preference = _preference(body["preferences"])
 
@@ -160,7 +169,7 @@ async def api_book(request: Request) -> Response:
             booking = book_by_preference(session, room, contact, preference, now)
             slot = session.get_one(Slot, booking.slot_id)
             announce(state, session, booking, slot)
-            return booking_json(booking, slot, zone)
+            return booking_json(booking, slot, zone, public_url)
 
     try:
         answer = await run_in_threadpool(in_transaction, state.db, work)
@@ -174,11 +183,11 @@ async def api_booking(request: Request) -> Response:
     code = _code(request.path_params["code"])
     await _guard(state, request, code)
     nik = _owner_nik(request)
-    zone = state.settings.tz
+    zone, public_url = state.settings.tz, state.notify.public_url
     try:
         answer = await run_in_threadpool(
             in_transaction, state.db,
-            lambda session: booking_json(*find_booking(session, code, nik), zone),
+            lambda session: booking_json(*find_booking(session, code, nik), zone, public_url),
         )
     except BookingError as exc:
         raise api_error(exc) from exc
@@ -191,10 +200,12 @@ async def api_cancel(request: Request) -> Response:
     await _guard(state, request, code)
     nik = _owner_nik(request, await json_body(request))
     room, now, zone = state.settings.room, utc_now(), state.settings.tz
+    public_url = state.notify.public_url
     try:
         answer = await run_in_threadpool(
             in_transaction, state.db,
-            lambda session: booking_json(*cancel(state, session, room, code, nik, now), zone),
+            lambda session: booking_json(*cancel(state, session, room, code, nik, now), zone,
+                                         public_url),
         )
     except BookingError as exc:
         raise api_error(exc) from exc
@@ -209,11 +220,12 @@ async def api_reschedule(request: Request) -> Response:
     nik = _owner_nik(request, body)
     slot_id = _slot_id(body.get("slot_id"))
     room, now, zone = state.settings.room, utc_now(), state.settings.tz
+    public_url = state.notify.public_url
     try:
         answer = await run_in_threadpool(
             in_transaction, state.db,
             lambda session: booking_json(
-                *reschedule(state, session, room, code, nik, slot_id, now), zone
+                *reschedule(state, session, room, code, nik, slot_id, now), zone, public_url
             ),
         )
     except BookingError as exc:
@@ -221,23 +233,25 @@ async def api_reschedule(request: Request) -> Response:
     return JSONResponse(answer)
 
 
-def _ics_for(request: Request, code: str) -> bytes | None:
-    state = state_of(request)
+def _ics_for(state: PortalState, code: str) -> bytes | None:
+    """The booking's download: PUBLISH while active, CANCEL once cancelled (see scheduler.ics)."""
     with state.db() as session:
         found = booking_by_code(session, code)
-    if found is None or found[0].status != "active":
+    if found is None:
         return None
     booking, slot = found
-    portal_url = str(request.base_url).rstrip("/") + "/booking/cek"
-    return booking_ics(booking.code, slot.start, slot.end, portal_url,
-                       state.settings.timezone)
+    settings = state.notify
+    return booking_ics(booking.code, slot.start, slot.end, f"{settings.public_url}/booking/cek",
+                       state.settings.timezone, booking.updated_at, sequence=booking.sequence,
+                       cancelled=booking.status != "active", organizer=settings.smtp_from,
+                       title=calendar_title(settings.agency))
 
 
 async def api_booking_ics(request: Request) -> Response:
     # The code alone is enough here: the file holds the slot time, the code and
     # the portal address, no personal data, and calendar apps cannot send a header.
     code = _code(request.path_params["code"])
-    data = await run_in_threadpool(_ics_for, request, code)
+    data = await run_in_threadpool(_ics_for, state_of(request), code)
     if data is None:
         raise ApiError(404, "not_found", "Kode pemesanan tidak ditemukan.")
     return Response(
@@ -252,7 +266,6 @@ routes = [
     Route("/api/v1/bookings", api_book, methods=["POST"]),
     # Before "{code}": a path parameter would also match "K7M2-9QXA.ics".
     Route("/api/v1/bookings/{code}.ics", api_booking_ics, methods=["GET"]),
-    Route("/api/v1/bookings/{code}", api_booking, methods=["GET"]),
-    Route("/api/v1/bookings/{code}", api_cancel, methods=["DELETE"]),
+    route("/api/v1/bookings/{code}", {"GET": api_booking, "DELETE": api_cancel}),
     Route("/api/v1/bookings/{code}/reschedule", api_reschedule, methods=["POST"]),
 ]

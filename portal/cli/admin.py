@@ -27,12 +27,13 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         password = getpass.getpass("Kata sandi: ")
         if getpass.getpass("Ulangi kata sandi: ") != password:
             sys.exit("antrean: kata sandi tidak sama")
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.database_url, settings.database)
     try:
         upgrade(engine)
         with session_factory(engine)() as session:
             try:
-                user = create_user(session, args.username, args.role, password)
+                user = create_user(session, args.username, args.role, password,
+                                   settings.admin.passwords)
             except AccountError as exc:
                 sys.exit(f"antrean: {exc}")
             audit.record(session, "cli", "user.create", target=user.username,

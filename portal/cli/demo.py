@@ -27,7 +27,7 @@ def seed_demo(settings: Settings, now: dt.datetime | None = None) -> bool:
     Returns True when the demo data was written now, False when it was there already.
     """
     now = now or dt.datetime.now(dt.UTC)
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.database_url, settings.database)
     try:
         with session_factory(engine)() as session, session.begin():
             if get_calendar(session, settings.room) is not None:
@@ -63,13 +63,14 @@ def seed_demo_operator(settings: Settings) -> str | None:
     if not settings.demo:
         return None
     password = generate_password()
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.database_url, settings.database)
     try:
         with session_factory(engine)() as session, session.begin():
             if count_admins(session):
                 return None
             try:
-                create_user(session, DEMO_OPERATOR, "admin", password)
+                create_user(session, DEMO_OPERATOR, "admin", password,
+                            settings.admin.passwords)
             except AccountError:
                 # The name is taken by a non-admin account: leave it as the operators made it.
                 log.warning("demo: account %r exists without the admin role; none created",

@@ -9,14 +9,17 @@ import sys
 
 from portal.cli import admin as admin_cli
 from portal.cli import schedule as cli_schedule
+from portal.logs import configure_logging
 from portal.settings import Settings, SettingsError
 
 
 def _settings() -> Settings:
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as exc:
         sys.exit(f"antrean: {exc}")
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -28,6 +31,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         settings = replace(settings, demo=False)
     return run(settings)
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import os
+
+    from portal.cli.run import web_command
+    from portal.telemetry import prepare_multiprocess_dir
+
+    settings = _settings()
+    command = web_command(settings)
+    prepare_multiprocess_dir(settings.var_dir, os.environ)
+    # The server takes this process's place: the service manager's signals reach it.
+    os.execv(command[0], command)
+    return 0  # pragma: no cover (execv does not return)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -69,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="start web server, worker and scheduler loop")
     run.add_argument("--no-demo", action="store_true", help="start empty (no demo data)")
     run.set_defaults(func=cmd_run)
+
+    web = sub.add_parser("web", help="run the web server only (ANTREAN_HOST, ANTREAN_PORT, "
+                                     "ANTREAN_WEB_WORKERS)")
+    web.set_defaults(func=cmd_web)
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)

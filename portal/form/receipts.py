@@ -9,6 +9,11 @@ whether the NIK registered or not.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from babel.dates import format_date
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
@@ -16,17 +21,20 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from portal.admin.masking import mask_email, mask_phone
 from portal.browser import RECEIPT_COOKIE, SESSION_COOKIE, browser_of, client_address, set_cookie
-from portal.form.fields import FIELDS, UPLOADS
+from portal.form.fields import DOCUMENTS, FIELDS
 from portal.form.models import Submission
-from portal.i18n import N_, language_of
+from portal.form.receipt_pdf import receipt_document
+from portal.form.seal import Seal, documents_of, matches, normalise_code, seal_of
+from portal.i18n import N_, language_of, translations
 from portal.identity.proof import proved
 from portal.identity.routes import LIMITED, SENT, USED_UP, WRONG, check_code, remember, send_code
 from portal.identity.store import Checked
 from portal.state import state_of
 from portal.times import local_time
 from portal.web import Refused, checked_form, refusal_page, render
-from scheduler.nik import InvalidField, validate_nik
+from scheduler.nik import InvalidField, mask_nik, validate_nik
 
 RECEIPT_SECONDS = 30 * 86400
 NONE_FOR_NIK = N_("Belum ada pendaftaran yang selesai untuk NIK ini.")
@@ -75,17 +83,114 @@ def _find_page(request: Request, step: str = "ask", nik: str = "",
                   status=status)
 
 
-async def receipt(request: Request) -> Response:
+# Shown on the receipt after the name and NIK; contact details half hidden, as on paper
+# a receipt passes through other hands.
+_MASKED = {"telepon": mask_phone, "email": mask_email}
+_NOT_LISTED = ("nik", "nama")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One uploaded document as the receipt lists it."""
+
+    label: str
+    file_name: str
+    size_kb: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ReceiptView:
+    """Everything a receipt shows, for the page, the PDF and the public check alike."""
+
+    number: str
+    received: str
+    name: str
+    nik: str
+    details: list[tuple[str, str]]
+    documents: list[Document]
+    seal: Seal
+
+
+def _shown_value(field: Any, value: Any, locale: str) -> str:
+    if field.choices:
+        return translations(locale).gettext(str(dict(field.choices).get(value, value)))
+    if field.kind == "date":
+        try:
+            return format_date(dt.date.fromisoformat(str(value)), "d MMMM y", locale=locale)
+        except ValueError:
+            return str(value)
+    masked = _MASKED.get(field.name)
+    return (masked(str(value)) or "") if masked else str(value)
+
+
+def receipt_view(request: Request, submission: Submission, locale: str) -> ReceiptView:
+    """The receipt of ``submission`` in the page's language and the registration's zone."""
+    settings = state_of(request).settings
+    data = submission.data or {}
+    gettext = translations(locale).gettext
+    details = [(gettext(f.label), _shown_value(f, data[f.name], locale)) for f in FIELDS
+               if f.name not in _NOT_LISTED and data.get(f.name)]
+    documents = [Document(gettext(DOCUMENTS.get(slot, slot)), str(info.get("name", "")),
+                          max(1, round(int(info.get("size", 0)) / 1024)),
+                          str(info.get("sha256", "")))
+                 for slot, info in documents_of(data)]
+    return ReceiptView(
+        number=submission.registration_number,
+        received=local_time(submission.created_at, settings.tz, locale=locale, long=True),
+        name=submission.name, nik=mask_nik(submission.nik), details=details,
+        documents=documents,
+        seal=seal_of(str(settings.secret_key), settings.notify.public_url, submission))
+
+
+async def _kept_submission(request: Request) -> Submission | None:
     number = kept_number(request)
-    submission = None if number is None else await run_in_threadpool(
-        _one, request, registration_number=number)
+    if number is None:
+        return None
+    return await run_in_threadpool(_one, request, registration_number=number)
+
+
+async def receipt(request: Request) -> Response:
+    submission = await _kept_submission(request)
     if submission is None:
         return _find_page(request)
-    state = state_of(request)
-    received = local_time(submission.created_at, state.settings.tz,
-                          locale=language_of(request)) if submission.created_at else ""
-    return render(request, "receipt.html", {"submission": submission, "fields": FIELDS,
-                                            "uploads": UPLOADS, "received": received})
+    view = receipt_view(request, submission, language_of(request))
+    return render(request, "receipt.html", {"receipt": view},
+                  headers={"Cache-Control": "private, no-store"})
+
+
+async def receipt_pdf(request: Request) -> Response:
+    submission = await _kept_submission(request)
+    if submission is None:
+        return RedirectResponse("/kwitansi", status_code=303)
+    lang = language_of(request)
+    view = receipt_view(request, submission, lang)
+    data = await run_in_threadpool(receipt_document, view, state_of(request).settings.agency,
+                                   lang)
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="bukti-{view.number}.pdf"',
+        "Cache-Control": "private, no-store"})
+
+
+async def verify_receipt(request: Request) -> Response:
+    """The public check of a receipt: its number and code, typed or from the QR code."""
+    number = request.query_params.get("n", "").strip().upper()[:24]
+    code = request.query_params.get("k", "")[:40]
+    context: dict[str, Any] = {"values": {"n": number, "k": normalise_code(code)}}
+    if number or code:
+        submission = await run_in_threadpool(_one, request, registration_number=number) \
+            if number else None
+        view = None if submission is None else receipt_view(request, submission,
+                                                            language_of(request))
+        # An unknown number answers exactly as a wrong code does.
+        if view is not None and matches(view.seal.code, code):
+            context["receipt"] = view
+        else:
+            context["mismatch"] = True
+    status = 404 if context.get("mismatch") else 200
+    # Never kept by a shared cache: a proxy holding a page with a person's name is unwanted.
+    return render(request, "receipt_verify.html", context, status=status,
+                  headers={"Cache-Control": "private, no-store"})
 
 
 async def _show_for(request: Request, nik: str) -> Response:
@@ -140,6 +245,8 @@ async def find_verify(request: Request) -> Response:
 
 routes = [
     Route("/kwitansi", receipt, methods=["GET"]),
+    Route("/kwitansi.pdf", receipt_pdf, methods=["GET"]),
+    Route("/cek-bukti", verify_receipt, methods=["GET"]),
     Route("/kwitansi/kode", find_send, methods=["POST"]),
     Route("/kwitansi/verifikasi", find_verify, methods=["POST"]),
 ]

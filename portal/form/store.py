@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Any
 
@@ -115,8 +116,12 @@ def store_submission(
     existing = submission_by_key(session, idempotency_key)
     if existing is not None:
         return existing, False
+    # Set here, to the second: the receipt's seal signs this moment, and every
+    # database must give back exactly what was signed.
+    received = dt.datetime.now(dt.UTC).replace(microsecond=0)
     for _attempt in range(5):
         submission = Submission(
+            created_at=received,
             registration_number=new_registration_number(),
             idempotency_key=idempotency_key,
             nik=nik,

@@ -6,12 +6,11 @@ import enum
 from dataclasses import dataclass
 from importlib import resources
 
-from redis.asyncio import Redis
-
 from portal.attempts import Limit, allow_attempt, failed_attempt
 from portal.identity.codes import code_digest, new_code, nik_digest
 from portal.identity.contacts import Contact
 from portal.keys import PortalKeys
+from portal.redis_clients import AsyncRedisClient
 
 CODE_SECONDS = 10 * 60
 GUESSES_PER_CODE = 5
@@ -19,8 +18,10 @@ GUESSES_PER_CODE = 5
 # per address (an office shares one).
 SENDS_PER_NIK = Limit("code-send-nik", 3, 60 * 60)
 SENDS_PER_CONTACT = Limit("code-send-contact", 5, 60 * 60)
-SENDS_PER_ADDRESS = Limit("code-send-address", 60, 60 * 60)
-CODE_GUESS = Limit("one-time-code", 20, 15 * 60)
+# One address asks for codes for everybody behind it: an office's staff, a carrier's
+# NAT. Its bound is the cost of one machine asking for messages all day, not a person's.
+SENDS_PER_ADDRESS = Limit("code-send-address", 600, 60 * 60)
+CODE_GUESS = Limit("one-time-code", 20, 15 * 60, per_address=600)
 
 _VERIFY = resources.files("portal.identity").joinpath("verify_code.lua").read_text()
 
@@ -45,7 +46,7 @@ class CheckResult:
 class OneTimeCodes:
     """The codes of one portal, kept as keyed digests (a Redis dump reveals none)."""
 
-    def __init__(self, redis: Redis, keys: PortalKeys, secret: str) -> None:
+    def __init__(self, redis: AsyncRedisClient, keys: PortalKeys, secret: str) -> None:
         self.redis = redis
         self.keys = keys
         self.secret = secret
@@ -57,10 +58,11 @@ class OneTimeCodes:
 
     async def may_send(self, nik: str, contacts: tuple[Contact, ...], address: str) -> bool:
         """Count a send for the NIK, each contact and the asking address; False past a limit."""
-        checks = [await allow_attempt(self.redis, self.keys, SENDS_PER_NIK, self._who(nik)),
+        checks = [await allow_attempt(self.redis, self.keys, SENDS_PER_NIK, None,
+                                      self._who(nik)),
                   await allow_attempt(self.redis, self.keys, SENDS_PER_ADDRESS, address)]
         for contact in contacts:
-            checks.append(await allow_attempt(self.redis, self.keys, SENDS_PER_CONTACT,
+            checks.append(await allow_attempt(self.redis, self.keys, SENDS_PER_CONTACT, None,
                                               f"{contact.channel}:{contact.address}"))
         return all(checks)
 

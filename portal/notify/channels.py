@@ -28,6 +28,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
+from portal.notify.gateway import refusal, split_credentials
 from portal.notify.messages import refuse_nik
 from portal.notify.settings import NotifySettings
 
@@ -188,8 +189,11 @@ def build_sms_request(settings: NotifySettings, to: str, text: str,
             template = template.replace(placeholder, escape(value))
         return template
 
-    url = fill(settings.sms_url, lambda v: urllib.parse.quote(v, safe=""))
+    # User-info never stays in the URL (nor, from there, in the Host header).
+    url, basic = split_credentials(fill(settings.sms_url, lambda v: urllib.parse.quote(v, safe="")))
     headers: dict[str, str] = {}
+    if settings.sms_basic_auth is not None or basic is not None:
+        headers["Authorization"] = str(settings.sms_basic_auth or basic)
     body = b""
     if settings.sms_content_type == "json":
         filled = fill(settings.sms_body_template, lambda v: json.dumps(v)[1:-1])
@@ -210,7 +214,8 @@ def build_sms_request(settings: NotifySettings, to: str, text: str,
 
 
 class SmsGatewayChannel:
-    """SMS through an HTTP gateway; a non-2xx answer, a timeout or no answer is a failure."""
+    """SMS through an HTTP gateway; an answer outside the success rule (by default any
+    non-2xx), a timeout or no answer is a failure."""
 
     transport = "http"
 
@@ -246,7 +251,7 @@ class SmsGatewayChannel:
             response = http.client.HTTPResponse(sock, method=request.method)
             try:
                 response.begin()
-                response.read(65536)
+                answer = response.read(65536)
             finally:
                 response.close()
         except TimeoutError:
@@ -256,8 +261,9 @@ class SmsGatewayChannel:
                                 after_handover=True) from None
         finally:
             sock.close()
-        if not 200 <= response.status < 300:
-            raise DeliveryError(f"sms gateway answered {response.status}", after_handover=True)
+        reason = refusal(self.settings.sms_success, response.status, answer)
+        if reason is not None:
+            raise DeliveryError(reason, after_handover=True)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from icalendar import Calendar
 from redis.exceptions import RedisError
 from rq import Queue, Retry
 from rq.job import Job
@@ -23,6 +24,7 @@ from rq.utils import utcparse
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from portal.form.seal import seal_of, stored_utc
 from portal.notify.jobs import send_notification
 from portal.notify.messages import claim_minutes
 from portal.notify.models import Notification
@@ -94,6 +96,11 @@ def slot_key(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
+# Jobs sent to Redis in one pipeline: a roster of thousands goes in a few round trips
+# without one reply growing past what Redis buffers comfortably.
+ENQUEUE_CHUNK = 1000
+
+
 def _retry(settings: NotifySettings) -> Retry | None:
     intervals = list(settings.retry_intervals)
     return Retry(max=len(intervals), interval=intervals) if intervals else None
@@ -108,8 +115,8 @@ def _job_data(settings: NotifySettings, notification_id: int, job_id: str) -> An
 
 
 def _enqueue_now(queue: Queue, settings: NotifySettings, jobs: list[tuple[int, str]]) -> None:
-    for start in range(0, len(jobs), 1000):
-        chunk = jobs[start:start + 1000]
+    for start in range(0, len(jobs), ENQUEUE_CHUNK):
+        chunk = jobs[start:start + ENQUEUE_CHUNK]
         try:
             with queue.connection.pipeline() as pipe:
                 queue.enqueue_many([_job_data(settings, nid, jid) for nid, jid in chunk],
@@ -254,7 +261,10 @@ def booking_context(settings: NotifySettings, booking: BookingNotice) -> dict[st
 def _ics(ics: bytes | None, code: str) -> tuple[Attachment, ...]:
     if not ics:
         return ()
-    return (Attachment(f"jadwal-{code}.ics", "text/calendar", ics),)
+    # iMIP (RFC 6047) wants the iTIP method on the MIME part too, as the file has it.
+    method = Calendar.from_ical(ics).get("method")
+    content_type = f"text/calendar; method={method}" if method else "text/calendar"
+    return (Attachment(f"jadwal-{code}.ics", content_type, ics),)
 
 
 def _send_all(session: Session, queue: Queue, settings: NotifySettings,
@@ -301,12 +311,14 @@ def notify_booking_rescheduled(session: Session, queue: Queue, settings: NotifyS
 
 
 def notify_booking_cancelled(session: Session, queue: Queue, settings: NotifySettings,
-                             booking: BookingNotice) -> list[Notification]:
-    """Tell of a cancelled booking, and withdraw its queued reminders."""
+                             booking: BookingNotice,
+                             ics: bytes | None = None) -> list[Notification]:
+    """Tell of a cancelled booking (the e-mail carries the CANCEL), withdraw its reminders."""
     withdraw_booking_messages(session, booking.code, booking.slot_start)
     return _send_all(session, queue, settings, contact_requests(
         booking.email, booking.phone, purpose="booking_cancelled", reference=booking.reference,
-        template="booking_cancelled", context=booking_context(settings, booking)))
+        template="booking_cancelled", context=booking_context(settings, booking),
+        attachments=_ics(ics, booking.code)))
 
 
 def withdraw_booking_messages(session: Session, code: str, slot_start: datetime) -> int:
@@ -318,8 +330,11 @@ def notify_submission_receipt(session: Session, queue: Queue, settings: NotifySe
                               submission: Any) -> list[Notification]:
     """Send the receipt of a finished registration with its registration number."""
     data = submission.data or {}
+    seal = seal_of(str(settings.secret_key), settings.public_url, submission)
     context = {"name": submission.name, "registration_number": submission.registration_number,
-               "receipt_url": f"{settings.public_url}/kwitansi"}
+               "receipt_url": f"{settings.public_url}/kwitansi",
+               "received": slot_key(stored_utc(submission.created_at)), "seal_code": seal.code,
+               "verify_url": seal.url}
     return _send_all(session, queue, settings, contact_requests(
         data.get("email"), data.get("telepon"), purpose="submission_receipt",
         reference=submission.registration_number, template="submission_receipt",

@@ -14,6 +14,7 @@ from rq import Queue
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from portal.agency import calendar_title
 from portal.notify.dispatch import (
     BookingNotice,
     notify_booking_cancelled,
@@ -50,24 +51,29 @@ def booking_notice(session: Session, booking: Booking, slot: Slot,
     )
 
 
-def _ics(notice: BookingNotice, settings: NotifySettings) -> bytes:
-    return booking_ics(notice.code, notice.slot_start, notice.slot_end, settings.public_url,
-                       tz=settings.timezone)
+def booking_invite(booking: Booking, slot: Slot, settings: NotifySettings,
+                   attendee: str | None) -> bytes:
+    """The invite a booking's e-mail carries: REQUEST while active, CANCEL once cancelled."""
+    return booking_ics(booking.code, slot.start, slot.end, f"{settings.public_url}/booking/cek",
+                       tz=settings.timezone, stamp=booking.updated_at,
+                       sequence=booking.sequence, cancelled=booking.status != "active",
+                       organizer=settings.smtp_from, attendee=attendee,
+                       title=calendar_title(settings.agency))
 
 
 def announce_booking(session: Session, queue: Queue, settings: NotifySettings, booking: Booking,
                      slot: Slot, *, moved_from: dt.datetime | None = None) -> None:
     """Confirm a new, moved or cancelled booking to the person, once per slot."""
     notice = booking_notice(session, booking, slot, settings)
+    invite = booking_invite(booking, slot, settings, notice.email)
     if booking.status != "active":
-        notify_booking_cancelled(session, queue, settings, notice)
+        notify_booking_cancelled(session, queue, settings, notice, invite)
         return
     booking.told_at = dt.datetime.now(dt.UTC)
     if moved_from is not None:
-        notify_booking_rescheduled(session, queue, settings, notice, moved_from,
-                                   _ics(notice, settings))
+        notify_booking_rescheduled(session, queue, settings, notice, moved_from, invite)
     else:
-        notify_booking_confirmed(session, queue, settings, notice, _ics(notice, settings))
+        notify_booking_confirmed(session, queue, settings, notice, invite)
 
 
 def remember_contact(session: Session, room: str, number: int, email: str | None,

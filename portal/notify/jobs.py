@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from redis import Redis
 from rq import get_current_job
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,6 +47,7 @@ from portal.notify.models import QUEUED, Notification
 from portal.notify.ratelimit import ChannelRateLimiter
 from portal.notify.records import Attachment, claim, mark_sent, mark_unsent
 from portal.notify.settings import NotifySettings
+from portal.redis_clients import TIMEOUTS, SyncRedisClient, open_sync
 
 log = logging.getLogger("antrean.notify")
 
@@ -62,6 +62,8 @@ class NotifyRuntime:
 
     settings: NotifySettings
     sessions: sessionmaker[Session]
+    # The room's Redis (not the job queue's): rate buckets, roster import progress.
+    redis: SyncRedisClient | None
     limiter: ChannelRateLimiter | None
     outbox: OutboxChannel
     smtp: SmtpChannel | None
@@ -74,20 +76,21 @@ class NotifyRuntime:
 
 
 def build_runtime(settings: NotifySettings, sessions: sessionmaker[Session] | None = None,
-                  redis: Redis | None = None) -> NotifyRuntime:
+                  redis: SyncRedisClient | None = None) -> NotifyRuntime:
     """Build the runtime a worker's jobs use (connections open lazily on first use)."""
     if sessions is None:
-        engine = create_db_engine(settings.database_url)
+        engine = create_db_engine(settings.database_url, settings.database)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_commit_without_fsync)
         sessions = session_factory(engine)
     if redis is None and settings.redis_url is not None:
-        redis = Redis.from_url(settings.redis_url)
+        redis = open_sync(settings.redis_url, **TIMEOUTS)
     limiter = ChannelRateLimiter(redis, dict(settings.channel_rates),
                                  PortalKeys(settings.redis_prefix)) if redis else None
     return NotifyRuntime(
         settings=settings,
         sessions=sessions,
+        redis=redis,
         limiter=limiter,
         outbox=OutboxChannel(settings.outbox_dir),
         smtp=SmtpChannel(settings) if settings.smtp_host and not settings.outbox else None,
@@ -151,18 +154,40 @@ def send_notification(notification_id: int) -> str:
             return "superseded"
         except UnsafeMessage as exc:
             _record_failure(session, record, fence, str(exc), final=True)
+            count_outcome(runtime, record.channel, "refused")
             return "refused"
         except DeliveryError as exc:
             final = _last_try()
             _record_failure(session, record, fence, exc.reason, final=final)
+            count_outcome(runtime, record.channel, "failed" if final else "retried")
             raise
         except Exception as exc:
             final = _last_try()
             _record_failure(session, record, fence, f"error: {type(exc).__name__}", final=final)
+            count_outcome(runtime, record.channel, "failed" if final else "retried")
             raise
+        count_outcome(runtime, record.channel, "sent")
         log.info("notification %s sent: channel=%s via=%s purpose=%s recipient=%s",
                  record.id, record.channel, transport, record.purpose, record.recipient_key[:12])
         return "sent"
+
+
+OUTCOMES = ("sent", "retried", "failed", "refused")
+
+
+def count_outcome(runtime: NotifyRuntime, channel: str, outcome: str) -> None:
+    """Count one delivery's outcome in Redis, where /metrics of any web process reads it.
+
+    The jobs run in worker processes (forked per job, on any machine), so a counter
+    in this process would be lost with it; a missing Redis costs the count, not the job.
+    """
+    if runtime.redis is None:
+        return
+    try:
+        runtime.redis.hincrby(PortalKeys(runtime.settings.redis_prefix).notify_outcomes(),
+                              f"{channel}:{outcome}", 1)
+    except Exception as exc:
+        log.warning("notification outcome not counted: %s", type(exc).__name__)
 
 
 def _record_failure(session: Session, record: Notification, fence: int, reason: str,
@@ -198,7 +223,8 @@ def _deliver(runtime: NotifyRuntime, session: Session, record: Notification, fen
         session.commit()
 
     if record.channel == "email":
-        content = render_email(record.template, record.context, settings.timezone)
+        content = render_email(record.template, record.context, settings.timezone,
+                               settings.agency)
         attachments = tuple(Attachment.from_json(a) for a in record.attachments or ())
         message = build_email(content, sender=settings.smtp_from, to=record.address,
                               message_id=message_id_for(record.id, settings.smtp_from),
@@ -211,7 +237,8 @@ def _deliver(runtime: NotifyRuntime, session: Session, record: Notification, fen
         else:
             raise DeliveryError("no SMTP server configured")
     elif record.channel == "sms":
-        sms_text = render_sms(record.template, record.context, settings.timezone)
+        sms_text = render_sms(record.template, record.context, settings.timezone,
+                              settings.agency)
         if settings.outbox:
             runtime.outbox.send_sms(record.address, sms_text, record.id, handover)
         elif runtime.sms is not None:

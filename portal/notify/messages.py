@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from babel.dates import format_datetime
 
+from portal.agency import Agency
 from portal.notify.records import Attachment
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -69,7 +70,7 @@ def _as_datetime(value: Any) -> datetime:
 
 
 @cache
-def _environment(timezone: str) -> jinja2.Environment:
+def _environment(timezone: str, agency: Agency) -> jinja2.Environment:
     tz = ZoneInfo(timezone)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -94,33 +95,36 @@ def _environment(timezone: str) -> jinja2.Environment:
     def clock(value: Any) -> str:
         return _as_datetime(value).astimezone(tz).strftime("%H.%M") + " " + _zone_name(tz)
 
+    env.globals["agency"] = agency
     env.filters["waktu"] = when
     env.filters["waktu_singkat"] = short_when
     env.filters["jam"] = clock
     return env
 
 
-def warm_templates(timezone: str) -> None:
+def warm_templates(timezone: str, agency: Agency | None = None) -> None:
     """Compile every notification template now (before a worker forks its job processes)."""
-    env = _environment(timezone)
+    env = _environment(timezone, agency or Agency())
     for kind in KINDS:
         for suffix in (".subject.txt", ".txt", ".html", ".sms.txt"):
             env.get_template(f"notify/{kind}{suffix}")
 
 
-def _render(timezone: str, name: str, context: dict[str, Any]) -> str:
-    return _environment(timezone).get_template(name).render(**context).strip()
+def _render(timezone: str, name: str, context: dict[str, Any], agency: Agency | None) -> str:
+    env = _environment(timezone, agency or Agency())
+    return env.get_template(name).render(**context).strip()
 
 
-def render_email(kind: str, context: dict[str, Any], timezone: str) -> EmailContent:
+def render_email(kind: str, context: dict[str, Any], timezone: str,
+                 agency: Agency | None = None) -> EmailContent:
     """Render the subject, plain-text and HTML parts of an e-mail."""
     if kind not in KINDS:
         raise ValueError(f"unknown message kind {kind!r}")
-    subject = " ".join(_render(timezone, f"notify/{kind}.subject.txt", context).split())
+    subject = " ".join(_render(timezone, f"notify/{kind}.subject.txt", context, agency).split())
     return EmailContent(
         subject=subject,
-        text=_render(timezone, f"notify/{kind}.txt", context) + "\n",
-        html=_render(timezone, f"notify/{kind}.html", context) + "\n",
+        text=_render(timezone, f"notify/{kind}.txt", context, agency) + "\n",
+        html=_render(timezone, f"notify/{kind}.html", context, agency) + "\n",
     )
 
 
@@ -156,14 +160,24 @@ def refuse_nik(text: str) -> None:
         raise UnsafeMessage("SMS text contains a 16-digit number")
 
 
-def render_sms(kind: str, context: dict[str, Any], timezone: str) -> str:
+def render_sms(kind: str, context: dict[str, Any], timezone: str,
+               agency: Agency | None = None) -> str:
     """Render an SMS: GSM-7, one line of words, and never a NIK."""
     if kind not in KINDS:
         raise ValueError(f"unknown message kind {kind!r}")
-    text = " ".join(_render(timezone, f"notify/{kind}.sms.txt", context).split())
+    text = " ".join(_render(timezone, f"notify/{kind}.sms.txt", context, agency).split())
     text = to_gsm7(text)
     refuse_nik(text)
     return text
+
+
+def _calendar_params(subtype: str) -> dict[str, str]:
+    """The iTIP method of a ``calendar; method=...`` part, PUBLISH when it names none."""
+    for param in subtype.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "method" and value.strip():
+            return {"method": value.strip().upper()}
+    return {"method": "PUBLISH"}
 
 
 def build_email(content: EmailContent, *, sender: str, to: str, message_id: str,
@@ -183,7 +197,7 @@ def build_email(content: EmailContent, *, sender: str, to: str, message_id: str,
     message.add_alternative(content.html, subtype="html", charset="utf-8")
     for attachment in attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
-        params = {"method": "PUBLISH"} if subtype.startswith("calendar") else {}
+        params = _calendar_params(subtype) if subtype.startswith("calendar") else {}
         message.add_attachment(attachment.data, maintype=maintype,
                                subtype=subtype.split(";")[0] or "octet-stream",
                                filename=attachment.filename, params=params)

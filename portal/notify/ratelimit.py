@@ -7,9 +7,8 @@ import time
 from collections.abc import Callable
 from importlib import resources
 
-from redis import Redis
-
 from portal.keys import PortalKeys
+from portal.redis_clients import SyncRedisClient
 
 _SCRIPT = resources.files("portal.notify").joinpath("token_bucket.lua").read_text()
 
@@ -17,8 +16,8 @@ _SCRIPT = resources.files("portal.notify").joinpath("token_bucket.lua").read_tex
 class ChannelRateLimiter:
     """Spread sends on each channel to its configured rate, across all processes."""
 
-    def __init__(self, client: Redis, rates: dict[str, float], keys: PortalKeys | None = None,
-                 *, clock: Callable[[], float] = time.time,
+    def __init__(self, client: SyncRedisClient, rates: dict[str, float],
+                 keys: PortalKeys | None = None, *, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._client = client
         self._rates = rates

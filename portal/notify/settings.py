@@ -7,10 +7,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.datastructures import Secret
 
+from portal.agency import Agency
+from portal.db import DatabaseOptions
 from portal.environment import Environment, SettingsError
+from portal.notify.gateway import SuccessRule, parse_statuses, split_credentials
+
+if TYPE_CHECKING:
+    from portal.settings import UploadSettings
 
 CHANNELS = ("email", "sms")
 _OFFSET = re.compile(r"^\s*(\d+)\s*([dhms])\s*$")
@@ -67,11 +74,16 @@ class NotifySettings:
     env: str = "development"
     var_dir: Path = Path("var")
     redis_url: str | None = None
+    job_redis_url: str | None = None
     redis_prefix: str = "antrean"
     database_url: str = ""
+    database: DatabaseOptions = field(default_factory=DatabaseOptions)
     timezone: str = "Asia/Jakarta"
     secret_key: Secret = field(default_factory=lambda: Secret(""))
     public_url: str = "http://127.0.0.1:8000"
+    agency: Agency = field(default_factory=Agency)
+    # Where roster imports wait for a worker (None: the local store under var_dir).
+    uploads: UploadSettings | None = None
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_username: str | None = None
@@ -84,6 +96,10 @@ class NotifySettings:
     sms_body_template: str = '{"to": "{to}", "message": "{message}"}'
     sms_content_type: str = "json"  # json | form
     sms_auth_header: Secret | None = None  # e.g. "Authorization: Bearer ..."
+    # The user-info of ANTREAN_SMS_URL as an Authorization value ("Basic ..."); the
+    # URL itself is kept without it.
+    sms_basic_auth: Secret | None = None
+    sms_success: SuccessRule = field(default_factory=SuccessRule)
     sms_timeout: float = 10.0
     outbox: bool = True
     channel_rates: Mapping[str, float] = field(
@@ -93,6 +109,11 @@ class NotifySettings:
     lease_seconds: int = 300
     job_timeout_seconds: int = 120
     reminder_offsets: tuple[timedelta, ...] = (timedelta(days=1), timedelta(minutes=30))
+
+    @property
+    def job_url(self) -> str | None:
+        """The job queue's Redis: ANTREAN_JOB_REDIS_URL, else the room's own."""
+        return self.job_redis_url or self.redis_url
 
     @property
     def outbox_dir(self) -> Path:
@@ -141,6 +162,7 @@ class NotifySettings:
             # A lease shorter than a job's run would hand a live job's message to another.
             raise SettingsError("ANTREAN_NOTIFY_LEASE_SECONDS must exceed "
                                 "ANTREAN_NOTIFY_JOB_TIMEOUT_SECONDS")
+        sms_url, sms_basic_auth = _sms_url(env)
         default_port = {"none": 25, "starttls": 587, "tls": 465}[security]
         return cls(
             public_url=(get("PUBLIC_URL") or default_public_url).rstrip("/"),
@@ -151,7 +173,9 @@ class NotifySettings:
             smtp_security=security,
             smtp_from=get("SMTP_FROM", cls.smtp_from) or cls.smtp_from,
             smtp_timeout=get_number("SMTP_TIMEOUT", 30.0),
-            sms_url=get("SMS_URL"),
+            sms_url=sms_url,
+            sms_basic_auth=sms_basic_auth,
+            sms_success=_sms_success(env),
             sms_method=method,
             sms_body_template=get("SMS_BODY_TEMPLATE", cls.sms_body_template)
             or cls.sms_body_template,
@@ -167,3 +191,39 @@ class NotifySettings:
             reminder_offsets=parse_offsets(get("REMINDER_OFFSETS", "1d,30m") or ""),
         )
 
+
+
+def _sms_url(env: Environment) -> tuple[str | None, Secret | None]:
+    """ANTREAN_SMS_URL without its user-info, and that user-info as Basic authorisation."""
+    raw = env.text("SMS_URL")
+    if raw is None:
+        return None, None
+    url, basic = split_credentials(raw)
+    if basic is None:
+        return url, None
+    header = str(env.secret("SMS_AUTH_HEADER") or "")
+    if header.partition(":")[0].strip().lower() == "authorization":
+        raise SettingsError("ANTREAN_SMS_URL carries a user and password and "
+                            "ANTREAN_SMS_AUTH_HEADER an Authorization header: keep one")
+    return url, Secret(basic)
+
+
+def _sms_success(env: Environment) -> SuccessRule:
+    """ANTREAN_SMS_SUCCESS_*: the statuses, JSON field and pattern that mean "sent"."""
+    try:
+        statuses = parse_statuses(env.text("SMS_SUCCESS_STATUSES", "2xx") or "2xx")
+    except ValueError as exc:
+        raise SettingsError(f"ANTREAN_SMS_SUCCESS_STATUSES: {exc}") from exc
+    name = (env.text("SMS_SUCCESS_FIELD") or "").strip() or None
+    values = tuple(v.strip() for v in (env.text("SMS_SUCCESS_VALUES") or "").split(",")
+                   if v.strip())
+    if (name is None) != (not values):
+        raise SettingsError("ANTREAN_SMS_SUCCESS_FIELD and ANTREAN_SMS_SUCCESS_VALUES "
+                            "go together (e.g. status and ok,sent,queued)")
+    pattern_raw = env.text("SMS_SUCCESS_PATTERN")
+    try:
+        pattern = re.compile(pattern_raw) if pattern_raw else None
+    except re.error as exc:
+        raise SettingsError(f"ANTREAN_SMS_SUCCESS_PATTERN is not a regular expression: "
+                            f"{exc}") from exc
+    return SuccessRule(statuses, name, values, pattern)

@@ -13,22 +13,24 @@ from __future__ import annotations
 import argparse
 import sys
 
-from redis import Redis
 from rq import SimpleWorker, Worker
 
 from portal.notify import dispatch, jobs  # noqa: F401  (preloaded before the first fork)
 from portal.notify.messages import warm_templates
 from portal.notify.settings import NotifySettings
+from portal.redis_clients import open_job_connection
 from portal.settings import SettingsError
 
 
 def run_worker(settings: NotifySettings, *, simple: bool, burst: bool = False,
                queues: tuple[str, ...] = ("antrean",)) -> bool:
     """Work the queues until stopped (or empty, with ``burst``); True if any job ran."""
-    if settings.redis_url is None:
+    if settings.job_url is None:
         raise SettingsError("the worker needs ANTREAN_REDIS_URL")
-    warm_templates(settings.timezone)
-    connection = Redis.from_url(settings.redis_url)
+    warm_templates(settings.timezone, settings.agency)
+    # RQ's queues and workers on the job Redis; what jobs change in the room's Redis
+    # (rate buckets, roster imports) goes through the runtime's own client.
+    connection = open_job_connection(settings.job_url)
     worker_class = SimpleWorker if simple else Worker
     worker = worker_class(list(queues), connection=connection)
     return bool(worker.work(burst=burst, with_scheduler=True))

@@ -34,7 +34,7 @@ from portal.middleware import SecurityHeaders, api_headers
 from portal.state import PortalState
 from portal.visitor.place import poll_answer_from_snapshot
 from portal.visitor.queue_api import join_visitor
-from portal.web import MAX_BODY, parse_json_object
+from portal.web import parse_json_object
 from waitroom.tokens import TokenError
 
 QUEUE_PREFIX = "/api/v1/queue/"
@@ -60,9 +60,13 @@ class HotPaths:
             if method == "GET":
                 body = self._status(scope)
                 if body is not None:
+                    # named like the route's, for the access log and /metrics
+                    scope["path_params"] = {"token": scope["path"][len(QUEUE_PREFIX):]}
+                    scope["endpoint"] = HotPaths
                     await self._send_json(scope, send, 200, body, None)
                     return
             elif method == "POST" and scope["path"] == JOIN_PATH:
+                scope["endpoint"] = HotPaths
                 await self._join(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -129,18 +133,13 @@ def _browser_secret(scope: Scope) -> str | None:
 
 
 async def _read_body(receive: Receive) -> bytes | None:
-    """The request body (None if the client went away), cut off past the API's limit."""
+    """The request body (None if the client went away); portal.bodies bounds it in front."""
     chunks: list[bytes] = []
-    size = 0
     while True:
         message: Message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            return b"".join([*chunks, chunk])  # too long: parse_json_object answers 413
-        chunks.append(chunk)
+        chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
     return b"".join(chunks)

@@ -23,7 +23,15 @@ from portal.browser import (
 )
 from portal.state import PortalState
 from waitroom.eta import WaitEstimate, poll_after_ms
-from waitroom.room import JoinRateLimited, Place, QueueClosed, SessionGrant, WaitingRoom
+from waitroom.room import (
+    JoinLimit,
+    JoinProof,
+    JoinRateLimited,
+    Place,
+    QueueClosed,
+    SessionGrant,
+    WaitingRoom,
+)
 from waitroom.states import VisitorState
 from waitroom.tokens import QueueTicket, SessionTicket
 
@@ -136,11 +144,13 @@ def browser_hash(state: PortalState, tag: str) -> str:
 
 async def join_queue(
     state: PortalState, browser: Browser, address: str, identities: list[str], *,
-    booked: bool = False,
+    booked: bool = False, proof: JoinProof | None = None,
 ) -> tuple[Place, str]:
     """Queue the visitor (booked: in the priority lane); return the place and its token.
 
-    ``address`` is the hashed client address the per-address join limit counts.
+    ``address`` is the hashed client address whose join bucket a walk-in draws from
+    (``proof`` lets one past it). A booked visitor in their slot does not: their
+    booking code, limited in attempts, holds one place only.
     A place is found again only from the browser that holds it: this browser's own
     identity always, and every identifier given (NIK, phone, e-mail, booking code)
     only together with this browser. Someone who knows a person's NIK joining from
@@ -155,7 +165,8 @@ async def join_queue(
     place = await state.room.join(
         bound,
         address_hash=address,
-        limit_per_minute=settings.join_rate_per_minute,
+        limit=None if booked else JoinLimit(settings.join_burst, settings.join_rate_per_minute),
+        proof=proof,
         booked=booked,
     )
     token = state.signer.queue_token(

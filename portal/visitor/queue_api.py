@@ -11,14 +11,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from portal.browser import SESSION_COOKIE, address_hash, browser_of, queue_ticket, session_ticket
+from portal.browser import (
+    SESSION_COOKIE,
+    Browser,
+    browser_cookie,
+    browser_of,
+    queue_ticket,
+    session_ticket,
+)
 from portal.errors import ApiError
 from portal.state import state_of
+from portal.visitor.gate import (
+    PROOF_PROBLEMS,
+    PROOF_REQUIRED,
+    ProofRequired,
+    gate_of,
+    join_through_gate,
+)
 from portal.visitor.offers import offer_for_wait
 from portal.visitor.place import (
     JOIN_REFUSED,
     browser_hash,
-    join_queue,
     join_refusal,
     queue_token_cookies,
     start_session,
@@ -69,8 +82,23 @@ async def join_visitor(request: Request, body: dict[str, Any]) -> Joined:
     state = state_of(request)
     identities = _identities(request, body)
     browser = browser_of(request)
+    now = time.time()
+    proof = body.get("proof")
+    if "proof" in body and not isinstance(proof, dict):
+        raise ApiError(422, "invalid_fields", "Ada data yang tidak valid.",
+                       {"proof": "Harus berupa objek dengan challenge dan nonce."})
+    _check_proof(proof or {})
+    gate = gate_of(state, request, browser, (proof or {}).get("challenge"),
+                   (proof or {}).get("nonce"), now)
     try:
-        place, token = await join_queue(state, browser, address_hash(request), identities)
+        place, token = await join_through_gate(state, gate, identities, now)
+    except ProofRequired as exc:
+        problem = PROOF_PROBLEMS.get(exc.problem or "")
+        raise ApiError(429, "proof_required", PROOF_REQUIRED,
+                       {"proof": problem} if problem else None,
+                       headers=_proof_headers(browser, exc.retry_after,
+                                              secure=state.settings.cookie_secure),
+                       details={"challenge": exc.as_json(now)}) from exc
     except JOIN_REFUSED as exc:
         refusal = join_refusal(exc)
         raise ApiError(refusal.status, refusal.code, refusal.message,
@@ -80,6 +108,29 @@ async def join_visitor(request: Request, body: dict[str, Any]) -> Joined:
         if place.state is VisitorState.WAITING else None
     return Joined(201 if place.is_new else 200, {"token": token, **view.as_json(), "offer": offer},
                   queue_token_cookies(browser, token, secure=state.settings.cookie_secure))
+
+
+PROOF_LIMITS = {"challenge": 400, "nonce": 32}
+
+
+def _check_proof(proof: dict[str, Any]) -> None:
+    """Refuse a proof whose challenge or nonce is not text of the documented length."""
+    fields = {name: f"Harus berupa teks paling panjang {limit} karakter."
+              for name, limit in PROOF_LIMITS.items()
+              if name in proof and not (isinstance(proof[name], str)
+                                        and len(proof[name]) <= limit)}
+    if fields:
+        raise ApiError(422, "invalid_fields", "Ada data yang tidak valid.",
+                       {"proof": " ".join(f"{name}: {text}" for name, text in fields.items())})
+
+
+def _proof_headers(browser: Browser, retry_after: int, *, secure: bool) -> dict[str, str]:
+    # The challenge is bound to this browser: a new one must keep its secret to answer it.
+    headers = {"Retry-After": str(retry_after)}
+    cookie = browser_cookie(browser, secure=secure)
+    if cookie is not None:
+        headers["Set-Cookie"] = cookie.decode()
+    return headers
 
 
 async def join(request: Request) -> Response:

@@ -13,19 +13,19 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal.admin.banner import public_banner, shared_banner
-from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, address_hash, browser_of, queue_ticket
+from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, browser_of, queue_ticket
 from portal.errors import error_page
 from portal.i18n import N_, language_of
 from portal.notify.events import remember_contact
 from portal.state import state_of
 from portal.times import local_time
+from portal.visitor.gate import ProofRequired, gate_of, join_through_gate, proof_page
 from portal.visitor.offers import offer_for_wait
 from portal.visitor.place import (
     JOIN_REFUSED,
     REDIS_DOWN,
     browser_hash,
     fails_open,
-    join_queue,
     join_refusal,
     open_door,
     start_session,
@@ -132,12 +132,17 @@ async def arrival_receipt(request: Request) -> Response:
 async def join(request: Request) -> Response:
     state = state_of(request)
     try:
-        await checked_form(request)
+        form = await checked_form(request)
     except Refused as exc:
         return refusal_page(request, exc)
     browser = browser_of(request)
+    now = time.time()
+    gate = gate_of(state, request, browser, form.get("proof_challenge"),
+                   form.get("proof_nonce"), now)
     try:
-        _place, token = await join_queue(state, browser, address_hash(request), [])
+        _place, token = await join_through_gate(state, gate, [], now)
+    except ProofRequired as exc:
+        return proof_page(request, exc)
     except REDIS_DOWN:
         if not fails_open(state):
             raise  # fail closed: the 503 page

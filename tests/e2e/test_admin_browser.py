@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from playwright.sync_api import Browser, FilePayload, expect
+from playwright.sync_api import Browser, FilePayload, FloatRect, Page, expect
 
 from portal.settings import Settings
 from tests.support.admin import PASSWORD, add_user, generated_roster, insert_submissions
+from tests.support.browser import log_in_to_console
 from tests.support.jobs import work_jobs
 
 pytestmark = pytest.mark.browser
@@ -78,11 +79,7 @@ def test_a_large_roster_upload_shows_its_progress_and_then_the_report(
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(server.url + "/admin/masuk")
-        page.get_by_label("Nama pengguna").fill("budi")
-        page.get_by_label("Kata sandi").fill(PASSWORD)
-        page.get_by_role("button", name="Masuk").click()
-        page.wait_for_url(server.url + "/admin")
+        log_in_to_console(page, server.url, "budi", PASSWORD)
         page.goto(server.url + "/admin/peserta/unggah")
         roster: FilePayload = {"name": "peserta.csv", "mimeType": "text/csv",
                                "buffer": generated_roster(10_000, bad=7)}
@@ -103,3 +100,75 @@ def test_a_large_roster_upload_shows_its_progress_and_then_the_report(
     finally:
         context.close()
     assert errors == []
+
+
+def nav_boxes(page: Page) -> list[FloatRect]:
+    links = page.locator(".admin-bar nav a")
+    expect(links.first).to_be_visible()
+    return [box for box in (links.nth(i).bounding_box() for i in range(links.count()))
+            if box is not None]
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_the_console_menu_fits_one_line_on_a_laptop_and_stays_usable_on_a_phone(
+    browser: Browser, settings: Settings, live_server_factory, database_url: str,  # noqa: F811
+    artifacts: Path, lang: str,
+) -> None:
+    add_user(settings, "administrator-bkd", "admin")  # a long name beside the menu
+    server = live_server_factory(database_url)
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, locale="id-ID")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto(server.url + f"/admin/masuk?lang={lang}")
+        page.locator("#f-username").fill("administrator-bkd")
+        page.locator("#f-password").fill(PASSWORD)
+        page.locator("form button[type=submit]").click()
+        page.wait_for_url(server.url + "/admin")
+        for path in ("/admin", "/admin/audit"):  # the current page's link is bold
+            page.goto(server.url + path)
+            boxes = nav_boxes(page)
+            assert len(boxes) == 11  # an admin sees every page
+            tops = {round(box["y"]) for box in boxes}
+            assert len(tops) == 1, (lang, path, sorted(tops))
+            assert max(box["x"] + box["width"] for box in boxes) <= 1366
+        page.screenshot(path=str(artifacts / f"admin-menu-1366-{lang}.png"))
+
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(server.url + "/admin")
+        boxes = nav_boxes(page)
+        assert all(box["x"] >= 0 and box["x"] + box["width"] <= 390 for box in boxes)
+        assert all(box["height"] >= 24 for box in boxes)  # big enough to tap
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.locator(".admin-bar nav a", has_text="Log audit" if lang == "id"
+                     else "Audit log").click()
+        page.wait_for_url(server.url + "/admin/audit")
+        # Wide tables scroll inside their card; the page itself never scrolls sideways.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        page.screenshot(path=str(artifacts / f"admin-menu-phone-{lang}.png"))
+    finally:
+        context.close()
+
+
+def test_the_dashboard_draws_times_in_the_registrations_zone_not_the_browsers(
+    browser: Browser, settings: Settings, live_server_factory, database_url: str,  # noqa: F811
+) -> None:
+    add_user(settings, "ani", "admin")
+    server = live_server_factory(database_url, ANTREAN_TIMEZONE="Asia/Makassar")
+    # An operator's laptop set to another zone (a travelling official, a wrong setting).
+    context = browser.new_context(**LAPTOP, timezone_id="America/New_York")  # type: ignore[arg-type]
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        log_in_to_console(page, server.url, "ani", PASSWORD)
+        expect(page.locator("#live-state")).to_have_text(re.compile(r"^\d{2}[.:]\d{2}.* WITA$"))
+        shown = page.locator("#live-state").inner_text()
+        local = page.evaluate("new Intl.DateTimeFormat('id', {hour: '2-digit', minute: "
+                              "'2-digit', hour12: false, timeZone: 'Asia/Makassar'})"
+                              ".format(new Date())")
+        assert shown.startswith(local[:2]), (shown, local)  # the hour of Makassar, not New York
+        expect(page.locator("#chart-queue .uplot")).to_be_visible()
+        legend = page.locator("#chart-queue .u-legend").inner_text()
+        assert "(WITA)" in legend, legend
+    finally:
+        context.close()

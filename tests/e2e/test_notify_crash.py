@@ -26,7 +26,7 @@ from portal.notify.settings import NotifySettings
 from tests.support import ROOT
 from tests.support.notify import TEST_SECRET, SmtpRecorder, sqlalchemy_url
 
-MESSAGES = 1000
+MESSAGES = 300
 
 
 @pytest.fixture

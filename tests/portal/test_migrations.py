@@ -20,6 +20,7 @@ from sqlalchemy import (
     select,
     table,
 )
+from sqlalchemy import text as sa_text
 
 import portal.admin.models  # noqa: F401  (every table on the metadata, as env.py has it)
 import portal.form.models  # noqa: F401
@@ -28,7 +29,7 @@ import portal.notify.models  # noqa: F401
 import portal.visitor.models  # noqa: F401
 from portal.db import alembic_config, create_db_engine, session_factory, upgrade
 from scheduler.calendar import DailyHours
-from scheduler.models import Base, UTCDateTime
+from scheduler.models import Base, Booking, UTCDateTime
 from scheduler.store import CapacityRule, assignment_hours_of, capacity_of, get_calendar
 
 
@@ -95,5 +96,48 @@ def test_planned_capacity_migrates_both_ways_and_keeps_saved_calendars(
         with session_factory(engine)() as session:
             row = get_calendar(session, "main")
             assert row is not None and row.planned_max_active == 100
+    finally:
+        engine.dispose()
+
+
+def booking_columns(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return {found["name"] for found in inspect(connection).get_columns("bookings")}
+
+
+def test_booking_sequence_migrates_both_ways_and_existing_bookings_start_at_zero(
+    database_url: str
+) -> None:
+    engine = create_db_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    config = alembic_config(engine)
+    start = dt.datetime(2031, 8, 15, 1, tzinfo=dt.UTC)
+    try:
+        command.downgrade(config, "0009")
+        assert "sequence" not in booking_columns(engine)
+        with engine.begin() as connection:  # a booking as revision 0009 wrote it
+            connection.execute(insert(table("registrants", column("nik"), column("name")))
+                               .values(nik="3601010101010001", name="Siti"))
+            connection.execute(insert(table(
+                "slots", column("room"), column("start", UTCDateTime()),
+                column("end", UTCDateTime()), column("day"), column("capacity"),
+                column("booked"))).values(room="main", start=start,
+                                          end=start + dt.timedelta(minutes=30),
+                                          day=start.date(), capacity=1, booked=1))
+            registrant = connection.execute(sa_text("SELECT id FROM registrants")).scalar_one()
+            slot = connection.execute(sa_text("SELECT id FROM slots")).scalar_one()
+            connection.execute(insert(table(
+                "bookings", column("code"), column("registrant_id"), column("slot_id"),
+                column("status"), column("source"))).values(
+                    code="K7M29QXA", registrant_id=registrant, slot_id=slot, status="active",
+                    source="self"))
+        upgrade(engine)
+        with session_factory(engine)() as session:
+            assert session.scalars(select(Booking.sequence)).all() == [0]
+        command.downgrade(config, "0009")
+        assert "sequence" not in booking_columns(engine)
+        with engine.connect() as connection:
+            assert connection.execute(sa_text("SELECT code FROM bookings")).scalars().all() == [
+                "K7M29QXA"]
+        upgrade(engine)
     finally:
         engine.dispose()

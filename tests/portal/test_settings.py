@@ -83,3 +83,47 @@ def test_one_reader_gives_every_part_its_settings(tmp_path: Path) -> None:
     assert str(notify.secret_key) == str(settings.secret_key)
     moved = replace(settings, redis_url="redis://other:6379/0")
     assert moved.notify.redis_url == "redis://other:6379/0"
+
+
+def test_uploads_stay_in_the_local_directory_unless_told(tmp_path: Path) -> None:
+    settings = Settings.from_env({"ANTREAN_VAR_DIR": str(tmp_path)})
+    assert settings.uploads.store == "local" and settings.uploads.s3_bucket == ""
+
+
+def test_an_s3_store_is_read_with_its_secrets_kept_out_of_reprs(tmp_path: Path) -> None:
+    uploads = Settings.from_env({
+        "ANTREAN_VAR_DIR": str(tmp_path), "ANTREAN_UPLOAD_STORE": "S3",
+        "ANTREAN_S3_BUCKET": "bkd-banten.berkas", "ANTREAN_S3_REGION": "ap-southeast-3",
+        "ANTREAN_S3_ENDPOINT_URL": "https://s3.bkd.example", "ANTREAN_S3_PREFIX": "/2031/pdf/",
+        "ANTREAN_S3_ACCESS_KEY_ID": "AKIAKEYIDSHOULDNOTSHOW",
+        "ANTREAN_S3_SECRET_ACCESS_KEY": "secret-that-should-not-show",
+        "ANTREAN_S3_ACL": "bucket-owner-full-control"}).uploads
+    assert (uploads.store, uploads.s3_bucket, uploads.s3_prefix, uploads.s3_acl) == (
+        "s3", "bkd-banten.berkas", "2031/pdf/", "bucket-owner-full-control")
+    assert str(uploads.s3_secret_access_key) == "secret-that-should-not-show"
+    assert "should-not-show" not in repr(uploads) and "SHOULDNOTSHOW" not in repr(uploads)
+
+
+@pytest.mark.parametrize(("variables", "message"), [
+    ({"ANTREAN_UPLOAD_STORE": "s3"}, "needs ANTREAN_S3_BUCKET"),
+    ({"ANTREAN_UPLOAD_STORE": "ftp"}, "ANTREAN_UPLOAD_STORE must be local or s3"),
+    ({"ANTREAN_UPLOAD_STORE": "s3", "ANTREAN_S3_BUCKET": "Berkas_BKD"},
+     "not a valid bucket name"),
+    ({"ANTREAN_UPLOAD_STORE": "s3", "ANTREAN_S3_BUCKET": "berkas",
+      "ANTREAN_S3_ENDPOINT_URL": "s3.bkd.example"}, "http:// or https://"),
+    ({"ANTREAN_UPLOAD_STORE": "s3", "ANTREAN_S3_BUCKET": "berkas",
+      "ANTREAN_S3_ACCESS_KEY_ID": "AKIAONLYTHEID"}, "go together"),
+    ({"ANTREAN_UPLOAD_STORE": "s3", "ANTREAN_S3_BUCKET": "berkas",
+      "ANTREAN_S3_SECRET_ACCESS_KEY": "only-the-secret"}, "go together"),
+    ({"ANTREAN_UPLOAD_STORE": "s3", "ANTREAN_S3_BUCKET": "berkas",
+      "ANTREAN_S3_PREFIX": "../up"}, "ANTREAN_S3_PREFIX"),
+    ({"ANTREAN_UPLOAD_STORE": "s3", "ANTREAN_S3_BUCKET": "berkas",
+      "ANTREAN_S3_ACL": "public-read"}, "ANTREAN_S3_ACL must be"),
+    # Without ANTREAN_UPLOAD_STORE=s3 each node would keep its own files.
+    ({"ANTREAN_S3_BUCKET": "berkas"}, "ANTREAN_S3_BUCKET set, but ANTREAN_UPLOAD_STORE is local"),
+])
+def test_incomplete_s3_settings_refuse_to_start(tmp_path: Path, variables: dict[str, str],
+                                               message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as refused:
+        Settings.from_env({"ANTREAN_VAR_DIR": str(tmp_path), **variables})
+    assert "only-the-secret" not in str(refused.value)

@@ -154,6 +154,53 @@ def test_reschedule_keeps_the_code_and_moves_the_place(db) -> None:
         assert [session.get_one(Slot, i).booked for i in (first, second, third)] == [1, 10, 1]
 
 
+
+def sequence_of(db: sessionmaker[Session], code: str) -> int:
+    with db() as session:
+        return session.scalars(select(Booking.sequence).where(Booking.code == code)).one()
+
+
+def test_each_move_and_the_cancellation_raise_the_sequence_by_one(db) -> None:
+    first, second, third = slot_ids(db)[:3]
+    nik = contact(1).nik
+    with db() as session, session.begin():
+        booking = book_slot(session, ROOM, contact(1), first, NOW)
+        code = booking.code
+        assert booking.sequence == 0
+    with db() as session, session.begin():
+        for number in range(2, 12):
+            book_slot(session, ROOM, contact(number), third, NOW)
+    with db() as session, session.begin():  # where it already is: no change, no new number
+        assert reschedule_booking(session, ROOM, code, nik, first, NOW)[0].sequence == 0
+    with pytest.raises(SlotFull), db() as session, session.begin():  # rolled back with it
+        reschedule_booking(session, ROOM, code, nik, third, NOW)
+    assert sequence_of(db, code) == 0
+    with db() as session, session.begin():
+        assert reschedule_booking(session, ROOM, code, nik, second, NOW)[0].sequence == 1
+    with db() as session, session.begin():
+        assert cancel_booking(session, ROOM, code, nik, NOW)[0].sequence == 2
+    assert sequence_of(db, code) == 2
+
+
+def test_moves_at_once_raise_the_sequence_once_each(db) -> None:
+    ids = slot_ids(db)
+    nik = contact(1).nik
+    with db() as session, session.begin():
+        code = book_slot(session, ROOM, contact(1), ids[0], NOW).code
+
+    def move(slot_id: int) -> bool:
+        try:
+            with db() as session, session.begin():
+                reschedule_booking(session, ROOM, code, nik, slot_id, NOW)
+        except BookingError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        moved = sum(pool.map(move, ids[1:7]))
+    assert moved >= 1
+    assert sequence_of(db, code) == moved
+
 def test_booking_by_preference_picks_a_fitting_slot(db) -> None:
     with db() as session, session.begin():
         booking = book_by_preference(

@@ -12,8 +12,11 @@ from stdnum.id import nik as stdnum_nik
 
 from scheduler.nik import InvalidField, NikBirth, mask_nik, nik_birth
 from scheduler.roster import (
+    MAX_ROSTER_ROWS,
+    MAX_XLSX_UNPACKED_BYTES,
     RosterChecker,
     RosterFormatError,
+    check_xlsx_size,
     parse_roster,
     read_roster,
     validate_email,
@@ -22,6 +25,7 @@ from scheduler.roster import (
     validate_phone,
 )
 from tests.support import DATA
+from tests.support.spreadsheets import repeated, sheet, xlsx_with_sheet
 
 TODAY = dt.date(2025, 6, 1)
 HEADER = "nik,nama,unit_kerja,instansi,jabatan,telepon,email\n"
@@ -265,3 +269,42 @@ def test_a_csv_the_reader_rejects_is_a_format_error() -> None:
     oversized = b"nik,nama\n\"" + b"x" * 200_000 + b"\",Budi\n"
     with pytest.raises(RosterFormatError, match="CSV"):
         read_roster(oversized, "r.csv")
+
+
+def test_an_xlsx_is_bounded_by_what_it_unpacks_to_and_its_rows() -> None:
+    # ~64 MB of empty cells packs into a few hundred KB.
+    bomb = xlsx_with_sheet(sheet(repeated(b"<row>" + b"<c/>" * 1000 + b"</row>",
+                                          MAX_XLSX_UNPACKED_BYTES + 8 * 2**20)))
+    assert len(bomb) < 1024 * 1024
+    with pytest.raises(RosterFormatError, match="Isi berkas XLSX terlalu besar: 59 MB"):
+        check_xlsx_size(bomb)
+    with pytest.raises(RosterFormatError, match="paling besar 50 MB"):
+        read_roster(bomb, "peserta.xlsx")
+    assert check_xlsx_size(b"nik,nama\n") == 9  # no zip: the reader says what is wrong
+    many_rows = xlsx_with_sheet(sheet(repeated(b"<row/>", 7 * MAX_ROSTER_ROWS)))
+    with pytest.raises(RosterFormatError, match="lebih dari 200.000 baris data"):
+        read_roster(many_rows, "peserta.xlsx")
+    one_wide_row = xlsx_with_sheet(sheet([b'<row r="2">', *repeated(b"<c/>", 4 * 10**6),
+                                          b"</row>"]))
+    with pytest.raises(RosterFormatError, match="lebih dari 16.384 sel"):
+        read_roster(one_wide_row, "peserta.xlsx")
+
+
+def test_an_xlsx_stating_a_huge_dimension_is_read_as_it_is() -> None:
+    # openpyxl pads every row to the stated width, here 16,384 cells: a sheet of many
+    # short rows would become billions of cells.
+    forged = xlsx_with_sheet(sheet([b'<row r="2"><c t="inlineStr"><is><t>3601284811850007'
+                                    b'</t></is></c><c t="inlineStr"><is><t>Ani</t></is></c>'
+                                    b'<c r="XFD2"/></row>'], dimension="A1:XFD1048576"))
+    table = read_roster(forged, "peserta.xlsx")
+    assert table.records == ((2, ["3601284811850007", "Ani"]),)
+
+
+def test_an_uploaded_csv_with_too_many_rows_is_refused() -> None:
+    with pytest.raises(RosterFormatError, match="lebih dari 200.000 baris data"):
+        read_roster(b"nik,nama\n" + b"\n" * (MAX_ROSTER_ROWS + 1), "peserta.csv")
+    assert read_roster(b"nik,nama\n" + b"\n" * MAX_ROSTER_ROWS, "peserta.csv").records == ()
+    # The command line reads a file already on the server: no upload limits.
+    unbounded = read_roster(b"nik,nama\n" + b"\n" * (MAX_ROSTER_ROWS + 1) + b"1,A\n",
+                            "peserta.csv", bounded=False)
+    assert unbounded.records == ((MAX_ROSTER_ROWS + 3, ["1", "A"]),)

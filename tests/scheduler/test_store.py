@@ -242,6 +242,42 @@ def test_ics_parses_back_with_the_slot_code_and_url() -> None:
     assert calendar.walk("VTIMEZONE")
 
 
+
+def test_mailed_invites_name_organizer_and_attendee_and_a_cancel_drops_the_alarm() -> None:
+    start = dt.datetime(2025, 6, 2, 1, 0, tzinfo=dt.UTC)
+    changed = dt.datetime(2025, 6, 1, 5, 0, tzinfo=dt.UTC)
+    end = start + dt.timedelta(minutes=30)
+    portal_url = "https://antrean.example.id/booking/cek"
+    organizer = "Antrean BKD <noreply@bkd.example.go.id>"
+    request = Calendar.from_ical(booking_ics("K7M29QXA", start, end, portal_url, stamp=changed,
+                                             sequence=1, organizer=organizer,
+                                             attendee="siti@example.com"))
+    cancel = Calendar.from_ical(booking_ics("K7M2-9QXA", start, end, portal_url, stamp=changed,
+                                            sequence=2, cancelled=True, organizer=organizer,
+                                            attendee="siti@example.com"))
+    assert (request["method"], cancel["method"]) == ("REQUEST", "CANCEL")
+    [invite], [cancelled] = request.walk("VEVENT"), cancel.walk("VEVENT")
+    assert str(invite["uid"]) == str(cancelled["uid"]) == "K7M29QXA@antrean"
+    assert (invite["sequence"], cancelled["sequence"]) == (1, 2)
+    assert (invite["status"], cancelled["status"]) == ("CONFIRMED", "CANCELLED")
+    for event in (invite, cancelled):
+        assert str(event["organizer"]) == "mailto:noreply@bkd.example.go.id"
+        assert event["organizer"].params["CN"] == "Antrean BKD"
+        assert str(event["attendee"]) == "mailto:siti@example.com"
+        assert event["attendee"].params["RSVP"] == "FALSE"
+        assert ics_datetime(event, "dtstamp") == changed
+        assert ics_datetime(event, "last-modified") == changed
+    assert invite.walk("VALARM") and not cancelled.walk("VALARM")
+
+
+def test_the_download_names_no_attendee_and_starts_at_sequence_zero() -> None:
+    start = dt.datetime(2025, 6, 2, 1, 0, tzinfo=dt.UTC)
+    calendar = Calendar.from_ical(booking_ics("K7M29QXA", start, start + dt.timedelta(minutes=30),
+                                              "https://antrean.example.id/booking/cek"))
+    [event] = calendar.walk("VEVENT")
+    assert calendar["method"] == "PUBLISH"
+    assert event["sequence"] == 0 and "attendee" not in event and "organizer" in event
+
 def test_a_booking_outside_the_roster_neither_joins_it_nor_speaks_for_the_nik(db) -> None:
     report = sample_report()
     stranger = report.rows[0]

@@ -21,7 +21,7 @@ def add_user(settings: Settings, username: str, role: str, password: str = PASSW
     engine = create_db_engine(settings.database_url)
     try:
         with session_factory(engine)() as session:
-            create_user(session, username, role, password)
+            create_user(session, username, role, password, settings.admin.passwords)
             session.commit()
     finally:
         engine.dispose()

@@ -23,7 +23,11 @@ RULE = CapacityRule(max_active=2, booked_share=0.5, expected_session_minutes=30)
 @pytest.fixture
 def slots(app) -> list[dict[str, Any]]:
     """Three days from tomorrow, open 08:00-10:00 in Jakarta: 4 one-place slots a day."""
-    settings = app.state.portal.settings
+    return make_window(app.state.portal.settings)
+
+
+def make_window(settings: Any) -> list[dict[str, Any]]:
+    """Three days from tomorrow, open 08:00-10:00 in the settings' zone; the slots."""
     engine = create_db_engine(settings.database_url)
     now = dt.datetime.now(dt.UTC)
     first = dt.datetime.combine(now.astimezone(settings.tz).date() + dt.timedelta(days=1),

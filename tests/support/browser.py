@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,8 +20,6 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
-
-from portal.db import create_db_engine, upgrade
 
 CHROMIUM = os.environ.get("ANTREAN_TEST_CHROMIUM", "/usr/bin/chromium")
 
@@ -102,13 +101,11 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
+def sqlite_url(tmp_path: Path, migrated_sqlite: Path) -> str:
     """A migrated SQLite database, for tests that do not depend on the database engine."""
-    url = f"sqlite:///{tmp_path / 'antrean.db'}"
-    engine = create_db_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
+    path = tmp_path / "antrean.db"
+    shutil.copyfile(migrated_sqlite, path)
+    return f"sqlite:///{path}"
 
 
 class Visits:
@@ -169,7 +166,8 @@ def submit_form(page: Page) -> None:
 
 def expect_receipt(page: Page, values: dict[str, str]) -> str:
     page.wait_for_url("**/kwitansi")
-    expect(page.get_by_role("heading", name="Pendaftaran berhasil")).to_be_visible()
+    expect(page.get_by_role("heading", name="Bukti Pendaftaran")).to_be_visible()
+    expect(page.locator(".receipt .ok")).to_contain_text("Pendaftaran berhasil")
     number = page.locator("#registration-number")
     expect(number).to_have_text(re.compile(r"^REG-[A-Z0-9]{4}-[A-Z0-9]{4}$"))
     expect(page.locator("main")).to_contain_text(values["nama"])
@@ -228,3 +226,13 @@ def prove_in_page(page: Page, base_url: str, database_url: str, values: dict[str
     page.get_by_role("button", name="Verifikasi").click()
     page.wait_for_url("**/formulir")
     expect(page.locator("#nik-proved")).to_be_visible()
+
+
+def log_in_to_console(page: Page, base_url: str, username: str, password: str,
+                      next_path: str = "/admin") -> None:
+    """Sign in on the console's login page, as an operator does, and land on ``next_path``."""
+    page.goto(f"{base_url}/admin/masuk?next={next_path}")
+    page.get_by_label("Nama pengguna").fill(username)
+    page.get_by_label("Kata sandi").fill(password)
+    page.get_by_role("button", name="Masuk").click()
+    page.wait_for_url(base_url + next_path)

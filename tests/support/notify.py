@@ -72,11 +72,13 @@ class SmtpRecorder:
 
 
 class SmsGateway:
-    """http.server in a thread playing an SMS gateway: ``mode`` is ok, error or slow."""
+    """http.server in a thread playing an SMS gateway: ``mode`` is ok, error or slow;
+    ``answer`` (a JSON-able value) replaces the body it replies with."""
 
     def __init__(self) -> None:
         self.mode = "ok"
         self.slow_seconds = 1.5
+        self.answer: Any = None
         self.requests: list[dict[str, Any]] = []
         gateway = self
 
@@ -89,7 +91,10 @@ class SmsGateway:
                 if gateway.mode == "slow":
                     time.sleep(gateway.slow_seconds)
                 status = 500 if gateway.mode == "error" else 200
-                payload = json.dumps({"status": "ok" if status == 200 else "error"}).encode()
+                answer = gateway.answer
+                if answer is None:
+                    answer = {"status": "ok" if status == 200 else "error"}
+                payload = json.dumps(answer).encode()
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

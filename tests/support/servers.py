@@ -23,16 +23,20 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn in its own process(es), on a free port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1, log: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        output = log.open("ab") if log is not None else None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "portal.asgi:app_from_env", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
-             "--no-access-log", "--log-level", "warning"],
+             "--no-access-log", "--no-proxy-headers", "--log-level", "warning"],
             env={**os.environ, **env},
             cwd=ROOT,
+            stdout=output, stderr=output,
         )
+        if output is not None:
+            output.close()  # the server holds its own copy
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -47,13 +51,24 @@ class LiveServer:
         raise RuntimeError("server did not become ready in 30 s")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=15)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """Terminate a server a fixture started; kill it if it has not stopped in ``timeout``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# Operator passwords at argon2's least cost: tests log in hundreds of times, and
+# tests/portal/admin/test_accounts.py checks the cost settings themselves.
+CHEAP_PASSWORDS = {"ANTREAN_ADMIN_PASSWORD_TIME_COST": "1",
+                   "ANTREAN_ADMIN_PASSWORD_MEMORY_KIB": "64"}
 
 
 def live_env(redis_url: str, database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -63,7 +78,9 @@ def live_env(redis_url: str, database_url: str, tmp_path: Path, **extra: str) ->
         "ANTREAN_REDIS_URL": redis_url,
         "ANTREAN_DATABASE_URL": database_url,
         "ANTREAN_VAR_DIR": str(tmp_path / "var"),
+        "ANTREAN_JOIN_BURST": "100000",
         "ANTREAN_JOIN_RATE_PER_MINUTE": "100000",
+        **CHEAP_PASSWORDS,
         **extra,
     }
 

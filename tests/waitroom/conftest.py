@@ -4,18 +4,18 @@
   the room's script calls share writes (``waitroom.autopipe``).
 - redis-py: a single-connection asyncio client, on which the room keeps redis-py's
   own ``register_script`` objects.
-- cluster: a 3-master Redis Cluster, started once per session.
+- cluster: a 3-master Redis Cluster, started once per session (``tests.support.clusters``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 import redis
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 
-from tests.support.redis_servers import RedisClusterProcesses, redis_server_binary
+from tests.support.redis_servers import RedisClusterProcesses
 
 TRANSPORTS = ("autopipelined", "redis-py", "cluster")
 
@@ -23,15 +23,6 @@ TRANSPORTS = ("autopipelined", "redis-py", "cluster")
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcesses]:
-    if redis_server_binary() is None:
-        pytest.skip("no redis-server binary: cannot start a local cluster")
-    cluster = RedisClusterProcesses(tmp_path_factory.mktemp("cluster"))
-    yield cluster
-    cluster.stop()
 
 
 @pytest.fixture

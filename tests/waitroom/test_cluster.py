@@ -7,7 +7,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from waitroom.config import RoomConfig
 from waitroom.keys import RoomKeys
-from waitroom.room import WaitingRoom
+from waitroom.room import JoinLimit, WaitingRoom
 from waitroom.states import VisitorState
 
 pytestmark = pytest.mark.anyio
@@ -23,7 +23,7 @@ async def test_rooms_work_on_a_cluster(cluster_client: RedisCluster) -> None:
     nodes = {owner.name for owner in owners if owner is not None}
     assert len(nodes) == 3  # one room on each node
     for room in rooms:
-        first = await room.join(["nik-hash"], address_hash="a", limit_per_minute=10)
+        first = await room.join(["nik-hash"], address_hash="a", limit=JoinLimit(10, 60))
         second = await room.join()
         assert (first.state, second.state) == (VisitorState.ADMITTED, VisitorState.WAITING)
         grant = await room.enter(first.number)

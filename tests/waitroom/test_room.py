@@ -8,7 +8,14 @@ from redis.asyncio import Redis, RedisCluster
 from waitroom.autopipe import PipelinedScript
 from waitroom.config import ConfigError, RoomConfig
 from waitroom.keys import RoomKeys
-from waitroom.room import JoinRateLimited, PlaceMoved, WaitingRoom
+from waitroom.room import (
+    JoinLimit,
+    JoinProof,
+    JoinRateLimited,
+    PlaceMoved,
+    ProofUsed,
+    WaitingRoom,
+)
 from waitroom.scripts import register_scripts
 from waitroom.states import VisitorState
 
@@ -203,14 +210,66 @@ async def test_a_moved_place_belongs_to_the_new_browser_only(client: Client,
     assert not await room.move(99, "browser-c")  # no such place: nothing to move
 
 
-async def test_join_rate_limit_per_address(client: Client, clock: Clock) -> None:
+async def test_joins_past_an_address_bucket_are_refused_until_it_refills(
+        client: Client, clock: Clock) -> None:
     room = await make_room(client, clock)
+    bucket = JoinLimit(burst=3, per_minute=60)
     for _ in range(3):
-        await room.join(address_hash="a1", limit_per_minute=3)
+        await room.join(address_hash="a1", limit=bucket)
     with pytest.raises(JoinRateLimited) as refused:
-        await room.join(address_hash="a1", limit_per_minute=3)
-    assert 0 < refused.value.retry_after <= 60
-    await room.join(address_hash="a2", limit_per_minute=3)  # another address is not affected
+        await room.join(address_hash="a1", limit=bucket)
+    # one token a second: the next one is back within a second, and one is owed
+    assert refused.value.retry_after == 1 and refused.value.overage == 1
+    await room.join(address_hash="a2", limit=bucket)  # another address is not affected
+    clock.advance(0.5)
+    with pytest.raises(JoinRateLimited):  # half a token is not a join
+        await room.join(address_hash="a1", limit=bucket)
+    clock.advance(0.5)
+    await room.join(address_hash="a1", limit=bucket)
+    clock.advance(3600)  # refilled, never above the bucket's size
+    for _ in range(3):
+        await room.join(address_hash="a1", limit=bucket)
+    with pytest.raises(JoinRateLimited):
+        await room.join(address_hash="a1", limit=bucket)
+
+
+async def test_a_proof_lets_a_join_past_the_bucket_once_and_is_owed(client: Client,
+                                                                    clock: Clock) -> None:
+    room = await make_room(client, clock)
+    bucket = JoinLimit(burst=1, per_minute=60)
+    await room.join(address_hash="a1", limit=bucket)
+    proof = JoinProof("p:first", 120_000)
+    place = await room.join(address_hash="a1", limit=bucket, proof=proof)
+    assert place.is_new
+    with pytest.raises(ProofUsed):
+        await room.join(address_hash="a1", limit=bucket, proof=proof)
+    for n in range(3):
+        await room.join(address_hash="a1", limit=bucket, proof=JoinProof(f"p:{n}", 120_000))
+    # four joins past the bucket are owed: the refused join says it would be the fifth
+    with pytest.raises(JoinRateLimited) as refused:
+        await room.join(address_hash="a1", limit=bucket)
+    assert refused.value.overage == 5 and refused.value.retry_after == 5
+    clock.advance(5)
+    await room.join(address_hash="a1", limit=bucket)
+    # the marker of a used proof lasts as long as the proof could be presented
+    ttl = await client.pttl(room.keys.join_proof("p:first"))
+    assert 0 < ttl <= 120_000
+
+
+async def test_the_slow_lane_spaces_out_an_address_s_turns(client: Client,
+                                                           clock: Clock) -> None:
+    room = await make_room(client, clock)
+    now_ms = int(clock.now * 1000)
+    turns = [await room.lane_turn("a1", delay_ms=15_000, spacing_ms=5_000, max_wait_ms=30_000)
+             for _ in range(4)]
+    assert turns == [now_ms + 15_000, now_ms + 20_000, now_ms + 25_000, now_ms + 30_000]
+    assert await room.lane_turn("a1", delay_ms=15_000, spacing_ms=5_000,
+                                max_wait_ms=30_000) is None  # full for now
+    assert await room.lane_turn("a2", delay_ms=15_000, spacing_ms=5_000,
+                                max_wait_ms=30_000) == now_ms + 15_000
+    clock.advance(60)
+    assert await room.lane_turn("a1", delay_ms=15_000, spacing_ms=5_000,
+                                max_wait_ms=30_000) == now_ms + 75_000
 
 
 async def test_config_changes_apply_at_once_and_are_validated(client: Client,
@@ -229,7 +288,9 @@ async def test_config_changes_apply_at_once_and_are_validated(client: Client,
 
 async def test_every_key_shares_the_room_hash_tag(client: Client, clock: Clock) -> None:
     room = await make_room(client, clock, max_active=1)
-    await room.join(["x"], address_hash="a", limit_per_minute=5)
+    await room.join(["x"], address_hash="a", limit=JoinLimit(5, 60))
+    await room.join(address_hash="a", limit=JoinLimit(5, 60), proof=JoinProof("p:x", 1000))
+    await room.lane_turn("a", delay_ms=1000, spacing_ms=1000, max_wait_ms=60_000)
     grant = await room.enter(1)
     assert grant is not None
     keys = [k.decode() async for k in client.scan_iter()]  # on a cluster, every node's

@@ -12,7 +12,13 @@ from importlib import resources
 
 import pytest
 
-from waitroom.keys import JOIN_LIMIT_PREFIX, KEY_NAMES, RoomKeys
+from waitroom.keys import (
+    JOIN_BUCKET_PREFIX,
+    JOIN_LANE_PREFIX,
+    JOIN_PROOF_PREFIX,
+    KEY_NAMES,
+    RoomKeys,
+)
 from waitroom.scripts import VERBS
 from waitroom.states import VisitorState
 
@@ -21,7 +27,9 @@ PRELUDE = "_lib.lua"
 SCRIPTS = sorted(entry.name for entry in LUA.iterdir() if entry.name.endswith(".lua"))
 
 # Keys passed after the room's own, by the one script that takes each.
-EXTRA_KEYS = {"join.lua": {len(KEY_NAMES) + 1: JOIN_LIMIT_PREFIX}}
+EXTRA_KEYS = {"join.lua": {len(KEY_NAMES) + 1: JOIN_BUCKET_PREFIX,
+                           len(KEY_NAMES) + 2: JOIN_PROOF_PREFIX},
+              "lane.lua": {len(KEY_NAMES) + 1: JOIN_LANE_PREFIX}}
 
 KEY_MENTION = re.compile(r"KEYS\[(\d+)\]\s+\(?([a-z][a-z-]*)\)?")
 KEY_USE = re.compile(r"KEYS\[(\d+)\]")
@@ -95,9 +103,13 @@ def test_each_script_header_names_its_keys_as_keys_py_does(script: str) -> None:
     assert set(EXTRA_KEYS.get(script, {})) <= used
 
 
-def test_the_join_limit_key_comes_after_the_room_keys() -> None:
+def test_the_per_caller_keys_share_the_room_tag() -> None:
     keys = RoomKeys("p", "r")
-    assert keys.join_limit("a", 1).startswith(keys.key(JOIN_LIMIT_PREFIX))
+    assert keys.join_bucket("a").startswith(keys.key(JOIN_BUCKET_PREFIX))
+    assert keys.join_proof("p:x").startswith(keys.key(JOIN_PROOF_PREFIX))
+    assert keys.join_lane("a").startswith(keys.key(JOIN_LANE_PREFIX))
+    for key in (keys.join_bucket("a"), keys.join_proof("p:x"), keys.join_lane("a")):
+        assert "{r}" in key
 
 
 def test_state_numbers_match_states_py() -> None:

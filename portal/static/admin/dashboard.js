@@ -48,7 +48,7 @@
       queueChart = Charts.lineChart(queueEl, [l.waiting, l.active, l.cap, l.admissions],
                                     queueData, { dashed: [false, false, true, false],
                                                  scales: ["y", "y", "y", "y2"], secondAxis: true,
-                                                 lastSeconds: 3600 });
+                                                 lastSeconds: 3600, zero: true });
     } else {
       queueChart.setData(queueData);
     }
@@ -61,7 +61,7 @@
       var m = Charts.readJson(autocapEl, "data-labels");
       autocapChart = Charts.lineChart(autocapEl, [m.cap, m.p95], autocapData,
                                       { scales: ["y", "y2"], secondAxis: true,
-                                        lastSeconds: 3600 });
+                                        lastSeconds: 3600, zero: true });
     } else {
       autocapChart.setData(autocapData);
     }
@@ -77,7 +77,7 @@
       .then(function (body) {
         showTiles(body.tiles);
         showCharts(body);
-        liveState.textContent = new Date().toLocaleTimeString();
+        liveState.textContent = Charts.clock(new Date());
         liveState.classList.remove("stale");
       })
       .catch(function () { liveState.classList.add("stale"); })
@@ -91,7 +91,7 @@
     var needed = chart.days.map(function () { return chart.needed; });
     Charts.lineChart(daily, [labels.submitted, labels.needed],
                      [Charts.days(chart.days), chart.submitted, needed],
-                     { bars: [true, false], dashed: [false, true] });
+                     { bars: [true, false], dashed: [false, true], zero: true });
   }
   poll();
 })();

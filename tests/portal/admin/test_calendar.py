@@ -203,7 +203,7 @@ def test_preview_reports_bookings_to_move_and_writes_nothing(
     assert '<dd id="registrants">0</dd>' in html and '<dd id="active-bookings">1</dd>' in html
     assert "Hari Kemerdekaan Republik Indonesia (bobot 1.5)" in html
     assert "perlu dipindah (slot hilang)" in html and f"<code>{code}</code>" in html
-    assert "15-08-2031 11:00–12:00" in html
+    assert "15 Agu 2031 11.00–12.00 WIB" in html
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) and " style=" not in html
     assert table_counts(db) == before
     with db() as session:

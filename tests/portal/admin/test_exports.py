@@ -41,7 +41,7 @@ def test_csv_export_streams_every_submission(operator: Settings) -> None:
     assert rows[0] == list(HEADER) and len(rows) == ROWS + 1
     first = dict(zip(HEADER, rows[1], strict=True))
     assert first["nomor_pendaftaran"] == "REG-00000000" and first["nik"] == "3601000000000000"
-    assert first["jabatan"] == "Operator Sekolah" and first["telepon"] == "'+62812000000"
+    assert first["jabatan"] == "Operator Sekolah" and first["telepon"] == "+62812000000"
     assert dict(zip(HEADER, rows[8], strict=True))["unit_kerja"].startswith("'=HYPERLINK")
     assert [e.target for e in audit_entries(operator) if e.action == "export"] == [
         "submissions.csv"]
@@ -98,3 +98,7 @@ def test_xlsx_starts_a_new_sheet_when_one_is_full(monkeypatch: pytest.MonkeyPatc
 
 def test_formulas_are_defused() -> None:
     assert spreadsheet_safe("=1+1") == "'=1+1" and spreadsheet_safe("Budi") == "Budi"
+    assert spreadsheet_safe("-2+3") == "'-2+3" and spreadsheet_safe("@SUM(A1)") == "'@SUM(A1)"
+    # A plain number cannot run anything: phones keep their "+", no apostrophe.
+    assert spreadsheet_safe("+6289574772415") == "+6289574772415"
+    assert spreadsheet_safe("-5") == "-5"

@@ -69,8 +69,16 @@ def test_saved_settings_reach_another_process_within_a_second(
 
 
 @pytest.mark.parametrize(("changes", "field", "message"), [
-    ({"max_active": "0"}, "max_active", "Batas pengguna aktif minimal 1."),
-    ({"admit_per_minute": "-5"}, "admit_per_minute", "Laju masuk minimal 1 orang per menit."),
+    ({"max_active": "0"}, "max_active", "Batas pengguna aktif antara 1 dan 100000."),
+    ({"admit_per_minute": "-5"}, "admit_per_minute",
+     "Laju masuk antara 1 dan 1000000 orang per menit."),
+    ({"session_ttl_seconds": "3407324"}, "session_ttl_seconds",
+     "Umur sesi antara 60 dan 86400 detik."),
+    ({"claim_window_seconds": "3601"}, "claim_window_seconds",
+     "Waktu untuk masuk antara 10 dan 3600 detik."),
+    ({"opens_at": "2035-01-02T08:00"}, "opens_at",
+     "Waktu tidak valid: paling lambat 2035-01-01 00:00 UTC."),
+    ({"autocap_max_cap": "100001"}, "autocap_max_cap", "Batas atas paling banyak 100000."),
     ({"booked_share": "banyak"}, "booked_share", "Isi dengan angka."),
     ({"opens_at": "2030-08-02T08:00", "closes_at": "2030-08-01T08:00"}, "closes_at",
      "Waktu tutup harus sesudah waktu buka."),
@@ -87,6 +95,23 @@ def test_bad_values_are_refused_next_to_their_field(admin: Settings, changes: di
     assert f'<p class="error" id="e-{field}">{message}</p>' in refused.text
     assert 'id="f-max_active" name="max_active" type="number" step="1" value="2"' in after
     assert [e for e in audit_entries(admin) if e.action == "settings.update"] == []
+
+
+def test_an_out_of_range_value_is_refused_in_english_too_and_one_inside_is_saved(
+    admin: Settings
+) -> None:
+    with TestClient(create_app(admin)) as client:
+        log_in(client, "ani")
+        refused = post_form(client, "/admin/pengaturan?lang=en", "/admin/pengaturan?lang=en",
+                            {**FORM, "session_ttl_seconds": "86401"})
+        saved = post_form(client, "/admin/pengaturan", "/admin/pengaturan",
+                          {**FORM, "session_ttl_seconds": "86400"})
+    assert refused.status_code == 422
+    assert ('<p class="error" id="e-session_ttl_seconds">Session lifetime must be between 60 '
+            'and 86400 seconds.</p>') in refused.text
+    assert 'name="session_ttl_seconds" type="number" step="1" value="86401"' in refused.text
+    assert saved.status_code == 200 and 'id="saved"' in saved.text
+    assert 'name="session_ttl_seconds" type="number" step="1" value="86400"' in saved.text
 
 
 def test_local_times_round_trip(admin: Settings) -> None:

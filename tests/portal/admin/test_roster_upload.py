@@ -20,6 +20,7 @@ from portal.admin.roster_jobs import import_roster
 from portal.admin.roster_upload import INLINE_MAX_BYTES
 from portal.app import create_app
 from portal.db import create_db_engine, session_factory
+from portal.form.uploads import upload_store
 from portal.notify.models import Notification
 from portal.settings import Settings
 from scheduler.models import Booking, Registrant, Slot
@@ -284,7 +285,7 @@ def test_a_large_roster_is_imported_by_the_worker_with_progress(
         result = client.get(location)
         assert result.status_code == 200 and 'id="import-job"' not in result.text
         assert (count(result.text, "inserted"), count(result.text, "bad")) == (10_000, 25)
-        assert "<code>phone_invalid</code>" in result.text and "roster-besar.csv" in result.text
+        assert "Nomor HP tidak valid" in result.text and "roster-besar.csv" in result.text
         report = client.get(f"/admin/peserta/laporan/{import_id}")
         rows = list(csv.reader(io.StringIO(report.content.decode("utf-8-sig"))))
         assert len(rows) == 26 and {row[1] for row in rows[1:]} == {"phone_invalid"}
@@ -294,7 +295,7 @@ def test_a_large_roster_is_imported_by_the_worker_with_progress(
 
         # The same import again (a retried job) changes nothing and keeps its report.
         engine = create_db_engine(settings.database_url)
-        again = import_roster(redis_client, session_factory(engine), settings.var_dir,
+        again = import_roster(redis_client, session_factory(engine), upload_store(settings),
                               settings.redis_prefix, import_id)
         engine.dispose()
         assert again is not None and (again.state, again.inserted) == ("done", 10_000)

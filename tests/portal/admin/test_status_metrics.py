@@ -45,7 +45,7 @@ def test_metrics_are_for_operators_and_the_allowed_addresses(settings: Settings)
             "Authorization": "Bearer env-token-0123456789abcdef-0123456789"})
         assert token.status_code == 200
         assert "antrean_queue_waiting 0.0" in token.text
-        assert "antrean_max_active 2.0" in token.text
+        assert "antrean_max_active_sessions 2.0" in token.text
         assert "antrean_admissions_total" in token.text
         log_in(stranger, "citra")
         assert stranger.get("/metrics").status_code == 403  # viewers are not operators
@@ -75,7 +75,11 @@ def test_planner_finds_the_finish_and_the_cap_the_deadline_needs() -> None:
     assert not projection.on_time
     assert projection.cap_needed == 105  # 100,000 / (32 day-weights x 30 sessions)
     faster = project(replace(plan, cap=projection.cap_needed))
-    assert faster.on_time
+    assert faster.on_time and faster.finish == projection.finish_with_cap
+    assert not project(replace(plan, cap=projection.cap_needed - 1)).on_time
+    # Or at cap 100: 10 h a day x 32/31.. needs 10.5 h (3,150 a day x 32 weights = 100,800).
+    assert projection.extra_hours_needed == 0.5
+    assert project(replace(plan, extra_hours=0.5)).on_time
 
 
 def test_planner_page_draws_the_projection(settings: Settings) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from typing import Any
 
-from icalendar import Calendar
+from icalendar import Calendar, Component
 from starlette.testclient import TestClient
 
 from portal.app import create_app
@@ -51,7 +52,7 @@ def test_book_look_up_reschedule_cancel(app, slots) -> None:
         code = body["code"]
         assert CODE_FORMAT.match(code)
         assert body["slot"]["id"] == slots[0]["id"] and body["slot"]["booked"] == 1
-        assert body["ics_url"] == f"/api/v1/bookings/{code}.ics"
+        assert body["ics_url"] == f"http://127.0.0.1:8000/api/v1/bookings/{code}.ics"
         assert NIK not in created.text and "dian@example.id" not in created.text
 
         ics = client.get(body["ics_url"])
@@ -77,10 +78,90 @@ def test_book_look_up_reschedule_cancel(app, slots) -> None:
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
         again = client.request("DELETE", f"/api/v1/bookings/{code}", json={"nik": NIK})
         assert again.status_code == 404
-        assert client.get(f"/api/v1/bookings/{code}.ics").status_code == 404
+        gone = Calendar.from_ical(client.get(f"/api/v1/bookings/{code}.ics").content)
+        assert gone["method"] == "CANCEL"
         listed = client.get("/api/v1/slots").json()["slots"]
         assert sum(slot["booked"] for slot in listed) == 0
 
+
+
+PUBLIC_URL = "https://antrean.example.go.id"
+FORGED_HOST = "evil.example"
+
+
+def downloaded(client: TestClient, code: str) -> tuple[Calendar, Component]:
+    """The booking's .ics as the link serves it, parsed back, with its one event."""
+    answer = client.get(f"/api/v1/bookings/{code}.ics")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/calendar")
+    calendar = Calendar.from_ical(answer.content)
+    [event] = calendar.walk("VEVENT")
+    return calendar, event
+
+
+def test_the_downloaded_ics_counts_every_change_and_ends_cancelled(app, slots) -> None:
+    with TestClient(app) as client:
+        code = book(client, slots[0]["id"]).json()["code"]
+        calendar, made = downloaded(client, code)
+        assert (calendar["method"], made["sequence"], made["status"]) == ("PUBLISH", 0,
+                                                                           "CONFIRMED")
+        assert "attendee" not in made and "mailto:" in str(made["organizer"])
+        assert made.walk("VALARM")
+        uid = str(made["uid"])
+
+        # Moving to the slot it already holds changes nothing, so the number stays.
+        client.post(f"/api/v1/bookings/{code}/reschedule", json={"nik": NIK,
+                                                                 "slot_id": slots[0]["id"]})
+        assert downloaded(client, code)[1]["sequence"] == 0
+        moved = client.post(f"/api/v1/bookings/{code}/reschedule",
+                            json={"nik": NIK, "slot_id": slots[5]["id"]})
+        _, after_move = downloaded(client, code)
+        assert (str(after_move["uid"]), after_move["sequence"]) == (uid, 1)
+        assert ics_datetime(after_move, "dtstart").isoformat() == moved.json()["slot"]["start"]
+        assert ics_datetime(after_move, "dtstamp") >= ics_datetime(made, "dtstamp")
+        assert "last-modified" in after_move
+
+        client.request("DELETE", f"/api/v1/bookings/{code}", json={"nik": NIK})
+        calendar, cancelled = downloaded(client, code)
+        assert calendar["method"] == "CANCEL"
+        assert (str(cancelled["uid"]), cancelled["sequence"], cancelled["status"]) == (
+            uid, 2, "CANCELLED")
+        assert not cancelled.walk("VALARM")
+        assert client.get("/api/v1/bookings/ZZZZ-ZZZZ.ics").status_code == 404
+
+
+def test_a_forged_host_header_appears_nowhere_in_what_the_portal_answers(settings,
+                                                                         slots) -> None:
+    public = create_app(replace(settings, notify_options=replace(settings.notify_options,
+                                                                 public_url=PUBLIC_URL)))
+    with TestClient(public, base_url=f"http://{FORGED_HOST}") as client:
+        created = book(client, slots[0]["id"])
+        code = created.json()["code"]
+        answers = [
+            created,
+            client.get(f"/api/v1/bookings/{code}", headers={"X-Antrean-NIK": NIK}),
+            client.post(f"/api/v1/bookings/{code}/reschedule",
+                        json={"nik": NIK, "slot_id": slots[1]["id"]}),
+            client.get(f"/api/v1/bookings/{code}.ics"),
+            client.get("/"),
+            client.get("/booking"),
+            client.get("/booking/cek"),
+            # Starlette's trailing-slash redirect would name the Host it was given.
+            client.get("/booking/", follow_redirects=False),
+            client.get("/api/v1/slots"),
+            client.get("/openapi.json"),
+        ]
+        answers.append(client.request("DELETE", f"/api/v1/bookings/{code}", json={"nik": NIK}))
+        answers.append(client.get(f"/api/v1/bookings/{code}.ics"))
+    assert answers[0].json()["ics_url"] == f"{PUBLIC_URL}/api/v1/bookings/{code}.ics"
+    assert answers[7].status_code == 307 and answers[7].headers["location"] == "/booking"
+    for answer in answers:
+        assert answer.status_code < 500, answer.request.url
+        assert FORGED_HOST not in answer.text, answer.request.url
+        assert all(FORGED_HOST not in value for value in answer.headers.values())
+    for ics in (answers[3], answers[-1]):
+        [event] = Calendar.from_ical(ics.content).walk("VEVENT")
+        assert str(event["url"]) == f"{PUBLIC_URL}/booking/cek"
+        assert PUBLIC_URL in str(event["description"])
 
 def test_booking_conflicts_and_field_errors(app, slots) -> None:
     with TestClient(app) as client:

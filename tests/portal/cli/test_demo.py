@@ -55,7 +55,7 @@ def test_demo_creates_an_operator_account_once(database_url: str, tmp_path: Path
     assert seed_demo_operator(settings) is None  # an admin exists now
     engine = create_db_engine(settings.database_url)
     with session_factory(engine)() as session:
-        user = authenticate(session, "operator", password)
+        user = authenticate(session, "operator", password, settings.admin.passwords)
         assert user is not None and user.role == "admin"
     engine.dispose()
 

@@ -45,7 +45,8 @@ def test_after_submitting_the_form_leads_to_the_receipt(app) -> None:
     assert number in receipt.text
     # The time is the registration's zone, labelled, in Indonesian format.
     received = re.search(r'id="received">([^<]+)<', receipt.text)
-    assert received and re.fullmatch(r"\d{1,2} \w{3} \d{4} \d{2}\.\d{2} WIB", received.group(1))
+    assert received and re.fullmatch(r"\w+, \d{1,2} \w+ \d{4} pukul \d{2}\.\d{2} WIB",
+                                      received.group(1))
 
 
 def test_another_browser_sees_the_receipt_only_with_the_nik_proved(settings) -> None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import httpx2
+import pytest
 import redis
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from portal.app import create_app
 from portal.db import create_db_engine, session_factory
+from portal.identity import store
 from portal.identity.models import IdentityBinding, IdentityContest
 from portal.notify.models import Notification
 from scheduler.models import Booking, Registrant
@@ -115,6 +118,35 @@ def test_codes_are_sent_a_few_times_an_hour_at_most(settings) -> None:
     assert {answer.status_code for answer in answers} == {202}  # the same answer...
     sent = rows(settings, Notification, purpose="identity_code")
     assert len(sent) == 3  # ...but only three messages
+
+
+def test_an_office_behind_one_address_proves_every_nik(settings) -> None:
+    # 120 colleagues on the office's one address, each their own browser: past what one
+    # person may ask for, far below what one address may.
+    people = [(f"360128481185{n:04d}", f"0812{n:08d}") for n in range(1, 121)]
+    proved = 0
+    with TestClient(create_app(settings)) as client:
+        for nik, phone in people:
+            client.cookies.clear()  # the next colleague's own browser
+            assert ask(client, nik, phone=phone).status_code == 202
+            code = latest_code(settings.database_url, "+62" + phone[1:])
+            assert code is not None, nik
+            proved += verify(client, nik, code).status_code == 200
+    assert proved == len(people)
+
+
+def test_one_address_asking_for_everyone_is_bounded(settings, redis_client,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The bound is 600 an hour (far above an office, test above); 40 shows it holds
+    # without sending 600 codes.
+    bound = replace(store.SENDS_PER_ADDRESS, count=40)
+    monkeypatch.setattr(store, "SENDS_PER_ADDRESS", bound)
+    with TestClient(create_app(settings)) as client:
+        for n in range(1, bound.address_count + 6):
+            ask(client, f"3601284811{n // 10000:02d}{n % 10000:04d}",
+                phone=f"0813{n:08d}")
+    sent = rows(settings, Notification, purpose="identity_code")
+    assert len(sent) == bound.address_count
 
 
 def hash_bytes(client: redis.Redis, key: bytes) -> bytes:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import email.policy
+import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -16,11 +19,15 @@ from rq import Queue, SimpleWorker
 from rq.job import Job
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.testclient import TestClient
 
+from portal.app import create_app
 from portal.db import create_db_engine, session_factory
+from portal.form.seal import seal_of
 from portal.notify import dispatch, jobs
 from portal.notify.channels import list_outbox
 from portal.notify.dispatch import BookingNotice
+from portal.notify.gateway import SuccessRule
 from portal.notify.models import FAILED, QUEUED, SENDING, SENT, WITHDRAWN, Notification
 from portal.notify.ratelimit import ChannelRateLimiter
 from portal.notify.records import (
@@ -32,6 +39,8 @@ from portal.notify.records import (
 )
 from portal.notify.reminders import enqueue_due_reminders
 from portal.notify.settings import NotifySettings
+from tests.support.apps import make_settings
+from tests.support.metrics import value
 from tests.support.notify import (
     TEST_SECRET,
     SmsGateway,
@@ -147,6 +156,7 @@ def test_booking_confirmation_mail_has_both_parts_the_ics_and_the_link(env: Env)
     assert calendar.get_filename() == "jadwal-BK-7K3F-9Q2M.ics"
     assert calendar.get_content_disposition() == "attachment"
     assert calendar.get_payload(decode=True) == ICS
+    assert calendar.get_param("method") == "PUBLISH"
 
     [sms] = env.sms.messages()
     assert sms["to"] == "+6281234567890"
@@ -155,6 +165,20 @@ def test_booking_confirmation_mail_has_both_parts_the_ics_and_the_link(env: Env)
     assert [r.status for r in env.records()] == [SENT, SENT]
     assert {r.transport for r in env.records()} == {"smtp", "http"}
 
+
+
+def test_the_cancellation_mail_carries_the_cancel_with_its_method_on_the_part(env: Env) -> None:
+    cancel = ICS.replace(b"VERSION:2.0\r\n", b"VERSION:2.0\r\nMETHOD:CANCEL\r\n")
+    with env.sessions() as session:
+        dispatch.notify_booking_cancelled(session, env.queue, env.settings, booking(), cancel)
+        session.commit()
+    env.work()
+    [message] = env.smtp.messages
+    calendar = parts(message)["text/calendar"]
+    assert calendar.get_param("method") == "CANCEL"
+    assert calendar.get_filename() == "jadwal-BK-7K3F-9Q2M.ics"
+    assert calendar.get_payload(decode=True) == cancel
+    assert len(env.sms.messages()) == 1  # the SMS says it in words, with no file
 
 def test_same_purpose_and_reference_is_recorded_and_sent_once(env: Env) -> None:
     request = MessageRequest("email", "budi@example.com", "submission_receipt", "REG-AAAA-BBBB",
@@ -193,18 +217,25 @@ def test_submission_receipt_carries_the_registration_number(env: Env) -> None:
     class Submitted:
         name: str
         registration_number: str
+        nik: str
+        created_at: datetime
         data: dict[str, Any]
 
-    submission = Submitted("Budi Santoso", "REG-7K3F-9Q2M",
+    submission = Submitted("Budi Santoso", "REG-7K3F-9Q2M", "3201234567890123",
+                           datetime(2026, 8, 31, 16, 59, 30, tzinfo=UTC),
                            {"email": "budi@example.com", "telepon": "+6281234567891",
                             "nik": "3201234567890123"})
+    seal = seal_of(str(env.settings.secret_key), env.settings.public_url, submission)
     with env.sessions() as session:
         dispatch.notify_submission_receipt(session, env.queue, env.settings, submission)
         session.commit()
     env.work()
     [message] = env.smtp.messages
     assert "REG-7K3F-9Q2M" in message["Subject"]
-    assert "REG-7K3F-9Q2M" in parts(message)["text/plain"].get_content()
+    text = parts(message)["text/plain"].get_content()
+    assert "REG-7K3F-9Q2M" in text and seal.code in text and seal.url in text
+    # 16.59 UTC on 31 August is 23.59 WIB: still the deadline's day, and it says so.
+    assert "Senin, 31 Agustus 2026 pukul 23.59 WIB" in text
     [sms] = env.sms.messages()
     assert "REG-7K3F-9Q2M" in sms["message"] and "3201234567890123" not in sms["message"]
 
@@ -218,13 +249,7 @@ def test_sms_gateway_failure_is_retried_then_marked_failed_and_requeueable(
     else:
         env.sms.mode = mode
         env.sms.slow_seconds = 1.0
-    with env.sessions() as session:
-        dispatch.notify_booking_cancelled(session, env.queue, env.settings,
-                                          booking(email=None))
-        session.commit()
-    env.work()
-
-    [record] = env.records()
+    record = send_one_sms(env)
     assert record.status == FAILED
     assert record.attempts == 3  # the first try and two retries (intervals "0,0")
     expected = {"error": "sms gateway answered 500", "slow": "sms gateway timed out",
@@ -263,6 +288,80 @@ def test_an_sms_carrying_a_nik_is_refused_and_never_reaches_the_gateway(env: Env
     assert env.sms.requests == []
 
 
+def send_one_sms(env: Env) -> Notification:
+    with env.sessions() as session:
+        dispatch.notify_booking_cancelled(session, env.queue, env.settings,
+                                          booking(email=None))
+        session.commit()
+    env.work()
+    [record] = env.records()
+    return record
+
+
+STATUS_RULE = SuccessRule(field="status", values=("ok", "sent", "queued"))
+
+
+def test_a_200_that_says_failed_is_recorded_failed_and_retried(env: Env) -> None:
+    env.configure(sms_success=STATUS_RULE)
+    env.sms.answer = {"status": "failed", "to": "+6281234567890"}
+    record = send_one_sms(env)
+    assert record.status == FAILED and record.attempts == 3
+    assert len(env.sms.requests) == 3
+    assert record.last_error == "sms gateway answered 200 with status=failed"
+
+
+def test_a_body_outside_the_pattern_is_failed_with_the_answer_summarised(env: Env) -> None:
+    env.configure(sms_success=SuccessRule(pattern=re.compile(r'"accepted":\s*true')))
+    env.sms.answer = {"accepted": False, "reason": "no credit for +6281234567890"}
+    record = send_one_sms(env)
+    assert record.status == FAILED
+    assert record.last_error == ('sms gateway answered 200 not matching the success pattern: '
+                                 '{"accepted": false, "reason": "no credit for <number>"}')
+    assert "6281234567890" not in record.last_error
+
+
+def test_a_matching_answer_is_sent(env: Env) -> None:
+    env.configure(sms_success=STATUS_RULE)
+    env.sms.answer = {"status": "Queued", "id": 7}
+    record = send_one_sms(env)
+    assert record.status == SENT and record.attempts == 1 and record.last_error is None
+
+
+@pytest.mark.parametrize("mode", ["ok", "error"])
+def test_url_credentials_travel_only_in_the_authorization_header(
+    env: Env, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = env.sms.url.split(":")[2].split("/")[0]
+    read = NotifySettings.from_env({
+        "ANTREAN_ENV": "test", "ANTREAN_SECRET_KEY": TEST_SECRET,
+        "ANTREAN_SMS_URL": f"http://gw-operator:s3cret%2Fpass@127.0.0.1:{port}/send"})
+    assert read.sms_url == f"http://127.0.0.1:{port}/send"
+    assert "s3cret" not in repr(read)
+    env.configure(sms_url=read.sms_url, sms_basic_auth=read.sms_basic_auth)
+    env.sms.mode = mode
+    caplog.set_level(logging.DEBUG)
+    record = send_one_sms(env)
+
+    assert record.status == (SENT if mode == "ok" else FAILED)
+    request = env.sms.requests[0]
+    assert request["path"] == "/send"
+    assert request["headers"]["Authorization"] == "Basic " + base64.b64encode(
+        b"gw-operator:s3cret/pass").decode()
+    assert request["headers"]["Host"] == f"127.0.0.1:{port}"
+    assert "gw-operator" not in request["headers"]["Host"]
+    for text in (caplog.text, record.last_error or "", record.recipient_key):
+        assert "s3cret" not in text and "gw-operator" not in text
+
+
+def test_user_info_left_in_a_url_is_still_lifted_out(env: Env) -> None:
+    env.configure(sms_url=env.sms.url.replace("http://", "http://ops:pw@"))
+    record = send_one_sms(env)
+    assert record.status == SENT
+    headers = env.sms.requests[0]["headers"]
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"ops:pw").decode()
+    assert "@" not in headers["Host"]
+
+
 def test_development_outbox_keeps_one_file_per_message(env: Env) -> None:
     env.configure(outbox=True)
     with env.sessions() as session:
@@ -281,16 +380,20 @@ def test_development_outbox_keeps_one_file_per_message(env: Env) -> None:
 
 
 @pytest.mark.slow
-def test_bulk_roster_batch_reports_progress_and_is_idempotent(env: Env) -> None:
+def test_bulk_roster_batch_reports_progress_and_is_idempotent(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A roster several enqueue pipelines long (a real one: thousands, 1000 per pipeline).
+    monkeypatch.setattr(dispatch, "ENQUEUE_CHUNK", 100)
     start = datetime(2026, 9, 1, 1, 0, tzinfo=UTC)
     bookings = [booking(code=f"BK-{i:04d}", start=start + timedelta(minutes=15 * (i % 40)),
-                        email=f"orang{i}@example.com", phone=None) for i in range(1200)]
+                        email=f"orang{i}@example.com", phone=None) for i in range(250)]
     with env.sessions() as session:
         batch_id, count = dispatch.notify_roster_scheduled(session, env.queue, env.settings,
                                                            bookings)
         session.commit()
-        assert count == 1200
-        assert dispatch.batch_progress(session, batch_id).queued == 1200
+        assert count == 250
+        assert dispatch.batch_progress(session, batch_id).queued == 250
+        assert env.queue.count == 250
     # A second scheduling run of the same roster adds nothing.
     with env.sessions() as session:
         _again, count = dispatch.notify_roster_scheduled(session, env.queue, env.settings,
@@ -300,9 +403,9 @@ def test_bulk_roster_batch_reports_progress_and_is_idempotent(env: Env) -> None:
     env.work()
     with env.sessions() as session:
         progress = dispatch.batch_progress(session, batch_id)
-    assert (progress.sent, progress.failed, progress.queued, progress.total) == (1200, 0, 0, 1200)
+    assert (progress.sent, progress.failed, progress.queued, progress.total) == (250, 0, 0, 250)
     assert progress.done
-    assert len(set(env.smtp.message_ids())) == len(env.smtp.messages) == 1200
+    assert len(set(env.smtp.message_ids())) == len(env.smtp.messages) == 250
 
 
 def test_token_bucket_spreads_a_burst_across_workers(redis_client: redis.Redis) -> None:
@@ -430,3 +533,20 @@ def test_recovery_requeues_what_a_crash_left_and_fences_the_old_claim(env: Env) 
     assert {r.status for r in env.records()} == {SENT}
     with env.sessions() as session:  # nothing left to recover
         assert dispatch.recover_stalled(session, env.queue, env.settings, now=later) == 0
+
+
+def test_outcomes_are_counted_as_the_jobs_record_them_and_metrics_show_them(
+        env: Env, database_url: str, tmp_path: Path) -> None:
+    env.sms.mode = "error"
+    with env.sessions() as session:
+        dispatch.notify_booking_confirmed(session, env.queue, env.settings, booking(), ICS)
+        session.commit()
+    env.work()
+    app = create_app(make_settings(env.settings.redis_url or "", database_url, tmp_path))
+    with TestClient(app, client=("127.0.0.1", 40000)) as client:
+        text = client.get("/metrics").text
+    counted = "antrean_notifications_total"
+    assert value(text, counted, channel="email", outcome="sent") == 1
+    assert value(text, counted, channel="sms", outcome="retried") == 2  # intervals "0,0"
+    assert value(text, counted, channel="sms", outcome="failed") == 1
+    assert value(text, counted, channel="sms", outcome="sent") == 0

@@ -6,10 +6,12 @@ import asyncio
 import re
 from collections.abc import Iterator
 from dataclasses import replace
+from email.utils import parseaddr
 from typing import Any
 
 import pytest
 import redis
+from icalendar import Calendar
 from redis.asyncio import Redis
 from starlette.testclient import TestClient
 
@@ -111,3 +113,46 @@ def test_booking_and_receipt_messages_are_sent_once(
     body = receipt[0].get_body(preferencelist=("plain",))
     assert body is not None
     assert "REG-" in body.get_content()
+
+
+def invite_of(message: Any) -> tuple[str, Calendar]:
+    """The MIME method and the parsed calendar of a mail's one .ics part."""
+    [part] = [p for p in message.walk() if p.get_content_type() == "text/calendar"]
+    return part.get_param("method"), Calendar.from_ical(part.get_payload(decode=True))
+
+
+def test_each_booking_mail_carries_its_invite_and_the_cancellation_a_cancel(
+    app, slots, redis_client: redis.Redis, smtp: SmtpRecorder
+) -> None:
+    nik = person()["nik"]
+    with TestClient(app) as client:
+        ensure_proved(client, nik, phone=person()["phone"])
+        code = client.post("/api/v1/bookings",
+                           json={**person(), "slot_id": slots[0]["id"]}).json()["code"]
+        deliver(app, smtp, redis_client)
+        assert smtp.wait_for(1, timeout=10)
+        client.post(f"/api/v1/bookings/{code}/reschedule",
+                    json={"nik": nik, "slot_id": slots[1]["id"]})
+        deliver(app, smtp, redis_client)
+        assert smtp.wait_for(2, timeout=10)
+        client.request("DELETE", f"/api/v1/bookings/{code}", json={"nik": nik})
+        deliver(app, smtp, redis_client)
+        assert smtp.wait_for(3, timeout=10)
+        download = Calendar.from_ical(client.get(f"/api/v1/bookings/{code}.ics").content)
+    mails = [m for m in smtp.messages if m["To"] == "dian@example.id"]
+    assert len(mails) == 3
+    sender = app.state.portal.notify.smtp_from
+    seen = []
+    for mail in mails:
+        mime_method, calendar = invite_of(mail)
+        [event] = calendar.walk("VEVENT")
+        assert mime_method == calendar["method"]
+        assert str(event["attendee"]) == "mailto:dian@example.id"
+        assert str(event["organizer"]) == f"mailto:{parseaddr(sender)[1]}"
+        seen.append((str(event["uid"]), calendar["method"], event["sequence"],
+                     str(event["status"])))
+    [last] = download.walk("VEVENT")
+    uid = str(last["uid"])
+    assert seen == [(uid, "REQUEST", 0, "CONFIRMED"), (uid, "REQUEST", 1, "CONFIRMED"),
+                    (uid, "CANCEL", 2, "CANCELLED")]
+    assert (download["method"], last["sequence"]) == ("CANCEL", 2)

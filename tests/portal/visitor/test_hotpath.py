@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -25,7 +26,9 @@ from waitroom.room import Place
 from waitroom.states import VisitorState
 
 # Headers that differ between two answers for reasons other than the code path.
-VOLATILE = {"date", "content-length", "set-cookie"}
+# "connection": a body over its limit is refused unread in front of both (portal.bodies),
+# which ends the connection; the route itself never sees it. "x-request-id": one per answer.
+VOLATILE = {"date", "content-length", "set-cookie", "connection", "x-request-id"}
 
 
 class Probe:
@@ -91,9 +94,15 @@ def test_a_poll_far_back_is_answered_from_the_snapshot_like_the_route(both) -> N
         hot.cookies.clear()
         joined = hot.post("/api/v1/queue/join", json={})
     token = joined.json()["token"]
+    # Both apps answer from snapshots read after the last join (each is half a second
+    # old at most): an older one would be about a room with fewer visitors in it.
+    time.sleep(0.6)
     body = _wait_for_snapshot(hot, token, seen)
+    answered = time.monotonic()
     plain.cookies.update({"antrean_b": hot.cookies["antrean_b"]})
     route = plain.get(f"/api/v1/queue/{token}")
+    # The wait counts down with the clock: the two answers may be this far apart.
+    apart = 1 + math.ceil(time.monotonic() - answered)
     _same_answer(hot.get(f"/api/v1/queue/{token}"), route)
     expected = route.json()
     assert body["state"] == "waiting" and body["position"] == 4
@@ -102,9 +111,10 @@ def test_a_poll_far_back_is_answered_from_the_snapshot_like_the_route(both) -> N
     moving = ("poll_after_ms", "eta_seconds", "eta_range_seconds")
     assert {k: v for k, v in body.items() if k not in moving} == \
         {k: v for k, v in expected.items() if k not in moving}
-    assert abs(body["eta_seconds"] - expected["eta_seconds"]) <= 1
-    assert all(abs(a - b) <= 1 for a, b in zip(body["eta_range_seconds"],
-                                               expected["eta_range_seconds"], strict=True))
+    assert abs(body["eta_seconds"] - expected["eta_seconds"]) <= apart
+    assert all(abs(a - b) <= apart for a, b in zip(
+        body["eta_range_seconds"], expected["eta_range_seconds"], strict=True)), \
+        (body["eta_range_seconds"], expected["eta_range_seconds"], apart)
     assert abs(body["poll_after_ms"] - expected["poll_after_ms"]) <= 0.5 * expected["poll_after_ms"]
     assert hot.get(f"/api/v1/queue/{token}").headers["cache-control"] == "no-store"
 
@@ -160,6 +170,7 @@ def test_bad_joins_get_the_routes_errors(both, body: bytes, status: int, code: s
     _same_answer(fast, slow)
     assert fast.json() == slow.json() and fast.json()["error"]["code"] == code
     assert fast.status_code == status
+    assert (fast.headers.get("connection") == "close") == (status == 413)
 
 
 def test_rate_limited_and_closed_joins_match_the_route(
@@ -168,10 +179,11 @@ def test_rate_limited_and_closed_joins_match_the_route(
     from tests.support.apps import make_settings
 
     base = make_settings(redis_url, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
-    limited = replace(base, join_rate_per_minute=1)
+    limited = replace(base, join_burst=1, join_rate_per_minute=1)
     hot, seen = _probed(limited)
     with TestClient(hot) as fast, TestClient(_without_hot_path(limited)) as slow:
         fast.post("/api/v1/queue/join", json={})  # the address's one join this minute
+        fast.cookies.clear()  # another browser: the first finds its own place again
         refused_fast = fast.post("/api/v1/queue/join", json={})
         refused_slow = slow.post("/api/v1/queue/join", json={})
     _same_answer(refused_fast, refused_slow)

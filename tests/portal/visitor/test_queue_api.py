@@ -132,18 +132,25 @@ def test_session_calls_without_a_session_are_401(app) -> None:
         assert client.post("/api/v1/session/finish").json()["error"]["code"] == "no_session"
 
 
-def test_join_rate_limit_answers_429_with_retry_after(redis_client, redis_url, tmp_path) -> None:
+def test_a_join_past_the_bucket_answers_429_with_a_challenge(redis_client, redis_url,
+                                                              tmp_path) -> None:
     from dataclasses import replace
 
     settings = replace(make_settings(redis_url, f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path),
-                       join_rate_per_minute=2)
+                       join_burst=2, join_rate_per_minute=2)
     with TestClient(create_app(settings)) as client:
-        client.post("/api/v1/queue/join", json={})
-        client.post("/api/v1/queue/join", json={})
+        for _ in range(2):
+            client.cookies.clear()
+            assert client.post("/api/v1/queue/join", json={}).status_code == 201
+        client.cookies.clear()
         refused = client.post("/api/v1/queue/join", json={})
     assert refused.status_code == 429
-    assert int(refused.headers["retry-after"]) > 0
-    assert refused.json()["error"]["code"] == "rate_limited"
+    assert 0 < int(refused.headers["retry-after"]) <= 30
+    error = refused.json()["error"]
+    assert error["code"] == "proof_required" and error["fields"] == {}
+    assert error["challenge"]["bits"] == 14 and error["challenge"]["challenge"]
+    # the challenge is bound to this browser: a new one keeps its secret to answer it
+    assert "antrean_b=" in refused.headers["set-cookie"]
 
 
 def test_unknown_paths_and_methods_answer_json_for_the_api(app) -> None:
