@@ -229,26 +229,30 @@ def test_the_slow_lane_gives_a_later_turn_without_javascript(gated) -> None:
 
 
 CROWD = 500
-CROWD_SECONDS = 60
+# A proof of this many bits is 2^18 hashes on average: a second or two on a phone.
+CROWD_BITS = 18
 BOT_SECONDS = 10  # python -m bench.gate runs the loop for a minute and prints the figures
 
 
-def _crowd_member(client: TestClient, pool: ProcessPoolExecutor) -> tuple[int, int]:
-    """One browser of the office: joins, solving what it is asked; (queue number, proofs)."""
+def _crowd_member(client: TestClient, pool: ProcessPoolExecutor) -> tuple[int, list[int]]:
+    """One browser of the office: joins, solving what it is asked; (queue number, the bits
+    of each proof it solved)."""
     secret = secrets.token_urlsafe(16)
     body: dict[str, Any] = {}
-    for proofs in range(6):
+    asked: list[int] = []
+    for _attempt in range(6):
         response = client.post(JOIN, json=body, headers=as_browser(secret))
         if response.status_code == 201:
-            return int(response.json()["token"].split(".")[1]), proofs
+            return int(response.json()["token"].split(".")[1]), asked
         assert response.status_code == 429, response.text
         challenge = response.json()["error"]["challenge"]
+        asked.append(challenge["bits"])
         nonce = pool.submit(solve, challenge["challenge"], challenge["bits"]).result()
         body = {"proof": {"challenge": challenge["challenge"], "nonce": nonce}}
     raise AssertionError("asked for a proof six times")
 
 
-def test_five_hundred_browsers_behind_one_address_all_get_places_within_a_minute(
+def test_five_hundred_browsers_behind_one_address_all_get_places_with_light_proofs(
         gated, capsys) -> None:
     settings = gated()
     with TestClient(create_app(settings), client=BALANCER) as client, \
@@ -256,45 +260,54 @@ def test_five_hundred_browsers_behind_one_address_all_get_places_within_a_minute
         started = time.monotonic()
         results = list(people.map(lambda _n: _crowd_member(client, pool), range(CROWD)))
         elapsed = time.monotonic() - started
-    numbers = {number for number, _proofs in results}
-    proved = sum(1 for _number, proofs in results if proofs)
+    numbers = {number for number, _asked in results}
+    proved = sum(1 for _number, asked in results if asked)
     assert len(numbers) == CROWD  # a place each, nobody refused
-    assert elapsed < CROWD_SECONDS
     assert proved >= CROWD - settings.join_burst - settings.join_rate_per_minute
+    # Nobody of the office was asked for more than two proofs, nor for a hard one: the
+    # work an honest phone does stays what CROWD_BITS allows, however busy this machine
+    # is (the time the crowd took is a figure, printed here and by python -m bench.gate).
+    asked = [bits for _number, proofs in results for bits in proofs]
+    assert max(len(proofs) for _number, proofs in results) <= 2
+    assert max(asked) <= CROWD_BITS, max(asked)
     with capsys.disabled():
         print(f"\n  {CROWD} browsers behind one address: all placed in {elapsed:.1f} s; "
-              f"{proved} solved a proof ({sum(p for _n, p in results)} proofs in all)")
+              f"{proved} solved a proof ({len(asked)} proofs of {min(asked)}-{max(asked)} bits)")
 
 
 def test_one_program_opening_places_in_a_loop_is_slowed_down(gated, capsys) -> None:
     settings = gated()
+    # The loop runs until the work has grown twice over (counted in joins, not seconds,
+    # so a busy machine changes how long it takes, not what it shows); the bound is
+    # only there so a gate that never grows fails instead of hanging.
+    target = BASE_BITS + 2
     with TestClient(create_app(settings), client=BALANCER) as client:
         started = time.monotonic()
-        places: list[float] = []
-        bits_seen: list[int] = []
+        places = 0
+        took: dict[int, list[float]] = {}  # seconds per place opened with a proof, by bits
         first_proof_at = None  # places opened before the first proof was asked
-        while time.monotonic() - started < BOT_SECONDS:
+        while len(took.get(target, ())) < 15 and time.monotonic() - started < BOT_SECONDS * 9:
+            begun = time.monotonic()
             secret = secrets.token_urlsafe(16)  # a new browser each time: a new place
             response = join_as(client, secret)
+            bits = 0
             if response.status_code == 429:
-                bits_seen.append(response.json()["error"]["challenge"]["bits"])
-                first_proof_at = len(places) if first_proof_at is None else first_proof_at
+                bits = response.json()["error"]["challenge"]["bits"]
+                first_proof_at = places if first_proof_at is None else first_proof_at
                 response = join_as(client, secret, proof_body(response))
             if response.status_code == 201:
-                places.append(time.monotonic() - started)
-    half = BOT_SECONDS / 2
-    first = sum(1 for t in places if 1.0 <= t < half)
-    second = sum(1 for t in places if t >= half)
+                places += 1
+                if bits:
+                    took.setdefault(bits, []).append(time.monotonic() - begun)
+        elapsed = time.monotonic() - started
     # the bucket, taken at once (a few tokens refill while it is taken)
     assert first_proof_at is not None and first_proof_at >= settings.join_burst
-    assert max(bits_seen) >= BASE_BITS + 2  # the work grew as the overage doubled
-    # and the loop slowed down with it: places a second early on against the last seconds
-    early = sum(1 for t in places if 1.0 <= t < 4.0) / 3
-    late = sum(1 for t in places if t >= BOT_SECONDS - 3) / 3
-    assert late < early * 0.9, (early, late)
+    assert max(took) >= target, sorted(took)  # the work grew as the overage doubled
+    # and each place took longer with it: four times the work at two bits more
+    base, late = min(took), max(took)
+    per_base = sum(took[base]) / len(took[base])
+    per_late = sum(took[late]) / len(took[late])
+    assert per_late > per_base * 1.5, (per_base, per_late)
     with capsys.disabled():
-        print(f"\n  one client in a loop for {BOT_SECONDS} s: {len(places)} places "
-              f"({len(places) * 60 / BOT_SECONDS:.0f}/min); {first} in seconds 1-{half:.0f}, "
-              f"{second} in seconds {half:.0f}-{BOT_SECONDS} "
-              f"({second * 60 / half:.0f}/min), up to {max(bits_seen)} bits; "
-              f"{early:.0f}/s in seconds 1-4, {late:.0f}/s in the last 3")
+        print(f"\n  one client in a loop: {places} places in {elapsed:.1f} s; a place took "
+              f"{per_base * 1000:.0f} ms at {base} bits, {per_late * 1000:.0f} ms at {late} bits")
