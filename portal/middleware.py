@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from waitroom.board import BOARD_MAX_AGE_S
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
@@ -39,6 +41,7 @@ _RAW_API_HEADERS = _raw(API_HEADERS)
 _HSTS = (b"strict-transport-security", b"max-age=31536000")
 _STATIC_CACHE = (b"cache-control", b"public, max-age=604800, immutable")
 _NO_STORE = (b"cache-control", b"no-store")
+BOARD_CACHE = (b"cache-control", b"public, max-age=%d" % BOARD_MAX_AGE_S)
 
 
 def same_site_location(location: bytes, host: bytes) -> bytes:
@@ -60,6 +63,12 @@ def api_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
     For responses written without the middleware (portal.visitor.hotpath).
     """
     return [*_RAW_API_HEADERS, *([_HSTS] if hsts else []), _NO_STORE]
+
+
+def board_headers(*, hsts: bool) -> list[tuple[bytes, bytes]]:
+    """The headers of the queue's board: the same for every visitor, so a shared cache
+    (the load balancer's) and the browser may keep it for a second."""
+    return [*_RAW_API_HEADERS, *([_HSTS] if hsts else []), BOARD_CACHE]
 
 
 class SecurityHeaders:

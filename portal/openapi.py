@@ -105,6 +105,34 @@ SCHEMAS: dict[str, Any] = {
             "poll_after_ms": {"type": "integer", "minimum": 0},
             "claim_deadline_ms": {"type": ["integer", "null"]},
             "enter_url": {"type": "string"},
+            "follow": {
+                "type": "object", "required": ["number", "rank"],
+                "description": "Far back: until the board's position reaches its `near`, the "
+                               "page may follow /api/v1/queue/board instead of asking here",
+                "properties": {"number": {"type": "integer", "minimum": 1},
+                               "rank": {"type": "integer", "minimum": 0,
+                                        "description": "rank in the pre-queue's draw; "
+                                                       "0 for a walk-in"}}},
+        },
+    },
+    "Board": {
+        "type": "object",
+        "required": ["as_of_ms", "head", "returning", "order_left", "sealed", "near",
+                     "poll_after_ms", "knots"],
+        "properties": {
+            "as_of_ms": {"type": "integer"}, "head": {"type": "integer", "minimum": 1},
+            "returning": {"type": "integer", "minimum": 0},
+            "order_left": {"type": "integer", "minimum": 0},
+            "sealed": {"type": "integer", "minimum": -1,
+                       "description": "last pre-queue number; -1 before the draw, 0 without"},
+            "near": {"type": "integer", "minimum": 1,
+                     "description": "at or before this position a page asks for its own place"},
+            "poll_after_ms": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                              "minItems": 2, "maxItems": 2},
+            "knots": {"type": ["array", "null"],
+                      "items": {"type": "array", "items": {"type": "integer"},
+                                "minItems": 3, "maxItems": 3},
+                      "description": "[position, low s, high s]; null when no estimate"},
         },
     },
     "Slot": {
@@ -162,6 +190,9 @@ PATHS: dict[str, Any] = {
             "max_active": {"type": "integer"}, "admit_per_minute": {"type": "integer"},
             "paused": {"type": "boolean"}, "eta_seconds_for_new": {"type": ["integer", "null"]}}},
             "Counts"), **_errors(503)}}},
+    "/api/v1/queue/board": {"get": {
+        "summary": "Where the queue stands, the same for everybody (cacheable for a second)",
+        "responses": {"200": _json(_ref("Board"), "The board"), **_errors(503)}}},
     "/api/v1/queue/{token}": {"get": {
         "summary": "Where a visitor stands", "parameters": [TOKEN],
         "responses": {"200": _json(_ref("Place"), "The place"), **_errors(401, 403, 503)}}},

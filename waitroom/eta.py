@@ -58,7 +58,7 @@ POLICY_TOLERANCE = 2.0
 # The poll policy (poll_after_ms): floor, growth per sqrt(position), ceiling, jitter.
 POLL_FLOOR_MS = 2000
 POLL_GROWTH_MS = 2000
-POLL_CEILING_MS = 60000
+POLL_CEILING_MS = 46000  # with its jitter at most 55.2 s: a page never shows a minute-old wait
 POLL_JITTER = 0.2
 
 
@@ -370,8 +370,8 @@ def poll_after_ms(
 ) -> int:
     """Return how long a visitor should wait before asking again, with ±20 % jitter.
 
-    Near the front visitors ask every couple of seconds; far back, at most once
-    a minute, so a queue of a million costs little.
+    Near the front visitors ask every couple of seconds; further back, every 37 to
+    55 seconds; far back their pages follow the shared board (``waitroom.board``).
     """
     base = floor_ms + POLL_GROWTH_MS * math.sqrt(max(position - 1, 0))
     base = min(float(ceiling_ms), base)

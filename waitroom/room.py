@@ -10,6 +10,7 @@ from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
 
+from waitroom.board import make_board, near_positions
 from waitroom.config import RoomConfig
 from waitroom.eta import ADMITTED_NOW, WaitEstimate, WaitModel, wait_model
 from waitroom.keys import NO_PROOF, RoomKeys
@@ -121,6 +122,7 @@ class WaitingRoom:
         self.snapshot: RoomSnapshot | None = None
         self._touched: set[int] = set()
         self._model: tuple[RoomSnapshot | None, WaitModel | None] = (None, None)
+        self._board: tuple[RoomSnapshot | None, bytes] = (None, b"")
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -403,6 +405,47 @@ class WaitingRoom:
             return None  # near the front: ask Redis for the exact state
         self._touched.add(number)
         return position
+
+    def board(self, *, max_age: float = 1.0) -> bytes | None:
+        """The board (``waitroom.board``) of the snapshot, encoded once per snapshot; None
+        without a snapshot at most ``max_age`` seconds old."""
+        snapshot = self.snapshot
+        if snapshot is None or time.monotonic() - snapshot.taken_at > max_age:
+            return None
+        cached = self._board
+        if cached[0] is not snapshot:
+            elapsed = max(0.0, time.monotonic() - snapshot.taken_at)
+
+            def estimate(position: int) -> tuple[int, int] | None:
+                wait = self.estimate_from(snapshot, position, elapsed)
+                return None if wait is None else (wait.low_seconds, wait.high_seconds)
+
+            config = snapshot.config
+            board = make_board(
+                as_of_ms=snapshot.reading.now_ms, head=snapshot.head, seq=snapshot.seq,
+                returning=snapshot.returning, order_left=snapshot.order_left,
+                sealed=snapshot.sealed, max_active=config.max_active,
+                admit_per_minute=config.admit_per_minute, estimate=estimate)
+            cached = self._board = (snapshot, board.as_json())
+        return cached[1]
+
+    def follow_rank(self, number: int, position: int) -> int | None:
+        """How a waiting visitor at ``position`` may follow the board instead of asking
+        for their own place: their rank in the pre-queue's draw (0 for a walk-in), or
+        None when they are near the front or the snapshot cannot tell."""
+        snapshot = self.snapshot
+        if snapshot is None or snapshot.sealed < 0 or number in snapshot.lane \
+                or number in snapshot.holders:
+            return None
+        config = snapshot.config
+        if position <= near_positions(config.max_active, config.admit_per_minute):
+            return None
+        if not in_prequeue(number, snapshot.sealed):
+            return 0
+        ranks = self._ranks
+        if ranks is None or ranks[0] != f"{snapshot.seed}:{snapshot.sealed}":
+            return None
+        return ranks[1].get(number)
 
     async def flush_touches(self) -> int:
         """Send the polls answered from the snapshot to Redis, so nobody looks stale."""

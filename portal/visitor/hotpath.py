@@ -13,7 +13,8 @@ object and the security-header middleware: more work than the answer itself.
   places); every other poll - near the front, a bad or foreign token, no fresh
   snapshot - goes on to the API route, which gives the same answers as before;
 - every join, through ``portal.visitor.queue_api.join_visitor`` (the route's own code), with
-  errors rendered by the app's own exception handlers.
+  errors rendered by the app's own exception handlers;
+- the board (``waitroom.board``) the far-back pages follow, encoded once per snapshot.
 
 The bodies, status codes, cookies and headers are those of the routes; the
 tests run the same requests both ways and compare.
@@ -30,7 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.browser import BROWSER_COOKIE
 from portal.errors import EXCEPTION_HANDLERS
-from portal.middleware import SecurityHeaders, api_headers
+from portal.middleware import SecurityHeaders, api_headers, board_headers
 from portal.state import PortalState
 from portal.visitor.place import poll_answer_from_snapshot
 from portal.visitor.queue_api import join_visitor
@@ -39,7 +40,8 @@ from waitroom.tokens import TokenError
 
 QUEUE_PREFIX = "/api/v1/queue/"
 JOIN_PATH = "/api/v1/queue/join"
-_NOT_TOKENS = frozenset({"join", "stats"})
+BOARD_PATH = "/api/v1/queue/board"
+_NOT_TOKENS = frozenset({"join", "stats", "board"})
 
 # What starlette.responses.JSONResponse writes.
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
@@ -52,12 +54,19 @@ class HotPaths:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._headers: list[tuple[bytes, bytes]] | None = None
+        self._board_headers: list[tuple[bytes, bytes]] = []
         self._hsts = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(QUEUE_PREFIX):
             method = scope["method"]
-            if method == "GET":
+            if method == "GET" and scope["path"] == BOARD_PATH:
+                board = scope["app"].state.portal.room.board()
+                if board is not None:
+                    scope["endpoint"] = HotPaths
+                    await self._send_board(scope, send, board)
+                    return
+            elif method == "GET":
                 body = self._status(scope)
                 if body is not None:
                     # named like the route's, for the access log and /metrics
@@ -112,6 +121,12 @@ class HotPaths:
                     "headers": [(b"content-length", b"%d" % len(body)), *headers]})
         await send({"type": "http.response.body", "body": body})
 
+    async def _send_board(self, scope: Scope, send: Send, body: bytes) -> None:
+        self._prepare(scope)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"%d" % len(body)), *self._board_headers]})
+        await send({"type": "http.response.body", "body": body})
+
     def _secure(self, scope: Scope) -> bool:
         self._prepare(scope)
         return self._hsts
@@ -122,6 +137,7 @@ class HotPaths:
             portal: PortalState = scope["app"].state.portal
             self._hsts = portal.settings.cookie_secure
             self._headers = [_JSON, *api_headers(hsts=self._hsts)]
+            self._board_headers = [_JSON, *board_headers(hsts=self._hsts)]
         return self._headers
 
 

@@ -77,11 +77,13 @@ class PlaceView:
     place: Place
     estimate: WaitEstimate | None
     poll_after_ms: int
+    # (queue number, rank in the draw or 0) of a visitor who may follow the board
+    follow: tuple[int, int] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The public JSON fields of a place."""
         estimate = self.estimate
-        return {
+        body: dict[str, Any] = {
             "state": self.place.public_state,
             "position": None if self.place.awaiting_draw else self.place.position,
             "awaiting_draw": self.place.awaiting_draw,
@@ -92,25 +94,30 @@ class PlaceView:
             "poll_after_ms": self.poll_after_ms,
             "claim_deadline_ms": self.place.claim_deadline_ms or None,
         }
+        if self.follow is not None:
+            body["follow"] = {"number": self.follow[0], "rank": self.follow[1]}
+        return body
 
 
 # PlaceView.as_json() of a waiting visitor, as JSONResponse encodes it.
 _WAITING_JSON = (
     '{"state":"waiting","position":%d,"awaiting_draw":false,"eta_seconds":%s,'
-    '"eta_range_seconds":%s,"poll_after_ms":%d,"claim_deadline_ms":null}'
+    '"eta_range_seconds":%s,"poll_after_ms":%d,"claim_deadline_ms":null%s}'
 )
 
 
-def waiting_json(position: int, estimate: WaitEstimate | None, poll_after: int) -> bytes:
+def waiting_json(position: int, estimate: WaitEstimate | None, poll_after: int,
+                 follow: tuple[int, int] | None = None) -> bytes:
     """The encoded ``as_json()`` of a waiting visitor, written directly.
 
     The one answer a crowd asks for most; tests check it byte for byte against
     the dictionary encoded the usual way.
     """
+    tail = "" if follow is None else f',"follow":{{"number":{follow[0]},"rank":{follow[1]}}}'
     if estimate is None:
-        return (_WAITING_JSON % (position, "null", "null", poll_after)).encode()
+        return (_WAITING_JSON % (position, "null", "null", poll_after, tail)).encode()
     eta_range = f"[{estimate.low_seconds},{estimate.high_seconds}]"
-    return (_WAITING_JSON % (position, estimate.seconds, eta_range, poll_after)).encode()
+    return (_WAITING_JSON % (position, estimate.seconds, eta_range, poll_after, tail)).encode()
 
 
 def poll_answer_from_snapshot(room: WaitingRoom, number: int) -> bytes | None:
@@ -121,7 +128,9 @@ def poll_answer_from_snapshot(room: WaitingRoom, number: int) -> bytes | None:
         return None
     # the position is the snapshot's: its wait, less the time since the snapshot was read
     estimate = room.estimate_from(snapshot, position, time.monotonic() - snapshot.taken_at)
-    return waiting_json(position, estimate, poll_after_ms(position, rng=_rng))
+    rank = room.follow_rank(number, position)
+    return waiting_json(position, estimate, poll_after_ms(position, rng=_rng),
+                        None if rank is None else (number, rank))
 
 
 async def view_place(room: WaitingRoom, place: Place) -> PlaceView:
@@ -131,7 +140,11 @@ async def view_place(room: WaitingRoom, place: Place) -> PlaceView:
         return PlaceView(place, None, poll_after_ms(500, rng=_rng))
     if place.state in (VisitorState.WAITING, VisitorState.SKIPPED):
         estimate = await room.estimate_for(place.position, place.number)
-        return PlaceView(place, estimate, poll_after_ms(place.position, rng=_rng))
+        rank = None
+        if place.state is VisitorState.WAITING:
+            rank = room.follow_rank(place.number, place.position)
+        return PlaceView(place, estimate, poll_after_ms(place.position, rng=_rng),
+                         None if rank is None else (place.number, rank))
     if place.state is VisitorState.ADMITTED:
         return PlaceView(place, WaitEstimate(0, 0, 0.0, False), 2000)
     return PlaceView(place, None, 0)

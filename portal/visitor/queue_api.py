@@ -20,6 +20,7 @@ from portal.browser import (
     session_ticket,
 )
 from portal.errors import ApiError
+from portal.middleware import BOARD_CACHE
 from portal.state import state_of
 from portal.visitor.gate import (
     PROOF_PROBLEMS,
@@ -197,6 +198,17 @@ async def finish(request: Request) -> Response:
     return response
 
 
+async def board(request: Request) -> Response:
+    """The board far-back pages follow (``waitroom.board``); the hot path answers it while
+    the snapshot is fresh, this when it is not."""
+    state = state_of(request)
+    await state.room.current(max_age=1.0)
+    body = state.room.board(max_age=5.0) or b""
+    response = Response(body, media_type="application/json")
+    response.headers["Cache-Control"] = BOARD_CACHE[1].decode()
+    return response
+
+
 async def stats(request: Request) -> Response:
     snapshot = await state_of(request).room.stats()
     estimate = snapshot.estimate_for_new
@@ -217,6 +229,7 @@ def _iso(ms: int) -> str:
 routes = [
     Route("/api/v1/queue/join", join, methods=["POST"]),
     Route("/api/v1/queue/stats", stats, methods=["GET"]),
+    Route("/api/v1/queue/board", board, methods=["GET"]),
     Route("/api/v1/queue/{token}", status, methods=["GET"]),
     Route("/api/v1/queue/{token}/enter", enter, methods=["POST"]),
     Route("/api/v1/session/heartbeat", heartbeat, methods=["POST"]),

@@ -180,7 +180,7 @@ def test_each_phase_of_a_day_meets_the_targets(phase) -> None:
 @given(position=st.integers(1, 10**7), seed=st.integers())
 def test_poll_interval_is_bounded_and_grows(position: int, seed: int) -> None:
     interval = poll_after_ms(position, rng=random.Random(seed))
-    assert 1600 <= interval <= 72000
+    assert 1600 <= interval <= 56_000  # what a page shows is never a minute old
     far = [poll_after_ms(position + 10_000, rng=random.Random(s)) for s in range(20)]
     near = [poll_after_ms(position, rng=random.Random(s)) for s in range(20)]
     assert sum(far) >= sum(near)

@@ -516,3 +516,26 @@ async def test_visitors_who_asked_are_listed_for_a_notice_when_admitted(
     assert await room.take_due_notices() == []  # popped once, by one process
     deadline = await room.claim_deadline_ms(told.number)
     assert deadline is not None and deadline > clock.now * 1000
+
+
+async def test_a_follower_the_queue_reached_before_it_looked_is_served_when_it_does(
+        client: Client, clock: Clock) -> None:
+    # A page far back follows the board and is not marked present until it nears the
+    # front; when the queue gets there first, the grace counts from the skip.
+    room = await make_room(client, clock, max_active=1, stale_after_seconds=60,
+                           return_grace_seconds=600)
+    holder = await room.join()
+    follower = await room.join()
+    behind = await room.join()
+    grant = await room.enter(holder.number)
+    assert grant is not None
+    clock.advance(3600)  # an hour of following the board: no poll of its own
+    await room.poll(behind.number)
+    await room.finish(grant.session_id)  # the walk skips the follower, admits the one behind
+    assert (await room.poll(behind.number)).state is VisitorState.ADMITTED
+    clock.advance(55)  # the page's next look at the board shows its number passed: it asks
+    assert (await room.poll(follower.number)).state is VisitorState.WAITING
+    served = await room.enter(behind.number)
+    assert served is not None
+    await room.finish(served.session_id)
+    assert (await room.poll(follower.number)).state is VisitorState.ADMITTED  # next in line

@@ -185,8 +185,10 @@ local function admit_walk_ins(count, cfg)
       -- Someone who asked to be told may close the page: not stale for that.
       if cfg.stale_s > 0 and age_s(seen) > cfg.stale_s
           and redis.call('SISMEMBER', K_WANTED, head) == 0 then
-        -- keep "last seen" so the grace period counts from the last poll
-        mark_set(head, SKIPPED, seen)
+        -- the grace period counts from now: a page following the board (waitroom.board)
+        -- is not marked present until it nears the front, and a queue that moved faster
+        -- than it looked must not cost it its place
+        mark_set(head, SKIPPED, NOW_S)
         skipped = skipped + 1
       else
         admit_one(head, cfg)

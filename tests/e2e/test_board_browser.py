@@ -1,0 +1,112 @@
+"""A page far back in Chromium: it follows the shared board, works out its own place and
+wait from it as the room would, and asks for its own place again once the front nears.
+
+The page's timers run on Playwright's clock, so a minute of waiting takes a moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from playwright.sync_api import Browser, Request, expect
+from redis.asyncio import Redis
+
+from tests.support.browser import ApiVisitor, phone, take_a_number
+from tests.support.servers import LiveServer
+from waitroom.board import NEAR_MIN, Board, near_positions
+from waitroom.keys import RoomKeys
+from waitroom.room import WaitingRoom
+
+pytestmark = pytest.mark.browser
+
+CROWD = NEAR_MIN + 100
+
+
+def minutes_text(wait: tuple[int, int] | None) -> str:
+    """What waiting.js writes for a wait range (Indonesian digits need no grouping here)."""
+    assert wait is not None
+    if wait[1] < 60:
+        return "kurang dari 1 menit"
+    return f"{math.floor(wait[0] / 60):,}–{math.ceil(wait[1] / 60):,} menit".replace(",", ".")
+
+
+def in_room(redis_url: str, work: str) -> None:
+    """Change the room as another process would (Playwright's loop holds this thread)."""
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, _in_room(redis_url, work)).result()
+
+
+async def _in_room(redis_url: str, work: str) -> None:
+    client = Redis.from_url(redis_url)
+    room = WaitingRoom(client, RoomKeys("antrean", "main"))
+    try:
+        if work == "crowd":
+            for _ in range(CROWD):
+                await room.join([secrets.token_hex(8)])
+        elif work == "cap":
+            await room.update_config(max_active=31)  # 30 more places: the queue moves
+        else:
+            await room.update_config(admit_per_minute=120_000)  # the front is far now
+    finally:
+        await client.aclose()
+
+
+def test_a_page_far_back_follows_the_board_and_asks_again_near_the_front(
+        browser: Browser, live_server_factory, sqlite_url: str, redis_url: str) -> None:
+    server: LiveServer = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1",
+                                             ANTREAN_ADMIT_PER_MINUTE="600")
+    holder = ApiVisitor(server.url)
+    holder.take_the_place()
+    in_room(redis_url, "crowd")
+    context, page, _visits = phone(browser)
+    asked: list[str] = []
+
+    def seen(request: Request) -> None:
+        if "/api/v1/queue/" in request.url:
+            asked.append("board" if request.url.endswith("/board") else "own")
+
+    page.on("request", seen)
+    try:
+        page.clock.install()
+        take_a_number(page, server.url)
+        page.wait_for_url("**/antre")
+        with page.expect_response(lambda r: "/api/v1/queue/" in r.url) as first:
+            page.clock.run_for(6_000)
+        own = first.value.json()
+        assert own["follow"]["rank"] == 0 and own["position"] > NEAR_MIN
+        number = own["follow"]["number"]
+
+        # The queue moves: 30 more places. The page sees it on the board alone.
+        in_room(redis_url, "cap")
+        page.wait_for_timeout(1500)  # the server admits them and reads a new snapshot
+        with page.expect_response(lambda r: r.url.endswith("/board")) as looked:
+            page.clock.run_for(60_000)
+        body = looked.value.json()
+        board = Board(as_of_ms=body["as_of_ms"], head=body["head"],
+                      returning=body["returning"], order_left=body["order_left"],
+                      sealed=body["sealed"], near=body["near"],
+                      knots=tuple(tuple(k) for k in body["knots"]))
+        position = board.position(number)
+        assert position is not None and position == own["position"] - 30
+        expect(page.locator("#position")).to_have_text(f"{position:,}".replace(",", "."))
+        expect(page.locator("#eta")).to_have_text(minutes_text(board.estimate(position)))
+        assert asked.count("own") == 1  # one poll of its own, at the start
+
+        # The room speeds up: the front is within two minutes of admissions. The next
+        # look at the board sends the page back to asking for its own place.
+        in_room(redis_url, "speed")
+        page.wait_for_timeout(1500)
+        with page.expect_response(lambda r: "/api/v1/queue/" in r.url
+                                  and not r.url.endswith("/board")) as again:
+            page.clock.run_for(60_000)
+        mine = again.value.json()
+        assert mine["state"] == "waiting" and "follow" not in mine
+        assert mine["position"] <= position < near_positions(1, 120_000)
+        assert asked.count("own") == 2
+    finally:
+        context.close()
+        holder.close()
