@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 from starlette.requests import HTTPConnection
 
@@ -177,6 +178,11 @@ def limit_key(address: str) -> str:
     return str(parsed) if parsed is not None else address
 
 
+@lru_cache(maxsize=65536)
 def limit_hash(address: str) -> str:
-    """A short hash of what a per-address limit counts (the address itself is not stored)."""
+    """A short hash of what a per-address limit counts (the address itself is not stored).
+
+    Kept for the addresses seen lately: every join asks, and one office or carrier
+    address asks thousands of times.
+    """
     return hashlib.sha256(f"addr|{limit_key(address)}".encode()).hexdigest()[:16]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,11 +26,12 @@ class Browser:
 
     secret: str
     is_new: bool
+    # The public tag tokens embed; also the key of this browser's draft (a join needs
+    # it several times: worked out once).
+    tag: str = field(init=False, repr=False)
 
-    @property
-    def tag(self) -> str:
-        """The public tag tokens embed; also the key of this browser's draft."""
-        return binding_tag(self.secret)
+    def __post_init__(self) -> None:
+        self.tag = binding_tag(self.secret)
 
     def csrf_token(self, signer: TokenSigner) -> str:
         """The hidden form value that proves a POST came from our own page."""

@@ -19,6 +19,7 @@ import os
 import re
 import sys
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 from starlette.types import Scope
@@ -112,9 +113,18 @@ def route_of(scope: Scope) -> str:
     (or a hot path) has long or digit-heavy segments replaced by ``…`` instead.
     """
     path = str(scope.get("path", ""))
-    for name, value in (scope.get("path_params") or {}).items():
+    params = scope.get("path_params")
+    if not params:
+        return _without_secrets(path)
+    for name, value in params.items():
         if value not in (None, ""):
             path = path.replace(str(value), "{" + name + "}")
+    return _SECRET_SEGMENT.sub("…", path)
+
+
+@lru_cache(maxsize=1024)
+def _without_secrets(path: str) -> str:
+    # A path without parameters: the same few (a join, a page) again and again.
     return _SECRET_SEGMENT.sub("…", path)
 
 

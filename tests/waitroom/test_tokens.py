@@ -97,3 +97,13 @@ def test_arrival_codes_verify_and_resist_tampering(room: str, number: int, joine
         SIGNER.read_arrival_code(forged)
     with pytest.raises(TokenError):
         TokenSigner("z" * 32).read_arrival_code(code)
+
+
+@given(key=st.binary(min_size=16, max_size=200), message=st.binary(max_size=300))
+def test_the_prepared_hmac_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    import hashlib
+    import hmac
+
+    from waitroom.tokens import _Hmac
+
+    assert _Hmac(key).digest(message) == hmac.new(key, message, hashlib.sha256).digest()
