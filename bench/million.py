@@ -45,7 +45,7 @@ import httpx
 import redis
 
 from bench.servers import ROOT, PrivateRedis, free_port, process_cpu_seconds
-from bench.wrk import find_wrk
+from bench.wrk import DONE_LUA, find_wrk
 from portal.db import create_db_engine, upgrade
 from waitroom.board import BOARD_POLL_MS
 from waitroom.eta import poll_interval_s
@@ -56,6 +56,7 @@ from waitroom.tokens import QueueTicket, TokenSigner, binding_tag
 ROOM = "million"
 PREFIX = "antrean"
 SECRET = secrets.token_urlsafe(32)
+WARM_S = 8  # seconds of load before the machine is measured
 TOKEN_SAMPLE = 4000  # distinct tokens wrk cycles through per group of pages
 
 _SCRIPT = """
@@ -81,15 +82,7 @@ function delay()
   return math.random(0, 2 * pause)
 end
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests": %%d, "duration_us": %%d, "status_errors": %%d, "socket_errors": %%d, '
-    .. '"p50_us": %%f, "p99_us": %%f}\\n',
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
+%(done)s"""
 
 
 @dataclass
@@ -326,18 +319,26 @@ def run_phase(name: str, *, machine: Machine, client: redis.Redis, url: str, wrk
             "board": _lua(_request("/api/v1/queue/board", host)),
             "near": ",".join(_lua(r) for r in near_requests),
             "far": ",".join(_lua(r) for r in far_requests),
-            "p_board": board_rps / needed, "p_far": far_rps / needed, "delay": pause_ms})
+            "p_board": board_rps / needed, "p_far": far_rps / needed, "delay": pause_ms,
+            "done": DONE_LUA})
+        # wrk opens its connections (TLS handshakes and all) at the start: the machine
+        # is measured from WARM_S in, once the pages are polling steadily.
+        load = subprocess.Popen(
+            [wrk, "-t", "2", "-c", str(connections), "-d", f"{seconds + WARM_S}s",
+             "--timeout", "10s", "-s", str(script), url + "/"],
+            stdout=subprocess.PIPE, text=True)
+        time.sleep(WARM_S)
         ages = BoardAges(url, machine.balancer.tls() if machine.balancer else None)
         before_cpu, before = machine.cpu(), time.monotonic()
         _, _, admitted_before = room_figures(client)
-        out = subprocess.run(
-            [wrk, "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
-             "-s", str(script), url + "/"],
-            check=True, capture_output=True, text=True, timeout=seconds + 120).stdout
+        time.sleep(seconds)
         wall = time.monotonic() - before
         after_cpu = machine.cpu()
         _, _, admitted_after = room_figures(client)
         sampled = ages.stop()
+        out, _ = load.communicate(timeout=120)
+        if load.returncode != 0:
+            raise RuntimeError(f"wrk exited with {load.returncode}")
     data = json.loads(next(ln for ln in reversed(out.splitlines()) if ln.startswith("{")))
     cpu = {part: (after_cpu[part] - before_cpu.get(part, 0.0)) / wall for part in after_cpu}
     intervals = [poll_interval_s(p) for p in near_positions]

@@ -34,11 +34,15 @@ function request()
   return requests[position]
 end
 
+%(done)s"""
+
+# The done() hook every script here ends with: one JSON line the bench reads back.
+DONE_LUA = r"""
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
-    '{"requests": %%d, "duration_us": %%d, "status_errors": %%d, "socket_errors": %%d, '
-    .. '"p50_us": %%f, "p99_us": %%f}\\n',
+    '{"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d, '
+    .. '"p50_us": %f, "p99_us": %f}\n',
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
     latency:percentile(50), latency:percentile(99)))
 end
@@ -73,7 +77,7 @@ def run_wrk(spec: LoadSpec, wrk: str, threads: int = 1) -> LoadResult:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "requests.lua"
         body = ",\n".join(_lua_string(r) for r in spec.requests)
-        script.write_text(_SCRIPT % {"requests": body})
+        script.write_text(_SCRIPT % {"requests": body, "done": DONE_LUA})
         if spec.warmup > 0:
             _run(wrk, spec, script, max(1, math.ceil(spec.warmup)), threads)
         data = _run(wrk, spec, script, max(1, round(spec.duration)), threads)
