@@ -33,7 +33,8 @@ The model (every number a modelling choice, not a fact; ``bench.day_model.Behavi
 - Waiting: every waiter asked to be told when their turn opens (no polling, never
   stale); each has a patience (lognormal) past which they give up, by leaving or by
   closing the page (their place then lapses when reached); who gives up, or claims
-  too late, comes back on a later open day, perhaps.
+  too late, comes back on a later open day, perhaps, and takes a new place (joins
+  give no identifiers, so nobody finds an old place again).
 - Places are not held back for booked visitors due in the current slot: nothing in
   the portal sets the room's ``booked_expected``, so the simulation does not either.
 - Sessions: claimed after a claim delay (lognormal; at once when admitted by their own
