@@ -50,14 +50,9 @@ class Outcome:
     last_served_ms: int | None
 
     @property
-    def through_by_deadline(self) -> str:
-        """Whether everyone still trying was through at the deadline's closing."""
-        if self.at_deadline is None:
-            return "-"
-        waiting, inside = self.at_deadline
-        if waiting:
-            return "NO"
-        return "yes" if not inside else "let in, not all done"
+    def through_by_deadline(self) -> bool:
+        """Whether everyone who came had registered by the deadline's closing."""
+        return self.persons_served_by_deadline == self.persons_arrived
 
     @property
     def gave_up(self) -> int:
