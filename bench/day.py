@@ -53,8 +53,8 @@ full.
 
 Steps: events are handled on a grid of 5 simulated seconds (``--step``), ticks every
 0.5 s while they can admit someone; the default run checks the grid by running
-Banten again on a 0.5 s grid. With the 5 s grid the national run (1/20) takes about
-four and a half minutes here (2 cores, shared), the whole default run under seven.
+Banten again on a 0.5 s grid. With the 5 s grid the national run (1/20) took 3.5 to
+4.5 minutes here (2 shared cores), the whole default run 5.5 to 6.5.
 """
 
 from __future__ import annotations
