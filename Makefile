@@ -65,6 +65,7 @@ bench: install
 	$(PY) -m bench.export
 	$(PY) -m bench.eta
 	$(PY) -m bench.million
+	$(PY) -m bench.day
 
 # Re-extract the translatable text and merge it into the English catalogue.
 messages: install

@@ -56,6 +56,12 @@ class WorkingPlan:
         """Return the opening intervals of a weekday, in order."""
         return self.days[weekday]
 
+    def open_hours(self) -> dict[int, float]:
+        """Opening hours of each weekday (0 = Monday): its intervals' lengths summed."""
+        return {weekday: sum(_end_minute(end) - _minute_of_day(start)
+                             for start, end in intervals) / 60
+                for weekday, intervals in enumerate(self.days)}
+
 
 @dataclass(frozen=True, slots=True)
 class DailyHours:

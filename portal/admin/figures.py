@@ -119,12 +119,6 @@ def calendar_facts(session: Session, room: str, tz: ZoneInfo) -> CalendarFacts:
     if row is None:
         return CalendarFacts(None, {}, 1.5, {})
     spec = calendar_spec(row)
-    hours: dict[int, float] = {}
-    for weekday, intervals in enumerate(spec.plan.days):
-        total = 0
-        for start, end in intervals:
-            end_min = 24 * 60 if end == dt.time(0) else end.hour * 60 + end.minute
-            total += end_min - (start.hour * 60 + start.minute)
-        hours[weekday] = total / 60
-    return CalendarFacts(spec.window_end, dict(spec.holidays), spec.holiday_weight, hours,
+    return CalendarFacts(spec.window_end, dict(spec.holidays), spec.holiday_weight,
+                         spec.plan.open_hours(),
                          dict(spec.weight_overrides))

@@ -260,3 +260,15 @@ def test_slot_properties(
                 cursor += dt.timedelta(minutes=slot_minutes)
         day += dt.timedelta(days=1)
     assert len(slots) == expected
+
+
+@given(plan_days=st.lists(intervals(), min_size=7, max_size=7))
+def test_open_hours_sum_each_weekdays_intervals(
+    plan_days: list[tuple[tuple[dt.time, dt.time], ...]],
+) -> None:
+    hours = WorkingPlan(tuple(plan_days)).open_hours()
+    assert sorted(hours) == list(range(7))
+    for weekday, spans in enumerate(plan_days):
+        minutes = sum(_minutes(end, True) - _minutes(start) for start, end in spans)
+        assert hours[weekday] * 60 == pytest.approx(minutes)
+    assert WorkingPlan().open_hours() == dict.fromkeys(range(7), 24.0)
