@@ -103,6 +103,8 @@ def new_request_id() -> str:
     return f"{_PREFIX}-{next(_COUNTER):x}"
 
 
+# A hot path names its route template here, as the router would through path_params.
+ROUTE_KEY = "antrean.route"
 _SECRET_SEGMENT = re.compile(r"[^/]*\d{6,}[^/]*|[^/]{20,}")
 
 
@@ -112,6 +114,9 @@ def route_of(scope: Scope) -> str:
     Path parameters are named by the route that matched; a path no route matched
     (or a hot path) has long or digit-heavy segments replaced by ``…`` instead.
     """
+    named = scope.get(ROUTE_KEY)
+    if named is not None:
+        return str(named)
     path = str(scope.get("path", ""))
     params = scope.get("path_params")
     if not params:

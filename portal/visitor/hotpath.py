@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.browser import BROWSER_COOKIE
 from portal.errors import EXCEPTION_HANDLERS
+from portal.logs import ROUTE_KEY
 from portal.middleware import SecurityHeaders, api_headers, board_headers
 from portal.state import PortalState
 from portal.visitor.place import poll_answer_from_snapshot
@@ -41,6 +42,7 @@ from waitroom.tokens import TokenError
 QUEUE_PREFIX = "/api/v1/queue/"
 JOIN_PATH = "/api/v1/queue/join"
 BOARD_PATH = "/api/v1/queue/board"
+STATUS_ROUTE = QUEUE_PREFIX + "{token}"
 _NOT_TOKENS = frozenset({"join", "stats", "board"})
 
 # What starlette.responses.JSONResponse writes.
@@ -70,7 +72,7 @@ class HotPaths:
                 body = self._status(scope)
                 if body is not None:
                     # named like the route's, for the access log and /metrics
-                    scope["path_params"] = {"token": scope["path"][len(QUEUE_PREFIX):]}
+                    scope[ROUTE_KEY] = STATUS_ROUTE
                     scope["endpoint"] = HotPaths
                     await self._send_json(scope, send, 200, body, None)
                     return
