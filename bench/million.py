@@ -158,6 +158,9 @@ class Machine:
             "ANTREAN_WEB_WORKERS": str(workers), "ANTREAN_MAX_ACTIVE": str(cap),
             "ANTREAN_ADMIT_PER_MINUTE": str(rate), "ANTREAN_CLAIM_WINDOW_SECONDS": str(claim),
             "ANTREAN_TRUSTED_PROXIES": "127.0.0.1/32", "ANTREAN_PUBLIC_URL": "https://127.0.0.1",
+            # The bench's pages start polling only once all have joined; a real page
+            # asks within seconds of its join, so nobody is stale before the load starts.
+            "ANTREAN_STALE_AFTER_SECONDS": "86400",
             "ANTREAN_COOKIE_SECURE": "0",
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -351,6 +354,17 @@ def run_phase(name: str, *, machine: Machine, client: redis.Redis, url: str, wrk
         staleness=staleness(sampled or [0.0], far_count if board_pages else 0, intervals, rng))
 
 
+def _pages_per_two_cores(phase: Phase, waiting: int) -> float:
+    """Waiting pages whose requests two cores would serve, at this phase's CPU per request
+    and its mix of requests per page."""
+    cpu = sum(phase.cpu.values())
+    if phase.served_rps <= 0 or cpu <= 0:
+        return 0.0
+    per_request = cpu / phase.served_rps
+    per_page = phase.needed_rps / waiting  # requests a second one page makes, on average
+    return 2.0 / (per_request * per_page)
+
+
 def print_table(phases: list[Phase], waiting: int, joined_s: float, url: str) -> None:
     print(f"\n{waiting:,} visitors waiting (joined in {joined_s:.0f} s), served at {url}")
     parts = sorted({part for phase in phases for part in phase.cpu})
@@ -368,6 +382,9 @@ def print_table(phases: list[Phase], waiting: int, joined_s: float, url: str) ->
     for row in [head, *rows]:
         print("  ".join(str(c).rjust(w) if i else str(c).ljust(w)
                         for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    print("\npages two cores keep informed, at the CPU per request measured: "
+          + "; ".join(f"{phase.name}: {_pages_per_two_cores(phase, waiting):,.0f}"
+                      for phase in phases))
     if len(phases) == 2:
         board, own = phases
         ratio = sum(board.cpu.values()) / max(sum(own.cpu.values()), 1e-9)
