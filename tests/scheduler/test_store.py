@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from zoneinfo import ZoneInfo
@@ -225,6 +226,17 @@ def test_booking_codes_are_short_unambiguous_and_forgiving() -> None:
     for bad in ("K7M2-9QX", "K7M2-9QXAA", "K7M2-9QXU", ""):
         with pytest.raises(InvalidCode):
             parse_code(bad)
+
+
+def test_every_symbol_is_as_likely_as_any_other_in_every_place_of_a_code() -> None:
+    # 50,000 codes: each of the 32 symbols is expected 1,562.5 times in each place
+    # (a standard deviation of about 39). A symbol drawn half as often again, as
+    # one that three of the 64 base64 symbols mapped onto would be, is far outside.
+    codes = new_codes(50_000)
+    for place in range(8):
+        counts = Counter(code[place] for code in codes)
+        assert set(counts) == set(ALPHABET)
+        assert all(0.8 * 1562.5 < count < 1.2 * 1562.5 for count in counts.values())
 
 
 def test_ics_parses_back_with_the_slot_code_and_url() -> None:
