@@ -13,8 +13,8 @@ run and database, the very rows the assignment wrote are written again into an
 empty twin of ``bookings`` (the same columns, defaults, checks, indexes and
 foreign keys) the fastest plain way the database has, and only that write and
 its commit are timed, as the assignment is: the assignment may take at most
-RATIO_TARGET times as long. Before each of the two, a checkpoint writes out what
-earlier steps left in the WAL.
+RATIO_TARGET times as long. Before each of the two the database is settled
+(``settle``), so that neither pays for what an earlier step left behind.
 
 On PostgreSQL the bare write is one COPY FROM STDIN. SQLite has no COPY; its
 bare write is one INSERT ... SELECT from a temporary table holding the rows
@@ -95,14 +95,12 @@ def _psycopg_url(url: str) -> str:
 def _load_roster_postgres(url: str, count: int) -> None:
     import psycopg
 
-    with psycopg.connect(_psycopg_url(url), autocommit=True) as connection:
+    with psycopg.connect(_psycopg_url(url)) as connection:
         with connection.cursor() as cursor:
             with cursor.copy("COPY registrants (nik, name, phone) FROM STDIN") as copy:
                 for start in range(0, count, 500_000):
                     copy.write(_roster_lines(start, min(count, start + 500_000)))
-        # What autovacuum does soon after a big import: without it the first
-        # statement to read the new rows (the assignment) pays for their hint bits.
-        connection.execute("VACUUM (ANALYZE) registrants")
+        connection.execute("ANALYZE registrants")
 
 
 def _load_roster_sqlite(path: str, count: int) -> None:
@@ -122,17 +120,28 @@ def _postgres(engine: Engine) -> bool:
 
 
 def settle(engine: Engine) -> None:
-    """Write out what earlier steps left in the WAL, so that no timed write pays for it."""
-    raw: Any = engine.raw_connection()
+    """Finish what earlier steps left behind, so that no timed write pays for it.
+
+    On PostgreSQL that is the vacuum autovacuum would start on the tables just
+    written (beside the next timed write, on the same cores; it also sets the
+    hint bits of a fresh roster) and a checkpoint; on SQLite a checkpoint.
+    """
+    pooled = engine.raw_connection()
+    raw: Any = pooled.dbapi_connection
     try:
         if _postgres(engine):
-            raw.execute("CHECKPOINT")
-            raw.commit()
+            raw.rollback()  # the pool's ping may have begun one: VACUUM runs outside
+            raw.autocommit = True
+            try:
+                raw.execute("VACUUM (ANALYZE)")
+                raw.execute("CHECKPOINT")
+            finally:
+                raw.autocommit = False
         else:
             # Outside any transaction, where SQLite can checkpoint.
             raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
-        raw.close()
+        pooled.close()
 
 
 def time_assignment(engine: Engine, now: dt.datetime, log: Log) -> tuple[float, int]:
