@@ -232,8 +232,7 @@ def cmd_schedule_assign(args: argparse.Namespace) -> int:
     sessions = _sessions(settings)
     now = dt.datetime.now(dt.UTC)
     started = time.monotonic()
-    labels = {"read": "Membaca pendaftar", "write": "Menyiapkan jadwal",
-              "insert": "Menyimpan pemesanan", "done": "Selesai"}
+    labels = {"read": "Membaca pendaftar", "insert": "Menyimpan pemesanan", "done": "Selesai"}
 
     def show(stage: str, done: int, total: int) -> None:
         print(f"[{time.monotonic() - started:6.1f} s] {labels.get(stage, stage)}: "

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from zoneinfo import ZoneInfo
 
@@ -14,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal.db import create_db_engine, session_factory
-from scheduler.assign import assign_unbooked
-from scheduler.bookings import Contact, book_slot
+from scheduler.assign import _replace_taken_codes, assign_unbooked
+from scheduler.bookings import BookingError, Contact, book_slot
 from scheduler.calendar import MIDNIGHT, DailyHours, WorkingPlan
 from scheduler.codes import ALPHABET, InvalidCode, format_code, new_codes, parse_code
 from scheduler.ics import booking_ics
@@ -210,6 +213,11 @@ def test_assignment_places_everyone_when_capacity_allows_and_runs_once(db) -> No
         assert abs(by_day[dt.date(2025, 6, 2)] - by_day[dt.date(2025, 6, 3)]) <= 1
         for slot in list_slots(session, ROOM):
             assert slot.booked <= slot.capacity
+        # Roster order is time order: ids, slots and codes were written lined up.
+        starts = session.scalars(
+            select(Slot.start).join(Booking, Booking.slot_id == Slot.id)
+            .where(Booking.source == "assigned").order_by(Booking.registrant_id)).all()
+        assert len(starts) == result.assigned and starts == sorted(starts)
     with db() as session, session.begin():
         assert assign_unbooked(session, ROOM, NOW).registrants == 0
 
@@ -225,6 +233,17 @@ def test_booking_codes_are_short_unambiguous_and_forgiving() -> None:
     for bad in ("K7M2-9QX", "K7M2-9QXAA", "K7M2-9QXU", ""):
         with pytest.raises(InvalidCode):
             parse_code(bad)
+
+
+def test_every_symbol_is_as_likely_as_any_other_in_every_place_of_a_code() -> None:
+    # 50,000 codes: each of the 32 symbols is expected 1,562.5 times in each place
+    # (a standard deviation of about 39). A symbol drawn half as often again, as
+    # one that three of the 64 base64 symbols mapped onto would be, is far outside.
+    codes = new_codes(50_000)
+    for place in range(8):
+        counts = Counter(code[place] for code in codes)
+        assert set(counts) == set(ALPHABET)
+        assert all(0.8 * 1562.5 < count < 1.2 * 1562.5 for count in counts.values())
 
 
 def test_ics_parses_back_with_the_slot_code_and_url() -> None:
@@ -387,3 +406,93 @@ def test_slots_are_sized_by_the_calendars_planned_capacity(db) -> None:
                 {"booked_share": float("nan")}):
         with pytest.raises(ValueError):
             replace(planned, **bad)
+
+
+def test_codes_bookings_already_hold_are_replaced_before_anything_is_written(db) -> None:
+    # Random codes now and then repeat an older booking's; the run must not fail on it.
+    with db() as session, session.begin():
+        import_registrants(session, sample_report())
+        two_morning_days(session, capacity=replace(RULE, max_active=500))
+        regenerate_slots(session, ROOM, NOW)
+        nik = session.scalars(select(Registrant.nik).order_by(Registrant.id)).first()
+        assert nik is not None
+        held = book_slot(session, ROOM, Contact(nik, "X", None, None),
+                         list_slots(session, ROOM)[0].id, NOW).code
+    # A few codes are looked up; thousands are checked in one pass over bookings.
+    for count in (5, 3000):
+        codes = [*new_codes(count - 1), held]
+        others = codes[:-1]
+        with db() as session, session.begin():
+            raw = session.connection().connection.dbapi_connection
+            _replace_taken_codes(raw, session.get_bind().dialect.name == "postgresql", codes)
+        assert codes[:-1] == others and codes[-1] != held
+        assert len(set(codes)) == count and set(codes[-1]) <= set(ALPHABET)
+
+
+def roster_with_room(db: sessionmaker[Session]) -> tuple[list[str], int]:
+    """The sample roster and two mornings of 500-place slots; the NIKs and the last slot."""
+    with db() as session, session.begin():
+        import_registrants(session, sample_report())
+        two_morning_days(session, capacity=replace(RULE, max_active=500))
+        regenerate_slots(session, ROOM, NOW)
+        niks = list(session.scalars(select(Registrant.nik).order_by(Registrant.id)))
+        return niks, list_slots(session, ROOM)[-1].id
+
+
+def self_booking(db: sessionmaker[Session], nik: str, slot_id: int) -> str:
+    """Book as a visitor does, in a transaction of its own; the outcome's code."""
+    try:
+        with db() as session, session.begin():
+            book_slot(session, ROOM, Contact(nik, "X", None, None), slot_id, NOW)
+    except BookingError as exc:
+        return exc.code
+    return "booked"
+
+
+def assert_one_booking_each_and_counts_kept(db: sessionmaker[Session], people: int) -> None:
+    with db() as session:
+        active = session.execute(
+            select(Booking.registrant_id, Booking.slot_id).where(Booking.status == "active")
+        ).all()
+        assert len(active) == len({registrant for registrant, _ in active}) == people
+        per_slot = Counter(slot for _, slot in active)
+        for slot in list_slots(session, ROOM):
+            assert slot.booked == per_slot[slot.id] <= slot.capacity
+
+
+def test_an_assignment_waits_for_a_booking_under_way_and_leaves_that_person_be(db) -> None:
+    niks, last_slot = roster_with_room(db)
+    # The visitor's place is taken and their transaction still open as the run starts.
+    visitor = db()
+    visitor.begin()
+    own = book_slot(visitor, ROOM, Contact(niks[0], "X", None, None), last_slot, NOW)
+
+    def assign() -> int:
+        with db() as session, session.begin():
+            return assign_unbooked(session, ROOM, NOW).assigned
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        run = pool.submit(assign)
+        time.sleep(0.5)
+        assert not run.done()
+        visitor.commit()
+        visitor.close()
+        assert run.result(timeout=60) == len(niks) - 1
+    with db() as session:
+        mine = session.get_one(Booking, own.id)
+        assert (mine.status, mine.source, mine.slot_id) == ("active", "self", last_slot)
+    assert_one_booking_each_and_counts_kept(db, len(niks))
+
+
+def test_bookings_made_while_an_assignment_is_open_wait_and_see_what_it_wrote(db) -> None:
+    niks, last_slot = roster_with_room(db)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        with db() as session, session.begin():
+            assert assign_unbooked(session, ROOM, NOW).assigned == len(niks)
+            on_roster = pool.submit(self_booking, db, niks[1], last_slot)
+            stranger = pool.submit(self_booking, db, "3601999999999999", last_slot)
+            time.sleep(0.5)
+            assert not (on_roster.done() or stranger.done())
+        assert on_roster.result(timeout=60) == "already_booked"
+        assert stranger.result(timeout=60) == "booked"
+    assert_one_booking_each_and_counts_kept(db, len(niks) + 1)
