@@ -14,6 +14,7 @@ from scheduler.calendar import (
     holiday_calendar,
     slot_capacity,
 )
+from tests.support import examples
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 HOLIDAYS_2025 = holiday_calendar([2025])
@@ -181,7 +182,7 @@ def _minutes(moment: dt.time, is_end: bool = False) -> int:
     return moment.hour * 60 + moment.minute
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(
     plan_days=st.lists(intervals(), min_size=7, max_size=7),
     start_day=st.dates(dt.date(2024, 12, 1), dt.date(2025, 12, 31)),

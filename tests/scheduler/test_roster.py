@@ -24,7 +24,7 @@ from scheduler.roster import (
     validate_nik,
     validate_phone,
 )
-from tests.support import DATA
+from tests.support import DATA, examples
 from tests.support.spreadsheets import repeated, sheet, xlsx_with_sheet
 
 TODAY = dt.date(2025, 6, 1)
@@ -214,7 +214,7 @@ def test_mask_nik() -> None:
 REGIONS = ["1101", "1102", "3171", "3601", "3603", "3671", "3674"]
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(
     region=st.sampled_from(REGIONS),
     district=st.integers(0, 99),
@@ -231,7 +231,7 @@ def test_any_nik_with_valid_date_and_region_is_accepted(
     assert nik_birth(nik, TODAY) == NikBirth(born, "P" if female else "L")
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(
     before=st.text(alphabet="0123456789 ", max_size=20),
     letter=st.characters(categories=["L"]),

@@ -17,6 +17,7 @@ from scheduler.spreading import (
     spread_registrants,
     water_fill,
 )
+from tests.support import examples
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 FIRST_DAY = dt.date(2025, 3, 27)  # Thursday; 2025-03-31 is Idul Fitri
@@ -191,7 +192,7 @@ def greedy_fill(loads: list[int], caps: list[int], amount: int) -> list[int]:
     return [now - before for now, before in zip(current, loads, strict=True)]
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(
     loads=st.lists(st.integers(0, 12), min_size=1, max_size=8),
     caps=st.lists(st.integers(0, 12), min_size=8, max_size=8),
@@ -202,7 +203,7 @@ def test_water_fill_property(loads: list[int], caps: list[int], amount: int) -> 
     assert water_fill(loads, caps, amount) == greedy_fill(loads, caps, amount)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=examples(2000), deadline=None)
 @given(
     day_free=st.lists(st.integers(0, 1000), min_size=1, max_size=40),
     amount=st.integers(0, 50_000),
@@ -223,7 +224,7 @@ capacity_grids = st.lists(
 )
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(data=st.data(), capacities=capacity_grids, n=st.integers(0, 300))
 def test_spread_without_preferences(
     data: st.DataObject, capacities: list[list[int]], n: int
@@ -282,7 +283,7 @@ def max_satisfiable(slots: list[SlotLoad], wanted: dict[int, SlotPreference]) ->
     return sum(augment(person, set()) for person in wanted)
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=examples(1000), deadline=None)
 @given(
     data=st.data(),
     capacities=st.lists(
