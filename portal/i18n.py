@@ -35,8 +35,13 @@ def N_(text: str) -> str:
     return text
 
 
+@cache
 def translations(lang: str) -> gettext.NullTranslations:
-    """The catalogue of a language (Indonesian is the source text: no catalogue)."""
+    """The catalogue of a language (Indonesian is the source text: no catalogue).
+
+    Read and compiled once per process: parsing the ``.po`` costs about 50 ms, and
+    the upload and settings handlers ask for it on every request.
+    """
     po = LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po"
     if lang == "id" or not po.exists():
         return gettext.NullTranslations()
