@@ -38,12 +38,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import redis
 
+from bench.balancer import Balancer, haproxy_binary
 from bench.servers import ROOT, PrivateRedis, free_port, process_cpu_seconds
 from bench.wrk import DONE_LUA, find_wrk
 from portal.db import create_db_engine, upgrade
@@ -185,13 +185,10 @@ class Machine:
 
     def front(self, balancer: bool = True) -> tuple[str, Any]:
         """HAProxy with the sample configuration in front, when installed: (url, tls)."""
-        sys.path.insert(0, str(ROOT))
-        from tests.support.deployment import Balancer, haproxy_binary
-
         if not balancer or haproxy_binary() is None:
             return f"http://127.0.0.1:{self.port}", None
-        node = SimpleNamespace(address=f"127.0.0.1:{self.port}")
-        self.balancer = Balancer(self.tmp / "haproxy", [node, node, node])  # type: ignore[list-item]
+        address = f"127.0.0.1:{self.port}"
+        self.balancer = Balancer(self.tmp / "haproxy", [address] * 3)
         self.balancer.start()
         return self.balancer.url, self.balancer.tls()
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.deployment import Balancer, haproxy_binary
+from bench.balancer import Balancer, haproxy_binary
 from tests.support.servers import LiveServer
 
 BOARD = "/api/v1/queue/board"
@@ -25,8 +23,7 @@ def test_the_balancer_keeps_the_board_a_second_and_never_a_visitor_own_answer(
                                              ANTREAN_MAX_ACTIVE="1")
     direct = httpx.get(server.url + BOARD)
     assert direct.headers["cache-control"] == "public, max-age=1"
-    node: Any = SimpleNamespace(address=f"127.0.0.1:{server.port}")
-    balancer = Balancer(tmp_path / "lb", [node, node, node])
+    balancer = Balancer(tmp_path / "lb", [f"127.0.0.1:{server.port}"] * 3)
     balancer.start()
     try:
         with httpx.Client(base_url=balancer.url, verify=balancer.tls(), timeout=10) as client:

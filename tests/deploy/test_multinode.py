@@ -27,17 +27,10 @@ import redis.cluster
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from sqlalchemy import create_engine, func, select, text
 
+from bench.balancer import Balancer, haproxy_binary
 from portal.admin.autocap import AutoCapConfig, recent_decisions, write_config
 from portal.form.models import Submission
-from tests.support.deployment import (
-    DEPLOY,
-    Balancer,
-    MailDrop,
-    Node,
-    haproxy_binary,
-    read_env_file,
-    run_unit,
-)
+from tests.support.deployment import DEPLOY, MailDrop, Node, read_env_file, run_unit
 from tests.support.redis_servers import RedisClusterProcesses, RedisProcess
 from tests.support.s3 import S3Server
 from tests.support.visitors import run_crowd
@@ -167,7 +160,7 @@ def test_three_machines_behind_haproxy_lose_one_and_redis_fails_over(
     mail = MailDrop(tmp_path / "mail")
     bucket = s3_server.new_bucket()
     nodes = [Node(f"node{n}", tmp_path / f"node{n}", {}) for n in (1, 2, 3)]
-    balancer = Balancer(tmp_path / "lb", nodes)
+    balancer = Balancer(tmp_path / "lb", [node.address for node in nodes])
     env = {**read_env_file(DEPLOY / "antrean.env"),
            **_overrides(cluster.url, jobs.url, database_url, s3_server, bucket, mail.port,
                         balancer.url)}
