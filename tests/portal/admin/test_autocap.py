@@ -26,7 +26,9 @@ from tests.support.admin import add_user, log_in
 from waitroom.keys import RoomKeys
 from waitroom.room import WaitingRoom
 
-CONFIG = AutoCapConfig(enabled=True, min_cap=2, max_cap=40, target_p95_ms=150, increase=3,
+# The target leaves a busy test machine's form (seen at up to 170 ms) well inside "fast";
+# the slow form is more than twice it.
+CONFIG = AutoCapConfig(enabled=True, min_cap=2, max_cap=40, target_p95_ms=500, increase=3,
                        decrease_factor=0.5, interval_seconds=1, min_samples=3)
 
 
@@ -92,7 +94,7 @@ def test_the_cap_falls_under_a_slow_form_and_recovers_when_it_is_fast(
             caps.append(decision.after)
         assert caps == [2, 5, 8, 11, 14]
 
-        delay["seconds"] = 0.3  # every form response 300 ms slower
+        delay["seconds"] = 1.1  # every form response 1.1 s slower
         for _ in range(2):
             for _ in range(4):
                 visitor.get("/formulir", follow_redirects=False)
@@ -115,7 +117,7 @@ def test_the_cap_falls_under_a_slow_form_and_recovers_when_it_is_fast(
         log_in(viewer, "citra")
         chart = viewer.get("/admin/api/dasbor").json()["autocap"]
         assert chart["cap"][-4:] == [14, 7, 3, 6]
-        assert chart["enabled"] is True and chart["target_p95_ms"] == 150
+        assert chart["enabled"] is True and chart["target_p95_ms"] == 500
 
 
 def test_switched_off_it_decides_nothing(settings: Settings) -> None:
