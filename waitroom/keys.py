@@ -30,7 +30,7 @@ KEY_NAMES: tuple[str, ...] = (
     "since",  # hash: queue number holding a place -> admission time (ms; < 0: at own join)
     "held",  # list: places freed lately, 'freed_ms:held_ms:own' (the wait estimate's data)
     "joined",  # bitfield: u32 per queue number = when it joined (s, nearest; 0: not kept)
-    "waits",  # hash: admission waits, cumulative per bucket bound (s), count, sum_ms
+    "waits",  # hash: admission waits, a count per bucket (bound in s, or 'inf'), sum_ms
 )
 
 # Per-caller keys come after the room's own in a script's KEYS (KEYS[25], KEYS[26]):

@@ -1,12 +1,13 @@
 """How long admitted visitors waited: the room's histogram, as the Lua scripts keep it (pure).
 
 Every admission records its wait, from joining to being admitted, in the room's
-``waits`` hash in the same script that admits: one cumulative counter per bucket
-bound (the field is the bound in seconds), ``count`` (every observation: the
-``+Inf`` bucket) and ``sum_ms``. A visitor's join time is kept to the nearest
-second (``joined``, one u32 per queue number), so a wait is exact to half a
-second either side, and exactly 0 for a visitor admitted by their own join. An
-admission whose join time is unknown (the visitor joined before join times were
+``waits`` hash in the same script that admits: a count per bucket (the field is
+the bucket's upper bound in seconds, ``inf`` past the last) and ``sum_ms``. The
+counts are a bucket's own, cumulated here when read, so a script adds one count
+per bucket it fills rather than one per bound. A visitor's join time is kept to
+the nearest second (``joined``, one u32 per queue number), so a wait is exact to
+half a second either side, and exactly 0 for a visitor admitted by their own join.
+An admission whose join time is unknown (the visitor joined before join times were
 kept) is counted in ``admitted_total`` only.
 """
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 # Upper bounds of the buckets, in seconds (a last one, +Inf, holds every wait). The
 # prelude of the Lua scripts lists the same (_lib.lua WAIT_BOUNDS_S).
 WAIT_BOUNDS_S: tuple[int, ...] = (10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400)
-COUNT_FIELD = "count"
+BEYOND_FIELD = "inf"
 SUM_FIELD = "sum_ms"
 
 
@@ -40,9 +41,11 @@ def _text(value: object) -> str:
 def histogram_of(raw: Mapping[bytes | str, bytes | str]) -> WaitHistogram:
     """The histogram from the ``waits`` hash as read (HGETALL); empty before any admission."""
     fields = {_text(k): int(_text(v)) for k, v in raw.items()}
-    count = fields.get(COUNT_FIELD, 0)
     buckets: list[tuple[float, int]] = []
+    below = 0
     for bound in WAIT_BOUNDS_S:
-        buckets.append((float(bound), fields.get(str(bound), 0)))
-    buckets.append((math.inf, count))
-    return WaitHistogram(tuple(buckets), fields.get(SUM_FIELD, 0) / 1000, count)
+        below += fields.get(str(bound), 0)
+        buckets.append((float(bound), below))
+    below += fields.get(BEYOND_FIELD, 0)
+    buckets.append((math.inf, below))
+    return WaitHistogram(tuple(buckets), fields.get(SUM_FIELD, 0) / 1000, below)

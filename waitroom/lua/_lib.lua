@@ -25,8 +25,8 @@
 --                           first (session -1: the admission lapsed unclaimed)
 -- KEYS[23] joined    bitfield, one u32 per queue number: when it joined (s since the epoch,
 --                           to the nearest second; 0 when it joined before this was kept)
--- KEYS[24] waits     hash   admission waits: per bucket bound (s) the admissions that waited
---                           at most that long, 'count' (all of them) and 'sum_ms'
+-- KEYS[24] waits     hash   admission waits: per bucket (its bound in s, or 'inf') the
+--                           admissions whose wait fell in it, and 'sum_ms'
 -- ARGV[1] now, in milliseconds since the epoch (the clock always comes from the caller)
 local K_CONFIG, K_SEQ, K_HEAD, K_MARKS, K_IDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_ADMITTED, K_ACTIVE, K_HARD, K_SESSIONS = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
@@ -140,8 +140,8 @@ local function note_joined(n)
   redis.call('BITFIELD', K_JOINED, 'SET', 'u32', '#' .. n, math.floor((NOW + 500) / 1000))
 end
 
--- This call's admission waits, counted per bucket (not cumulated) until record_waits().
-local WAITS = {n = 0, sum_ms = 0}
+-- This call's admission waits: how many fell in each bucket, and their sum.
+local WAITS = {sum_ms = 0}
 
 local function observe_wait(n)
   local wait_ms = 0
@@ -155,21 +155,16 @@ local function observe_wait(n)
     if wait_ms <= bound * 1000 then bucket = i break end
   end
   WAITS[bucket] = (WAITS[bucket] or 0) + 1
-  WAITS.n = WAITS.n + 1
   WAITS.sum_ms = WAITS.sum_ms + wait_ms
 end
 
--- Adds this call's waits to the room's cumulative histogram: one HINCRBY per bound at
--- most, however many were admitted.
+-- Adds this call's waits to the room's histogram: one HINCRBY per bucket that got any
+-- (a bucket's own count; a reader cumulates them), however many were admitted.
 local function record_waits()
-  if WAITS.n == 0 then return end
-  local below = 0
-  for i, bound in ipairs(WAIT_BOUNDS_S) do
-    below = below + (WAITS[i] or 0)
-    if below > 0 then redis.call('HINCRBY', K_WAITS, bound, below) end
+  for i = 1, #WAIT_BOUNDS_S + 1 do
+    if WAITS[i] then redis.call('HINCRBY', K_WAITS, WAIT_BOUNDS_S[i] or 'inf', WAITS[i]) end
   end
-  redis.call('HINCRBY', K_WAITS, 'count', WAITS.n)
-  redis.call('HINCRBY', K_WAITS, 'sum_ms', WAITS.sum_ms)
+  if WAITS.sum_ms > 0 then redis.call('HINCRBY', K_WAITS, 'sum_ms', WAITS.sum_ms) end
 end
 
 local function admit_one(n, cfg)
