@@ -29,9 +29,11 @@ KEY_NAMES: tuple[str, ...] = (
     "owners",  # hash: queue number -> browser a place was moved to (only after a move)
     "since",  # hash: queue number holding a place -> admission time (ms; < 0: at own join)
     "held",  # list: places freed lately, 'freed_ms:held_ms:own' (the wait estimate's data)
+    "joined",  # bitfield: u32 per queue number = when it joined (s, nearest; 0: not kept)
+    "waits",  # hash: admission waits, a count per bucket (bound in s, or 'inf'), sum_ms
 )
 
-# Per-caller keys come after the room's own in a script's KEYS (KEYS[23], KEYS[24]):
+# Per-caller keys come after the room's own in a script's KEYS (KEYS[25], KEYS[26]):
 # an address's join bucket, a used proof's marker, an address's slow lane.
 JOIN_BUCKET_PREFIX = "join-bucket"
 JOIN_PROOF_PREFIX = "join-proof"

@@ -19,6 +19,7 @@ from waitroom.prequeue import new_seed, prequeue_order, rank_of
 from waitroom.scripts import register_scripts
 from waitroom.snapshot import RoomSnapshot, _int, read_snapshot
 from waitroom.states import VisitorState
+from waitroom.waits import WaitHistogram, histogram_of
 
 Clock = Callable[[], float]
 
@@ -351,6 +352,10 @@ class WaitingRoom:
     async def set_booked_expected(self, count: int) -> None:
         """Tell the room how many booked visitors are due in the current slot."""
         await self.client.hset(self.keys.key("stats"), "booked_expected", max(0, count))
+
+    async def admission_waits(self) -> WaitHistogram:
+        """How long the visitors admitted so far waited, as the room counted them (one read)."""
+        return histogram_of(await self.client.hgetall(self.keys.key("waits")))
 
     async def refresh(self) -> RoomSnapshot:
         """Read the room's snapshot now (one round trip) and keep it for fast answers."""

@@ -1,7 +1,8 @@
 """The room over time: samples kept in Redis, and the waits they imply.
 
-Waits are derived from queue numbers rather than recorded per visitor (that would
-need a change to the admission script): every sample notes the last number handed
+The console's wait tiles are derived from queue numbers (the room's own count of
+every admission's wait, ``waitroom.waits``, is cumulative, for /metrics; a window's
+quantiles need two readings of it): every sample notes the last number handed
 out (``seq``) and where the admission walk stands (``head``). The visitor with
 number ``head`` at time ``t`` joined when ``seq`` first reached that number, so
 their wait is ``t`` minus that moment, interpolated between samples. Visitors

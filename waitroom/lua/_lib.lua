@@ -23,18 +23,25 @@
 --                           when admitted by their own join
 -- KEYS[22] held      list   places freed lately, 'freed_ms:held_ms:session_ms:own', newest
 --                           first (session -1: the admission lapsed unclaimed)
+-- KEYS[23] joined    bitfield, one u32 per queue number: when it joined (s since the epoch,
+--                           to the nearest second; 0 when it joined before this was kept)
+-- KEYS[24] waits     hash   admission waits: per bucket (its bound in s, or 'inf') the
+--                           admissions whose wait fell in it, and 'sum_ms'
 -- ARGV[1] now, in milliseconds since the epoch (the clock always comes from the caller)
 local K_CONFIG, K_SEQ, K_HEAD, K_MARKS, K_IDS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_ADMITTED, K_ACTIVE, K_HARD, K_SESSIONS = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local K_RETURNING, K_BUCKET, K_STATS, K_OUTFLOW = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 local K_PRIORITY, K_BOOKED, K_ORDER, K_STAGING = KEYS[14], KEYS[15], KEYS[16], KEYS[17]
 local K_WANTED, K_DUE, K_OWNERS, K_SINCE, K_HELD = KEYS[18], KEYS[19], KEYS[20], KEYS[21], KEYS[22]
+local K_JOINED, K_WAITS = KEYS[23], KEYS[24]
 
 local SPAN = 536870912 -- 2^29: the seconds part of a mark
 local HELD_KEEP = 200 -- freed places kept for the wait estimate (waitroom.eta.HELD_KEEP)
 local SHARE_WINDOW = 200 -- the recent share covers 1-2 windows (waitroom.snapshot.SHARE_WINDOW)
 local NOW = tonumber(ARGV[1])
 local NOW_S = math.floor(NOW / 1000)
+-- Bucket bounds of the admission waits, in seconds (waitroom.waits.WAIT_BOUNDS_S)
+local WAIT_BOUNDS_S = {10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400}
 
 local WAITING, SKIPPED, ADMITTED, ACTIVE, FINISHED, EXPIRED, LEFT = 1, 2, 3, 4, 5, 6, 7
 
@@ -124,7 +131,44 @@ local function expire_overdue(cfg)
   if #lapsed > 0 then redis.call('HINCRBY', K_STATS, 'unclaimed_total', #lapsed) end
 end
 
+-- The queue number joining in this call (join.lua): admitted by their own join, they
+-- waited 0, whatever the rounding of their join time.
+local JOINING = nil
+
+-- When a visitor joins: to the nearest second, as the wait histogram reads it.
+local function note_joined(n)
+  redis.call('BITFIELD', K_JOINED, 'SET', 'u32', '#' .. n, math.floor((NOW + 500) / 1000))
+end
+
+-- This call's admission waits: how many fell in each bucket, and their sum.
+local WAITS = {sum_ms = 0}
+
+local function observe_wait(n)
+  local wait_ms = 0
+  if tonumber(n) ~= JOINING then
+    local joined_s = redis.call('BITFIELD', K_JOINED, 'GET', 'u32', '#' .. n)[1]
+    if joined_s == 0 then return end -- joined before join times were kept: unknown
+    wait_ms = math.max(0, NOW - joined_s * 1000)
+  end
+  local bucket = #WAIT_BOUNDS_S + 1
+  for i, bound in ipairs(WAIT_BOUNDS_S) do
+    if wait_ms <= bound * 1000 then bucket = i break end
+  end
+  WAITS[bucket] = (WAITS[bucket] or 0) + 1
+  WAITS.sum_ms = WAITS.sum_ms + wait_ms
+end
+
+-- Adds this call's waits to the room's histogram: one HINCRBY per bucket that got any
+-- (a bucket's own count; a reader cumulates them), however many were admitted.
+local function record_waits()
+  for i = 1, #WAIT_BOUNDS_S + 1 do
+    if WAITS[i] then redis.call('HINCRBY', K_WAITS, WAIT_BOUNDS_S[i] or 'inf', WAITS[i]) end
+  end
+  if WAITS.sum_ms > 0 then redis.call('HINCRBY', K_WAITS, 'sum_ms', WAITS.sum_ms) end
+end
+
 local function admit_one(n, cfg)
+  observe_wait(n)
   mark_set(n, ADMITTED, NOW_S)
   redis.call('ZADD', K_ADMITTED, NOW + cfg.claim_ms, n)
   redis.call('LPUSH', K_OUTFLOW, NOW)
@@ -269,6 +313,7 @@ local function admit_next(cfg, skip_sweep)
   admitted = admitted + walked
 
   count_admissions(admitted, booked_admitted, skipped)
+  record_waits()
   count_share(admitted - booked_admitted)
   redis.call('HSET', K_BUCKET, 'tokens', tokens - admitted, 'ts', NOW)
   return admitted

@@ -1,6 +1,6 @@
 -- join: give a visitor a place in the queue, or their existing place back.
--- KEYS: the room's keys (see _lib.lua); KEYS[23] join-bucket: the caller's address's token
---       bucket (tokens, ts; tokens below 0 are joins owed); KEYS[24] join-proof: the marker
+-- KEYS: the room's keys (see _lib.lua); KEYS[25] join-bucket: the caller's address's token
+--       bucket (tokens, ts; tokens below 0 are joins owed); KEYS[26] join-proof: the marker
 --       of the proof given (a challenge or turn ticket is taken once)
 -- ARGV[1] now (ms); ARGV[2] bucket size per address (0 = no limit); ARGV[3] refill per minute;
 -- ARGV[4] how long to keep the proof's marker (ms; 0 = no proof given, the bucket decides);
@@ -24,7 +24,7 @@ local function take_token()
   if burst == 0 then return nil end
   local per_ms = (tonumber(ARGV[3]) or 0) / 60000
   local proof_ms = tonumber(ARGV[4]) or 0
-  local held = redis.call('HMGET', KEYS[23], 'tokens', 'ts')
+  local held = redis.call('HMGET', KEYS[25], 'tokens', 'ts')
   local tokens = tonumber(held[1]) or burst
   local since = tonumber(held[2]) or NOW
   if NOW > since then tokens = math.min(burst, tokens + (NOW - since) * per_ms) end
@@ -36,18 +36,18 @@ local function take_token()
     -- A proof pays for a join past the bucket; the address owes the token all the same,
     -- so the next challenge is harder. Challenges fetched ahead while it was easy are
     -- worth only what they paid for.
-    if not redis.call('SET', KEYS[24], '1', 'NX', 'PX', proof_ms) then return {0, -3} end
+    if not redis.call('SET', KEYS[26], '1', 'NX', 'PX', proof_ms) then return {0, -3} end
     tokens = math.max(tokens - 1, -MAX_OWED)
   else
     local wait = 60000
     if per_ms > 0 then wait = math.ceil((1 - tokens) / per_ms) end
     return {0, -1, owed, wait}
   end
-  redis.call('HSET', KEYS[23], 'tokens', tostring(tokens), 'ts', NOW)
+  redis.call('HSET', KEYS[25], 'tokens', tostring(tokens), 'ts', NOW)
   -- kept until the bucket is full again (then it means nothing), at least a minute
   local full_ms = 60000
   if per_ms > 0 then full_ms = math.max(full_ms, math.ceil((burst - tokens) / per_ms)) end
-  redis.call('PEXPIRE', KEYS[23], full_ms)
+  redis.call('PEXPIRE', KEYS[25], full_ms)
   return nil
 end
 
@@ -76,6 +76,7 @@ if number == nil then
   if refused then return refused end
   number = redis.call('INCR', K_SEQ)
   mark_set(number, WAITING, NOW_S)
+  note_joined(number)
   redis.call('HINCRBY', K_STATS, 'waiting', 1)
   redis.call('HINCRBY', K_STATS, 'joined_total', 1)
   if cfg.opens_s > 0 and NOW_S < cfg.opens_s then
@@ -87,6 +88,7 @@ if number == nil then
     redis.call('HSET', K_IDS, ARGV[i], number)
   end
   fresh = 1
+  JOINING = number
   admit_next(cfg, true)
   if mark_get(number) == ADMITTED then
     -- admitted by their own join: they enter at once, with no poll to wait for
