@@ -108,7 +108,10 @@ SCHEMAS: dict[str, Any] = {
             "follow": {
                 "type": "object", "required": ["number", "rank"],
                 "description": "Far back: until the board's position reaches its `near`, the "
-                               "page may follow /api/v1/queue/board instead of asking here",
+                               "page may follow /api/v1/queue/board instead of asking here. "
+                               "Before the draw (`awaiting_draw`, rank 0) it follows the "
+                               "board until the board's `sealed` is 0 or more, then asks "
+                               "here once for its rank",
                 "properties": {"number": {"type": "integer", "minimum": 1},
                                "rank": {"type": "integer", "minimum": 0,
                                         "description": "rank in the pre-queue's draw; "

@@ -1,6 +1,7 @@
 /* Waiting page: polls at the interval the server names; enters once admitted. Far back it
    follows the board everybody shares (waitroom/board.py) and works out its own place from
-   it; near the front, or whenever the board cannot tell, it asks for its place again. */
+   it; near the front, or whenever the board cannot tell, it asks for its place again.
+   Before the draw a pre-queue page follows the board until it shows the draw. */
 (function(){
   var box=document.getElementById("status"), token=box.dataset.token, first=null;
   var t=box.dataset, num=new Intl.NumberFormat(document.documentElement.lang||"id");
@@ -38,10 +39,12 @@
     fetch("/api/v1/queue/board",{credentials:"omit",headers:{"Accept":"application/json"}})
     .then(function(r){ if(!r.ok) throw 0; return r.json(); })
     .then(function(b){
+      var w=b.poll_after_ms, again=function(){ setTimeout(function(){ follow(f); },w[0]+Math.random()*(w[1]-w[0])); };
+      // Before the draw every page of the pre-queue is told the same: wait for the draw.
+      if(b.sealed<0&&f.rank===0){ again(); return; }
       var p=place(f,b);
       if(p===null||p<=b.near){ poll(); return; }
-      show(p,wait(p,b.knots));
-      var w=b.poll_after_ms; setTimeout(function(){ follow(f); },w[0]+Math.random()*(w[1]-w[0]));
+      show(p,wait(p,b.knots)); again();
     })
     .catch(function(){ setTimeout(poll,10000); });
   }
@@ -52,7 +55,9 @@
     .then(function(d){
       if(d.state==="admitted"){ if(box.dataset.state!=="admitted") location.reload(); else enter(); return; }
       if(d.state!=="waiting"){ location.reload(); return; }
-      if(d.awaiting_draw){ setTimeout(poll,d.poll_after_ms); return; }
+      if(d.awaiting_draw){
+        if(d.follow) setTimeout(function(){ follow(d.follow); },d.poll_after_ms); else setTimeout(poll,d.poll_after_ms);
+        return; }
       var note=document.getElementById("draw-note"); if(note) note.hidden=true;
       show(d.position,d.eta_range_seconds);
       if(d.follow){ setTimeout(function(){ follow(d.follow); },d.poll_after_ms); return; }

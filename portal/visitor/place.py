@@ -136,8 +136,12 @@ def poll_answer_from_snapshot(room: WaitingRoom, number: int) -> bytes | None:
 async def view_place(room: WaitingRoom, place: Place) -> PlaceView:
     """Attach an estimate and a poll interval to a place."""
     if place.awaiting_draw:
-        # Before opening nobody's order is known; ask again in a while.
-        return PlaceView(place, None, poll_after_ms(500, rng=_rng))
+        # Before the draw nobody's order is known, and every page of the pre-queue would
+        # be told the same: it follows the board until the board shows the draw, then
+        # asks once for its place (its rank). The drawn order admits without looking at
+        # who polled lately, so a page that only followed loses nothing by it.
+        follow = (place.number, 0) if place.state is VisitorState.WAITING else None
+        return PlaceView(place, None, poll_after_ms(500, rng=_rng), follow)
     if place.state in (VisitorState.WAITING, VisitorState.SKIPPED):
         estimate = await room.estimate_for(place.position, place.number)
         rank = None

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import math
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Request, expect
 from redis.asyncio import Redis
@@ -107,6 +109,64 @@ def test_a_page_far_back_follows_the_board_and_asks_again_near_the_front(
         assert mine["state"] == "waiting" and "follow" not in mine
         assert mine["position"] <= position < near_positions(1, 120_000)
         assert asked.count("own") == 2
+    finally:
+        context.close()
+        holder.close()
+
+
+def test_a_page_before_the_draw_follows_the_board_then_asks_once_for_its_rank(
+        browser: Browser, live_server_factory, sqlite_url: str) -> None:
+    token = "operator-token-for-the-draw-follow-test"
+    server: LiveServer = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1",
+                                             ANTREAN_ADMIN_TOKEN=token)
+
+    def opens(at: int) -> None:
+        changed = httpx.patch(f"{server.url}/api/v1/admin/settings", json={"opens_at": at},
+                              headers={"Authorization": f"Bearer {token}"})
+        assert changed.status_code == 200, changed.text
+
+    holder = ApiVisitor(server.url)
+    holder.take_the_place()  # the only place, held through the draw
+    opens(int(time.time()) + 3600)
+    context, page, _visits = phone(browser)
+    asked: list[str] = []
+
+    def seen(request: Request) -> None:
+        if "/api/v1/queue/" in request.url:
+            asked.append("board" if request.url.endswith("/board") else "own")
+
+    page.on("request", seen)
+    try:
+        page.clock.install()
+        take_a_number(page, server.url)
+        page.wait_for_url("**/antre")
+        with page.expect_response(lambda r: "/api/v1/queue/" in r.url) as first:
+            page.clock.run_for(6_000)
+        own = first.value.json()
+        assert own["awaiting_draw"] is True and own["follow"]["rank"] == 0
+        # Two minutes before the draw: the board alone, which says the order is not drawn.
+        with page.expect_response(lambda r: r.url.endswith("/board")) as looked:
+            page.clock.run_for(60_000)
+        assert looked.value.json()["sealed"] == -1
+        page.clock.run_for(60_000)
+        assert asked.count("own") == 1 and asked.count("board") >= 2
+        expect(page.locator("#draw-note")).to_be_visible()
+
+        # The queue opens and the order is drawn: the next look at the board sends the
+        # page to ask once for its place, which it then shows.
+        opens(int(time.time()) + 1)
+        page.wait_for_timeout(3000)  # the server seals the order and reads a new snapshot
+        with page.expect_response(lambda r: "/api/v1/queue/" in r.url
+                                  and not r.url.endswith("/board")) as again:
+            page.clock.run_for(60_000)
+        mine = again.value.json()
+        assert mine["state"] == "waiting" and mine["awaiting_draw"] is False
+        # The draw orders every number up to the last one before opening, the holder's
+        # too: until the walk passes it, it may count as one ahead.
+        assert mine["position"] in (1, 2) and "follow" not in mine  # near the front
+        assert asked.count("own") == 2
+        expect(page.locator("#position")).to_have_text(str(mine["position"]))
+        expect(page.locator("#draw-note")).to_be_hidden()
     finally:
         context.close()
         holder.close()

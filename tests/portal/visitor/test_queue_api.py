@@ -211,6 +211,8 @@ def test_prequeue_visitors_see_that_the_order_is_drawn_at_opening(
     assert 'id="opens"' in landing.text and 'id="eta"' not in landing.text
     assert body["state"] == "waiting" and body["awaiting_draw"] is True
     assert body["position"] is None
+    # Every pre-queue page would be told the same until the draw: it follows the board.
+    assert body["follow"] == {"number": 1, "rank": 0}
     assert "diundi" in page.text
 
 
