@@ -33,8 +33,9 @@ class Environment:
         """Whether the variable is set at all (even to an empty value)."""
         return f"ANTREAN_{name}" in self._variables
 
-    def whole(self, name: str, default: int, *, minimum: int | None = None) -> int:
-        """A whole number, at least ``minimum`` when one is given."""
+    def whole(self, name: str, default: int, *, minimum: int | None = None,
+              maximum: int | None = None) -> int:
+        """A whole number, at least ``minimum`` and at most ``maximum`` when they are given."""
         raw = self.text(name)
         if raw is None:
             return default
@@ -44,6 +45,8 @@ class Environment:
             raise SettingsError(f"ANTREAN_{name} must be a whole number, not {raw!r}") from exc
         if minimum is not None and value < minimum:
             raise SettingsError(f"ANTREAN_{name} must be at least {minimum}, not {value}")
+        if maximum is not None and value > maximum:
+            raise SettingsError(f"ANTREAN_{name} must be at most {maximum}, not {value}")
         return value
 
     def number(self, name: str, default: float) -> float:

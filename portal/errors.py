@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 
 from portal.i18n import N_
 from portal.logs import REQUEST_ID
+from portal.routing import allowed_methods
 
 log = logging.getLogger("antrean.portal")
 
@@ -128,7 +129,13 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
         exc.status_code, "http_error"
     )
-    return error_page(request, exc.status_code, code, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Every method of the path, not only those of the route that answered.
+        declared = {method.strip() for method in headers.get("Allow", "").split(",")}
+        methods = (declared | allowed_methods(request.app.routes, request.scope)) - {""}
+        headers["Allow"] = ", ".join(sorted(methods))
+    return error_page(request, exc.status_code, code, headers=headers)
 
 
 async def handle_unavailable(request: Request, exc: Exception) -> Response:

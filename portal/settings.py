@@ -177,6 +177,8 @@ class Settings:
     access_log: bool = False
     # Seconds a request body may go without a byte before the request is answered 408.
     body_timeout_seconds: float = 15.0
+    # Seconds a request line and headers may take (portal.header_deadline).
+    header_timeout_seconds: int = 20
     # The per-address join bucket: this many joins at once, refilled at the rate.
     join_burst: int = 120
     join_rate_per_minute: int = 60
@@ -316,6 +318,8 @@ class Settings:
                                  fold="upper"),
             access_log=env.flag("ACCESS_LOG", False),
             body_timeout_seconds=max(0.1, env.number("BODY_TIMEOUT_SECONDS", 15.0)),
+            header_timeout_seconds=env.whole("HEADER_TIMEOUT_SECONDS", 20, minimum=1,
+                                             maximum=300),
             join_burst=env.whole("JOIN_BURST", 120, minimum=1),
             join_rate_per_minute=env.whole("JOIN_RATE_PER_MINUTE", 60, minimum=1),
             room_defaults=room_defaults,

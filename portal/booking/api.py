@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -261,11 +262,22 @@ async def api_booking_ics(request: Request) -> Response:
     )
 
 
+class BookingCode(StringConvertor):
+    """A booking code in a path: one segment, never the calendar file's ``<code>.ics``.
+
+    Without it ``/api/v1/bookings/K7M2-9QXA.ics`` would also be the booking
+    "K7M2-9QXA.ics", and a 405 there would have to allow DELETE.
+    """
+
+    regex = r"[^/]+(?<!\.ics)"
+
+
+register_url_convertor("booking_code", BookingCode())
+
 routes = [
     Route("/api/v1/slots", api_slots, methods=["GET"]),
     Route("/api/v1/bookings", api_book, methods=["POST"]),
-    # Before "{code}": a path parameter would also match "K7M2-9QXA.ics".
     Route("/api/v1/bookings/{code}.ics", api_booking_ics, methods=["GET"]),
-    route("/api/v1/bookings/{code}", {"GET": api_booking, "DELETE": api_cancel}),
+    route("/api/v1/bookings/{code:booking_code}", {"GET": api_booking, "DELETE": api_cancel}),
     Route("/api/v1/bookings/{code}/reschedule", api_reschedule, methods=["POST"]),
 ]

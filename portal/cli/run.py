@@ -44,16 +44,14 @@ def migrate(settings: Settings) -> None:
 
 
 def web_command(settings: Settings) -> list[str]:
-    """The web server of one machine: uvicorn with ``settings.web_workers`` processes.
+    """The web server of one machine: ``portal.serve`` with ``settings.web_workers`` processes.
 
-    uvicorn's own proxy-header handling stays off: which forwarded address is
-    believed is the portal's rule (the trusted proxies), not the server's.
+    ``portal.serve`` is uvicorn with a deadline on each request's line and
+    headers (ANTREAN_HEADER_TIMEOUT_SECONDS), which uvicorn's own command line
+    cannot set; it reads the rest of its settings from the environment.
     """
-    return [sys.executable, "-m", "uvicorn", "portal.asgi:app_from_env", "--factory",
-            "--host", settings.host, "--port", str(settings.port),
-            "--workers", str(settings.web_workers), "--no-access-log", "--no-proxy-headers",
-            # a stopping node finishes the requests in flight, then closes
-            "--timeout-graceful-shutdown", "20"]
+    return [sys.executable, "-m", "portal.serve", "--host", settings.host,
+            "--port", str(settings.port), "--workers", str(settings.web_workers)]
 
 
 def run(settings: Settings) -> int:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -226,12 +227,24 @@ def _iso(ms: int) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+class QueueToken(StringConvertor):
+    """A queue token in a path: one segment, never one of the queue API's own names.
+
+    Without it ``GET /api/v1/queue/join`` would be a status poll of the token
+    "join", and a 405 there would have to allow GET.
+    """
+
+    regex = r"(?!(?:join|stats|board)(?![^/]))[^/]+"
+
+
+register_url_convertor("queue_token", QueueToken())
+
 routes = [
     Route("/api/v1/queue/join", join, methods=["POST"]),
     Route("/api/v1/queue/stats", stats, methods=["GET"]),
     Route("/api/v1/queue/board", board, methods=["GET"]),
-    Route("/api/v1/queue/{token}", status, methods=["GET"]),
-    Route("/api/v1/queue/{token}/enter", enter, methods=["POST"]),
+    Route("/api/v1/queue/{token:queue_token}", status, methods=["GET"]),
+    Route("/api/v1/queue/{token:queue_token}/enter", enter, methods=["POST"]),
     Route("/api/v1/session/heartbeat", heartbeat, methods=["POST"]),
     Route("/api/v1/session/finish", finish, methods=["POST"]),
 ]

@@ -150,7 +150,7 @@ def test_run_restarts_a_killed_child_and_leaves_nothing_when_killed(tmp_path: Pa
         assert not set(helpers) & set(live_processes()), "the killed worker's helpers were left"
         started = descendants(process.pid)
         commands = " | ".join(started.values())
-        for name in ("redis-server", "uvicorn", "main worker", "main loop"):
+        for name in ("redis-server", "portal.serve", "main worker", "main loop"):
             assert name in commands
     finally:
         poller.done.set()

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,11 +24,14 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn in its own process(es), on a free port."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1, log: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1, log: Path | None = None,
+                 command: Callable[[int], list[str]] | None = None) -> None:
+        """Start the server; ``command`` makes its command line for a port, instead of uvicorn's."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         output = log.open("ab") if log is not None else None
         self.process = subprocess.Popen(
+            command(self.port) if command is not None else
             [sys.executable, "-m", "uvicorn", "portal.asgi:app_from_env", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
              "--no-access-log", "--no-proxy-headers", "--log-level", "warning"],
