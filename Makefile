@@ -38,18 +38,22 @@ test-lowest:
 	$(PYTHON) .ci/lowest $(PYTEST_ARGS)
 
 # Re-resolve the portal's dependencies within pyproject.toml's ranges, newest first,
-# in a clean virtualenv, and write what it installed to the lock file.
+# with pip-tools in a clean virtualenv, and write them to the lock file with the
+# SHA-256 of every file PyPI has of each version (any platform's wheel), so pip
+# installs from it in hash-checking mode.
 lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet .
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip pip-tools
+	.venv-lock/bin/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe \
+	  --strip-extras --no-header --no-emit-index-url --no-emit-find-links \
+	  --output-file $(LOCK).new pyproject.toml
 	{ echo '# What a deployment installs: every package the portal runs on, at the versions this'; \
-	  echo '# release is tested with. pip install -r $(LOCK) && pip install --no-deps .'; \
-	  echo '# Made with `make lock` (a clean virtualenv, pip install ., pip freeze).'; \
-	  .venv-lock/bin/python -m pip freeze --exclude antrean; } > $(LOCK).new
-	mv $(LOCK).new $(LOCK)
-	rm -rf .venv-lock
+	  echo '# release is tested with, each file by its hash.'; \
+	  echo '# pip install -r $(LOCK) && pip install --no-deps .'; \
+	  echo '# Made with `make lock` (pip-compile --generate-hashes, in a clean virtualenv).'; \
+	  cat $(LOCK).new; } > $(LOCK)
+	rm -rf .venv-lock $(LOCK).new
 
 check: install
 	$(VENV)/bin/ruff check .

@@ -20,13 +20,34 @@ from tests.support.deployment import DEPLOY, UNITS, read_env_file, read_unit
 from tests.support.metrics import sample_names
 
 
-def _locked() -> dict[str, Version]:
-    pins: dict[str, Version] = {}
+def _locked_hashes() -> dict[str, tuple[Version, list[str]]]:
+    """Each pin of the lock file: its version and the hashes of its files."""
+    pins: dict[str, tuple[Version, list[str]]] = {}
+    name = ""
     for line in (DEPLOY / "requirements.lock").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            pins[canonicalize_name(name)] = Version(version)
+        stripped = line.strip().removesuffix("\\").strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not line[0].isspace():
+            name, _, version = stripped.partition("==")
+            name = canonicalize_name(name)
+            pins[name] = (Version(version), [])
+        elif stripped.startswith("--hash=sha256:"):
+            pins[name][1].append(stripped.removeprefix("--hash=sha256:"))
     return pins
+
+
+def _locked() -> dict[str, Version]:
+    return {name: version for name, (version, _) in _locked_hashes().items()}
+
+
+def test_every_locked_package_is_installed_by_its_hashes() -> None:
+    # pip installs a file with hashes in hash-checking mode: every package needs them,
+    # for every platform's wheel (a compiled package has one per platform and Python).
+    pins = _locked_hashes()
+    assert all(len(hashes) >= 1 and all(len(h) == 64 for h in hashes)
+               for _, hashes in pins.values()), pins
+    assert len(pins["uvloop"][1]) > 10  # not only this machine's wheel
 
 
 def test_the_lock_file_pins_every_dependency_within_its_range() -> None:
