@@ -106,22 +106,32 @@ def close_late_head(transport: asyncio.Transport, received: int,
     transport.close()
 
 
-class H11HeaderDeadline(H11Protocol):
-    """uvicorn's h11 protocol, each request head held to the header deadline."""
+class HeadDeadline(asyncio.Protocol):
+    """What both protocols add to uvicorn's: a head clock, started with the connection
+    and stopped with it. Listed before uvicorn's protocol class in the bases."""
+
+    loop: asyncio.AbstractEventLoop
 
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None, *,
                  header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> None:
-        super().__init__(config, server_state, app_state, _loop)
+        super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]
         self.head_clock = HeadClock(self.loop, header_timeout, self._head_too_late)
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.head_clock.start()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.head_clock.stop()
         super().connection_lost(exc)
+
+    def _head_too_late(self, received: int) -> None:
+        raise NotImplementedError
+
+
+class H11HeaderDeadline(HeadDeadline, H11Protocol):
+    """uvicorn's h11 protocol, each request head held to the header deadline."""
 
     def data_received(self, data: bytes) -> None:
         # h11 waits for a request line exactly while the client's state is IDLE.

@@ -6,32 +6,13 @@ without when it is not installed.
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-from uvicorn.server import ServerState
 
-from portal.header_deadline import DEFAULT_HEADER_TIMEOUT, HeadClock, close_late_head
+from portal.header_deadline import HeadDeadline, close_late_head
 
 
-class HttpToolsHeaderDeadline(HttpToolsProtocol):
+class HttpToolsHeaderDeadline(HeadDeadline, HttpToolsProtocol):
     """uvicorn's httptools protocol, each request head held to the header deadline."""
-
-    def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
-                 _loop: asyncio.AbstractEventLoop | None = None, *,
-                 header_timeout: float = DEFAULT_HEADER_TIMEOUT) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self.head_clock = HeadClock(self.loop, header_timeout, self._head_too_late)
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self.head_clock.start()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.head_clock.stop()
-        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         # Bytes between requests begin a head, even bytes the parser skips (blank
