@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Request, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 from redis.asyncio import Redis
 
 from tests.support.browser import ApiVisitor, phone, take_a_number
@@ -57,13 +57,10 @@ async def _in_room(redis_url: str, work: str) -> None:
         await client.aclose()
 
 
-def test_a_page_far_back_follows_the_board_and_asks_again_near_the_front(
-        browser: Browser, live_server_factory, sqlite_url: str, redis_url: str) -> None:
-    server: LiveServer = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1",
-                                             ANTREAN_ADMIT_PER_MINUTE="600")
-    holder = ApiVisitor(server.url)
-    holder.take_the_place()
-    in_room(redis_url, "crowd")
+def waiting_page(browser: Browser, url: str) -> tuple[BrowserContext, Page, list[str], dict]:
+    """A phone that took a number and got its first own answer: its context, its page,
+    the queue requests it made so far ("own" or "board") and that answer. The page's
+    timers run on Playwright's clock."""
     context, page, _visits = phone(browser)
     asked: list[str] = []
 
@@ -72,13 +69,23 @@ def test_a_page_far_back_follows_the_board_and_asks_again_near_the_front(
             asked.append("board" if request.url.endswith("/board") else "own")
 
     page.on("request", seen)
+    page.clock.install()
+    take_a_number(page, url)
+    page.wait_for_url("**/antre")
+    with page.expect_response(lambda r: "/api/v1/queue/" in r.url) as first:
+        page.clock.run_for(6_000)
+    return context, page, asked, first.value.json()
+
+
+def test_a_page_far_back_follows_the_board_and_asks_again_near_the_front(
+        browser: Browser, live_server_factory, sqlite_url: str, redis_url: str) -> None:
+    server: LiveServer = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1",
+                                             ANTREAN_ADMIT_PER_MINUTE="600")
+    holder = ApiVisitor(server.url)
+    holder.take_the_place()
+    in_room(redis_url, "crowd")
+    context, page, asked, own = waiting_page(browser, server.url)
     try:
-        page.clock.install()
-        take_a_number(page, server.url)
-        page.wait_for_url("**/antre")
-        with page.expect_response(lambda r: "/api/v1/queue/" in r.url) as first:
-            page.clock.run_for(6_000)
-        own = first.value.json()
         assert own["follow"]["rank"] == 0 and own["position"] > NEAR_MIN
         number = own["follow"]["number"]
 
@@ -128,21 +135,8 @@ def test_a_page_before_the_draw_follows_the_board_then_asks_once_for_its_rank(
     holder = ApiVisitor(server.url)
     holder.take_the_place()  # the only place, held through the draw
     opens(int(time.time()) + 3600)
-    context, page, _visits = phone(browser)
-    asked: list[str] = []
-
-    def seen(request: Request) -> None:
-        if "/api/v1/queue/" in request.url:
-            asked.append("board" if request.url.endswith("/board") else "own")
-
-    page.on("request", seen)
+    context, page, asked, own = waiting_page(browser, server.url)
     try:
-        page.clock.install()
-        take_a_number(page, server.url)
-        page.wait_for_url("**/antre")
-        with page.expect_response(lambda r: "/api/v1/queue/" in r.url) as first:
-            page.clock.run_for(6_000)
-        own = first.value.json()
         assert own["awaiting_draw"] is True and own["follow"]["rank"] == 0
         # Two minutes before the draw: the board alone, which says the order is not drawn.
         with page.expect_response(lambda r: r.url.endswith("/board")) as looked:
