@@ -56,7 +56,6 @@ from scheduler.spreading import TIME_OF_DAY, SlotPreference
 from scheduler.store import list_slots
 
 NIK_HEADER = "X-Antrean-NIK"
-MAX_RANGE_DAYS = 92
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -126,11 +125,10 @@ async def api_slots(request: Request) -> Response:
             days[name] = dt.date.fromisoformat(raw) if raw is not None else None
         except ValueError:
             fields[name] = "Tanggal harus berformat YYYY-MM-DD."
+    # Any two days are a range: one that ends before it begins holds no slot, and a
+    # long one is as long as the registration window at most (slots are made only in
+    # it), as is the list with no range at all.
     first, last = days.get("from"), days.get("to")
-    if first and last and last < first:
-        fields["to"] = "Tanggal akhir tidak boleh sebelum tanggal awal."
-    elif first and last and (last - first).days > MAX_RANGE_DAYS:
-        fields["to"] = f"Rentang paling lama {MAX_RANGE_DAYS} hari."
     if fields:
         raise invalid_fields(fields)
     room = state.settings.room
