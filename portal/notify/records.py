@@ -9,15 +9,21 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from portal.notify.models import FAILED, QUEUED, SENDING, SENT, WITHDRAWN, Notification
+
+
+def _changed(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE changed (its result is a cursor's, whatever the
+    typing of the SQLAlchemy release says)."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def utcnow() -> datetime:
@@ -141,7 +147,7 @@ def claim(session: Session, notification_id: int, lease: timedelta) -> int | Non
                 updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if _changed(result) != 1:
         return None
     fence = session.scalar(select(Notification.attempts).where(Notification.id == notification_id))
     return int(fence) if fence is not None else None
@@ -158,7 +164,7 @@ def mark_sent(session: Session, notification_id: int, fence: int, transport: str
                 last_error=None)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if _changed(result) != 1:
         return False
     _forget_secrets(session, notification_id)
     return True
@@ -190,7 +196,7 @@ def mark_unsent(session: Session, notification_id: int, fence: int, error: str,
                 lease_until=None, sent_at=None)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return _changed(result) == 1
 
 
 def failed_notifications(session: Session, limit: int = 200) -> list[Notification]:
@@ -210,7 +216,7 @@ def reset_for_requeue(session: Session, notification_id: int) -> str | None:
         .values(status=QUEUED, job_id=job_id, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return job_id if result.rowcount == 1 else None  # type: ignore[attr-defined]
+    return job_id if _changed(result) == 1 else None
 
 
 def expire_leases(session: Session, now: datetime) -> list[tuple[int, str]]:
@@ -234,7 +240,7 @@ def expire_leases(session: Session, now: datetime) -> list[tuple[int, str]]:
                     last_error="lease expired (worker stopped)")
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if _changed(result) == 1:
             requeued.append((notification_id, job_id))
     return requeued
 
@@ -297,4 +303,4 @@ def withdraw(session: Session, reference: str) -> int:
         .values(status=WITHDRAWN, updated_at=utcnow(), last_error="withdrawn: subject changed")
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    return int(_changed(result))
