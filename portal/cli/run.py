@@ -119,6 +119,19 @@ def run(settings: Settings) -> int:
     return 0
 
 
+def stop_if_cancelled(exc: BaseException) -> None:
+    """Raise CancelledError when the running task was asked to stop.
+
+    On Python 3.11 a cancellation that arrives as an ``asyncio.timeout`` inside a
+    step (redis-py's) expires comes out of the step as TimeoutError, the stop lost;
+    a loop that carries on past errors would then never end. The task still counts
+    the request (``Task.cancelling``), so it is honoured here.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError() from exc
+
+
 async def tick_loop(settings: Settings, interval: float = 0.5,
                     reminder_interval: float = 60.0) -> None:
     """The background loop: admission ticks, turn notices, due reminders, admin upkeep."""
@@ -141,6 +154,7 @@ async def tick_loop(settings: Settings, interval: float = 0.5,
                     next_reminders = time.monotonic() + reminder_interval
                     await asyncio.to_thread(notifier.reminders)
             except Exception as exc:  # keep going through a Redis or database restart
+                stop_if_cancelled(exc)
                 outage.failed(exc, time.monotonic())
             else:
                 outage.succeeded(time.monotonic())

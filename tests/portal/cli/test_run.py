@@ -7,7 +7,7 @@ import contextlib
 import logging
 import re
 
-from portal.cli.run import migrate, tick_loop
+from portal.cli.run import migrate, stop_if_cancelled, tick_loop
 from tests.support.apps import make_settings
 from tests.support.redis_servers import RedisProcess
 
@@ -38,3 +38,34 @@ def test_the_loop_says_once_that_redis_went_away_and_once_that_it_came_back(
     assert said[0].startswith(f"loop: Redis unreachable: ConnectionError: Error 111 connecting "
                               f"to 127.0.0.1:{server.port}.")
     assert re.fullmatch(r"loop: back after \d+ s", said[1])
+
+
+def test_a_stop_that_a_step_turned_into_an_error_still_stops_the_loop() -> None:
+    # What Python 3.11's asyncio.timeout does when a cancellation meets its own expiry:
+    # the step ends with TimeoutError, the cancellation is still counted on the task.
+    async def step_swallowing_the_stop() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        try:
+            await asyncio.sleep(1)
+        except asyncio.CancelledError:
+            raise TimeoutError from None
+
+    async def loop() -> int:
+        steps = 0
+        while steps < 100:
+            steps += 1
+            try:
+                await step_swallowing_the_stop()
+            except Exception as exc:
+                stop_if_cancelled(exc)
+        return steps
+
+    async def main() -> None:
+        task = asyncio.create_task(loop())
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+
+    asyncio.run(main())
