@@ -111,6 +111,8 @@ class HeadDeadline(asyncio.Protocol):
     and stopped with it. Listed before uvicorn's protocol class in the bases."""
 
     loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    server_state: ServerState
 
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None, *,
@@ -127,7 +129,7 @@ class HeadDeadline(asyncio.Protocol):
         super().connection_lost(exc)
 
     def _head_too_late(self, received: int) -> None:
-        raise NotImplementedError
+        close_late_head(self.transport, received, self.server_state.default_headers)
 
 
 class H11HeaderDeadline(HeadDeadline, H11Protocol):
@@ -148,6 +150,3 @@ class H11HeaderDeadline(HeadDeadline, H11Protocol):
         if (self.conn.their_state is h11.IDLE and self.conn.trailing_data[0]
                 and not self.transport.is_closing()):
             self.head_clock.start()
-
-    def _head_too_late(self, received: int) -> None:
-        close_late_head(self.transport, received, self.server_state.default_headers)
