@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from scheduler.nik import nik_pattern
-from scheduler.roster import MOBILE_PHONE_PATTERN
+from scheduler.roster import EMAIL_PATTERN, MOBILE_PHONE_PATTERN
 from waitroom.config import BOUNDS, RoomConfig
 
 
@@ -57,7 +57,8 @@ NIK = {"type": "string", "pattern": nik_pattern(),
                       "province code first, then a birth date that exists (day + 40 for women)"}
 PHONE = {"type": "string", "pattern": MOBILE_PHONE_PATTERN,
          "description": "An Indonesian mobile number: +62 or 0, then 8..."}
-EMAIL = {"type": "string", "format": "email", "maxLength": 254}
+EMAIL = {"type": "string", "format": "email", "maxLength": 254, "pattern": EMAIL_PATTERN,
+         "description": "Not in a special-use domain (.test, .local, .invalid, ...)"}
 NAME = {"type": "string", "pattern": "\\S"}
 EMPTY = {"type": "string", "const": ""}
 OWNER_NIK = {"name": "X-Antrean-NIK", "in": "header", "required": True,
@@ -260,7 +261,11 @@ PATHS: dict[str, Any] = {
                           "type": "object", "properties": settings_properties(),
                           "additionalProperties": False}}}},
                   "responses": {"200": _json(_ref("Settings"), "Changed"),
-                                **_errors(400, 401, 403, 413, 422, 503)}}},
+                                **_errors(400, 401, 403, 413, 422, 503),
+                                "409": _json(_ref("Error"), "The settings would contradict "
+                                             "each other once applied (conflicting_settings):"
+                                             " an idle limit above the session's lifetime, "
+                                             "a closing time not after the opening")}}},
 }
 
 DOCUMENT: dict[str, Any] = {

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import phonenumbers
-from email_validator import EmailNotValidError
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError
 from email_validator import validate_email as _check_email
 
 from scheduler.nik import InvalidField, mask_nik, validate_nik
@@ -280,6 +280,17 @@ def validate_phone(value: str) -> str:
 # phonenumbers' metadata for ID (8[1-35-9] and 7 to 10 digits), with single
 # spaces or hyphens between digits. No control characters, nothing but that.
 MOBILE_PHONE_PATTERN = r"^(?:\+62[ \-]?|0)8[1-35-9](?:[ \-]?[0-9]){7,10}$"
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# Addresses in the special-use domains (RFC 6761: .test, .local, .invalid, ...) are
+# never deliverable, and the validator refuses them; the API description says so.
+EMAIL_PATTERN = (r"^(?!.*@(?:[^@]*\.)?(?:"
+                 + "|".join(_any_case(name) for name in SPECIAL_USE_DOMAIN_NAMES)
+                 + r")\.?$)")
 
 
 def validate_email(value: str) -> str | None:

@@ -74,11 +74,17 @@ def out_of_range(name: str, high: float | None = None) -> Message:
 
 
 class ConfigError(ValueError):
-    """Invalid settings; ``fields`` maps each bad field to an Indonesian message."""
+    """Invalid settings; ``fields`` maps each bad field to an Indonesian message.
 
-    def __init__(self, errors: dict[str, str]) -> None:
+    ``conflict`` is true when every value is fine on its own and only the settings
+    together contradict each other (an idle limit longer than the session, a closing
+    time before the opening): no single field's range rules them out.
+    """
+
+    def __init__(self, errors: dict[str, str], *, conflict: bool = False) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.fields = errors
+        self.conflict = conflict
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ class RoomConfig:
             # "not low <= value <= high" also refuses NaN.
             if not bound.low <= getattr(self, name) <= bound.high:
                 errors[name] = out_of_range(name)
+        out_of_bounds = bool(errors)
         if "session_ttl_seconds" not in errors and "idle_timeout_seconds" not in errors \
                 and self.idle_timeout_seconds > self.session_ttl_seconds:
             errors["idle_timeout_seconds"] = out_of_range("idle_timeout_seconds",
@@ -118,7 +125,7 @@ class RoomConfig:
                 and self.closes_at and self.closes_at <= self.opens_at:
             errors["closes_at"] = N_("Waktu tutup harus sesudah waktu buka.")
         if errors:
-            raise ConfigError(errors)
+            raise ConfigError(errors, conflict=not out_of_bounds)
         return self
 
     def to_redis(self) -> dict[str, str]:

@@ -44,10 +44,11 @@ async def require_operator(request: Request) -> Actor:
     return actor
 
 
-def refused(request: Request, message: str, fields: dict[str, str]) -> ApiError:
-    """The 422 naming each bad setting, in the caller's language (``?lang=en``)."""
+def refused(request: Request, message: str, fields: dict[str, str], *,
+            status: int = 422, code: str = "invalid_fields") -> ApiError:
+    """The 422 (or 409) naming each bad setting, in the caller's language (``?lang=en``)."""
     gettext = translations(language_of(request)).gettext
-    return ApiError(422, "invalid_fields", translated(message, gettext),
+    return ApiError(status, code, translated(message, gettext),
                     {name: translated(text, gettext) for name, text in fields.items()})
 
 
@@ -73,6 +74,11 @@ async def patch_settings(request: Request) -> Response:
     try:
         updated = await state.room.update_config(**body)
     except ConfigError as exc:
+        if exc.conflict:
+            # Each value is within its range; applied to the settings in force they would
+            # contradict each other: the PATCH conflicts with the resource's state.
+            raise refused(request, N_("Pengaturan ini bertentangan dengan pengaturan lain."),
+                          exc.fields, status=409, code="conflicting_settings") from exc
         raise refused(request, N_("Ada pengaturan yang tidak valid."), exc.fields) from exc
     try:
         await run_in_threadpool(audit_settings_change, request, actor, asdict(before),

@@ -12,6 +12,7 @@ from stdnum.id import nik as stdnum_nik
 
 from scheduler.nik import InvalidField, NikBirth, mask_nik, nik_birth
 from scheduler.roster import (
+    EMAIL_PATTERN,
     MAX_ROSTER_ROWS,
     MAX_XLSX_UNPACKED_BYTES,
     RosterChecker,
@@ -308,3 +309,33 @@ def test_an_uploaded_csv_with_too_many_rows_is_refused() -> None:
     unbounded = read_roster(b"nik,nama\n" + b"\n" * (MAX_ROSTER_ROWS + 1) + b"1,A\n",
                             "peserta.csv", bounded=False)
     assert unbounded.records == ((MAX_ROSTER_ROWS + 3, ["1", "A"]),)
+
+
+SPECIAL_USE = ("arpa", "invalid", "local", "localhost", "onion", "test")
+
+
+def _accepted(address: str) -> bool:
+    try:
+        return validate_email(address) is not None
+    except InvalidField:
+        return False
+
+
+@given(local=st.from_regex(r"[a-z0-9._%+-]{1,20}", fullmatch=True),
+       labels=st.lists(st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True), max_size=3),
+       special=st.sampled_from(SPECIAL_USE), upper=st.lists(st.booleans(), min_size=9, max_size=9))
+def test_the_described_email_pattern_refuses_the_special_use_domains(local, labels, special,
+                                                                     upper) -> None:
+    flags = upper[: len(special)]
+    name = "".join(c.upper() if up else c for c, up in zip(special, flags, strict=True))
+    address = f"{local}@{'.'.join([*labels, name])}"
+    assert re.search(EMAIL_PATTERN, address) is None
+    assert not _accepted(address)
+
+
+@given(address=st.emails())
+def test_the_described_email_pattern_allows_what_the_validator_takes(address) -> None:
+    if _accepted(address):
+        assert re.search(EMAIL_PATTERN, address)
+    if re.search(EMAIL_PATTERN, address) is None:
+        assert address.rsplit("@", 1)[1].rstrip(".").lower().split(".")[-1] in SPECIAL_USE

@@ -85,6 +85,32 @@ def test_bad_settings_are_refused_with_field_messages(admin_settings, body, fiel
     assert after["max_active"] == 5  # nothing changed
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        # each value within its range; with the settings in force (TTL 3600 s) they clash
+        ({"idle_timeout_seconds": 3601}, "idle_timeout_seconds"),
+        ({"session_ttl_seconds": 600, "idle_timeout_seconds": 601}, "idle_timeout_seconds"),
+        ({"opens_at": 2_000_000_000, "closes_at": 2_000_000_000}, "closes_at"),
+    ],
+)
+def test_settings_that_contradict_each_other_are_a_conflict(admin_settings, body,
+                                                             field) -> None:
+    with TestClient(create_app(admin_settings)) as client:
+        before = client.get("/api/v1/admin/settings", headers=AUTH).json()
+        response = client.patch("/api/v1/admin/settings", headers=AUTH, json=body)
+        after = client.get("/api/v1/admin/settings", headers=AUTH).json()
+        mixed = client.patch("/api/v1/admin/settings", headers=AUTH,
+                             json={**body, "max_active": 0})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "conflicting_settings" and field in error["fields"]
+    assert after == before
+    # a value out of its own range as well: the request itself is invalid
+    assert mixed.status_code == 422
+    assert set(mixed.json()["error"]["fields"]) == {"max_active", field}
+
+
 # Every live setting's range as operators are told it: (lowest, highest, a step past).
 RANGES = {
     "max_active": (1, 100_000, 1),
