@@ -111,8 +111,9 @@ SCHEMAS: dict[str, Any] = {
                 "description": "Far back: until the board's position reaches its `near`, the "
                                "page may follow /api/v1/queue/board instead of asking here. "
                                "Before the draw (`awaiting_draw`, rank 0) it follows the "
-                               "board until the board's `sealed` is 0 or more, then asks "
-                               "here once for its rank",
+                               "board until the board's `sealed` is 0 or more, then works "
+                               "its rank out from the board's `seed` (or, without one, "
+                               "asks here once)",
                 "properties": {"number": {"type": "integer", "minimum": 1},
                                "rank": {"type": "integer", "minimum": 0,
                                         "description": "rank in the pre-queue's draw; "
@@ -137,6 +138,10 @@ SCHEMAS: dict[str, Any] = {
                       "items": {"type": "array", "items": {"type": "integer"},
                                 "minItems": 3, "maxItems": 3},
                       "description": "[position, low s, high s]; null when no estimate"},
+            "seed": {"type": ["string", "null"],
+                     "description": "the pre-queue draw's published seed, from which a "
+                                    "number's rank follows (waitroom/prequeue.py); null "
+                                    "before the draw"},
         },
     },
     "Slot": {

@@ -67,6 +67,9 @@ class Board:
     sealed: int  # -1 before the draw (nobody following can tell their place)
     near: int
     knots: tuple[tuple[int, int, int], ...] | None  # (position, low s, high s); None: no estimate
+    # The draw's published seed when a page may work out its rank itself
+    # (``waitroom.prequeue.Draw``); None before the draw or for an older recipe's seed.
+    seed: str | None = None
 
     def position(self, number: int, rank: int = 0) -> int | None:
         """The place of a follower with queue ``number`` (``rank`` in the draw), or None
@@ -110,14 +113,16 @@ class Board:
             "near": self.near,
             "poll_after_ms": list(BOARD_POLL_MS),
             "knots": None if self.knots is None else [list(k) for k in self.knots],
+            "seed": self.seed,
         }, separators=(",", ":")).encode()
 
 
 def make_board(*, as_of_ms: int, head: int, seq: int, returning: int, order_left: int,
                sealed: int, max_active: int, admit_per_minute: float,
-               estimate: Estimate) -> Board:
+               estimate: Estimate, seed: str | None = None) -> Board:
     """The board of a room read at ``as_of_ms``; ``estimate(position)`` gives the wait
-    range there (None: paused or not open, no estimate)."""
+    range there (None: paused or not open, no estimate); ``seed`` the draw's, for pages
+    to work out their ranks (given only for a seed of ``waitroom.prequeue.Draw``)."""
     near = near_positions(max_active, admit_per_minute)
     last = returning + order_left + max(0, seq - head + 1) + 1
     knots: list[tuple[int, int, int]] = []
@@ -125,7 +130,8 @@ def make_board(*, as_of_ms: int, head: int, seq: int, returning: int, order_left
         wait = estimate(position)
         if wait is None:  # paused or not open: nobody's wait can be told
             return Board(as_of_ms=as_of_ms, head=head, returning=returning,
-                         order_left=order_left, sealed=sealed, near=near, knots=None)
+                         order_left=order_left, sealed=sealed, near=near, knots=None,
+                         seed=seed)
         knots.append((position, wait[0], wait[1]))
     return Board(as_of_ms=as_of_ms, head=head, returning=returning, order_left=order_left,
-                 sealed=sealed, near=near, knots=tuple(knots))
+                 sealed=sealed, near=near, knots=tuple(knots), seed=seed)

@@ -15,7 +15,7 @@ from waitroom.config import RoomConfig
 from waitroom.eta import ADMITTED_NOW, WaitEstimate, WaitModel, wait_model
 from waitroom.keys import NO_PROOF, RoomKeys
 from waitroom.position import in_prequeue, queue_position
-from waitroom.prequeue import new_seed, prequeue_order, rank_of
+from waitroom.prequeue import Draw, SortedDraw, draw_of, draws_by_rank, new_seed
 from waitroom.scripts import register_scripts
 from waitroom.snapshot import RoomSnapshot, _int, read_snapshot
 from waitroom.states import VisitorState
@@ -119,7 +119,7 @@ class WaitingRoom:
         self._scripts = register_scripts(client)
         self._config: RoomConfig | None = None
         self._config_read_at = 0.0
-        self._ranks: tuple[str, dict[int, int]] | None = None
+        self._draw: Draw | SortedDraw | None = None
         self.snapshot: RoomSnapshot | None = None
         self._touched: set[int] = set()
         self._model: tuple[RoomSnapshot | None, WaitModel | None] = (None, None)
@@ -177,18 +177,34 @@ class WaitingRoom:
             else:
                 rank = 0
                 if in_prequeue(number, sealed):
-                    rank = (await self._prequeue_ranks(sealed)).get(number, 1)
+                    rank = (await self._drawn(sealed)).rank(number)
                 position = queue_position(number, head=head, returning=returning,
                                           order_left=order_left, sealed=sealed, rank=rank)
         if vstate is VisitorState.ADMITTED and deadline < self._now_ms():
             vstate = VisitorState.EXPIRED
         return Place(number, vstate, position, deadline, is_new, awaiting_draw)
 
-    async def _prequeue_ranks(self, sealed: int) -> dict[int, int]:
+    async def _drawn(self, sealed: int) -> Draw | SortedDraw:
         seed = await self.published_seed() or ""
-        if self._ranks is None or self._ranks[0] != f"{seed}:{sealed}":
-            self._ranks = (f"{seed}:{sealed}", rank_of(prequeue_order(seed, sealed)))
-        return self._ranks[1]
+        return self._draw_for(seed, sealed)
+
+    def _draw_for(self, seed: str, sealed: int) -> Draw | SortedDraw:
+        draw = self._draw
+        if draw is None or draw.seed != seed or draw.last != sealed:
+            draw = self._draw = draw_of(seed, sealed)
+        return draw
+
+    def _snapshot_draw(self, snapshot: RoomSnapshot) -> Draw | SortedDraw | None:
+        """The snapshot's draw; None when only a draw of an earlier recipe, not yet worked
+        out by a poll asking Redis, would tell (building it takes seconds)."""
+        if snapshot.seed is None:
+            return None
+        draw = self._draw
+        if draw is not None and draw.seed == snapshot.seed and draw.last == snapshot.sealed:
+            return draw
+        if draws_by_rank(snapshot.seed):
+            return self._draw_for(snapshot.seed, snapshot.sealed)
+        return None
 
     async def join(
         self,
@@ -319,8 +335,11 @@ class WaitingRoom:
         await self.seal_prequeue()
         return await self.tick()
 
-    async def seal_prequeue(self) -> bool:
-        """At opening, draw and fix the pre-queue's order once; True when sealed now."""
+    async def seal_prequeue(self, seed: str | None = None) -> bool:
+        """At opening, draw and fix the pre-queue's order once; True when sealed now.
+
+        ``seed`` is drawn here unless given (a test choosing its draw).
+        """
         config = await self.config()
         if not config.opens_at or self.clock() < config.opens_at:
             return False
@@ -330,14 +349,14 @@ class WaitingRoom:
             if sealed is not None:
                 return False
             last_number = _int(last, 0)
-            seed = new_seed()
-            order = prequeue_order(seed, last_number)
+            draw = self._draw_for(seed or new_seed(), last_number)
+            order = list(draw.order())
             staging = self.keys.key("staging")
             await self.client.delete(staging)
             for start in range(0, len(order), 10_000):
                 await self.client.rpush(staging, *order[start:start + 10_000])
             result = _int(await self._scripts.seal(
-                keys=self._keys, args=[self._now_ms(), last_number, seed]))
+                keys=self._keys, args=[self._now_ms(), last_number, draw.seed]))
             if result >= 0:
                 return result == 1
         return False
@@ -395,10 +414,10 @@ class WaitingRoom:
             return None  # a booked visitor: their place is in the lane, which Redis knows
         rank = 0
         if in_prequeue(number, snapshot.sealed):
-            ranks = self._ranks
-            if ranks is None or ranks[0] != f"{snapshot.seed}:{snapshot.sealed}":
-                return None  # the first poll after the draw computes the ranks
-            rank = ranks[1].get(number, 1)
+            draw = self._snapshot_draw(snapshot)
+            if draw is None:
+                return None  # the first poll after such a draw works the order out
+            rank = draw.rank(number)
             if rank <= snapshot.sealed - snapshot.order_left:
                 return None  # already taken from the order: no longer waiting there
         elif number < snapshot.head:
@@ -430,7 +449,8 @@ class WaitingRoom:
                 as_of_ms=snapshot.reading.now_ms, head=snapshot.head, seq=snapshot.seq,
                 returning=snapshot.returning, order_left=snapshot.order_left,
                 sealed=snapshot.sealed, max_active=config.max_active,
-                admit_per_minute=config.admit_per_minute, estimate=estimate)
+                admit_per_minute=config.admit_per_minute, estimate=estimate,
+                seed=snapshot.seed if draws_by_rank(snapshot.seed) else None)
             cached = self._board = (snapshot, board.as_json())
         return cached[1]
 
@@ -447,10 +467,8 @@ class WaitingRoom:
             return None
         if not in_prequeue(number, snapshot.sealed):
             return 0
-        ranks = self._ranks
-        if ranks is None or ranks[0] != f"{snapshot.seed}:{snapshot.sealed}":
-            return None
-        return ranks[1].get(number)
+        draw = self._snapshot_draw(snapshot)
+        return None if draw is None else draw.rank(number)
 
     async def flush_touches(self) -> int:
         """Send the polls answered from the snapshot to Redis, so nobody looks stale."""

@@ -1,7 +1,8 @@
 /* Waiting page: polls at the interval the server names; enters once admitted. Far back it
    follows the board everybody shares (waitroom/board.py) and works out its own place from
    it; near the front, or whenever the board cannot tell, it asks for its place again.
-   Before the draw a pre-queue page follows the board until it shows the draw. */
+   Before the draw a pre-queue page follows the board until it shows the draw, then works
+   its rank out from the board's seed (waitroom/prequeue.py) or, without Web Crypto, asks. */
 (function(){
   var box=document.getElementById("status"), token=box.dataset.token, first=null;
   var t=box.dataset, num=new Intl.NumberFormat(document.documentElement.lang||"id");
@@ -35,6 +36,8 @@
     var a=k[i-1], c=k[i], s=(p-a[0])/(c[0]-a[0]);
     return [Math.max(0,Math.round(a[1]+s*(c[1]-a[1]))),Math.max(0,Math.round(a[2]+s*(c[2]-a[2])))];
   }
+  // The draw's ranks (draw.js): a promise, or null where the browser cannot work them out.
+  var drawRank=window.antreanDrawRank||function(){ return null; };
   function follow(f){
     fetch("/api/v1/queue/board",{credentials:"omit",headers:{"Accept":"application/json"}})
     .then(function(r){ if(!r.ok) throw 0; return r.json(); })
@@ -42,9 +45,15 @@
       var w=b.poll_after_ms, again=function(){ setTimeout(function(){ follow(f); },w[0]+Math.random()*(w[1]-w[0])); };
       // Before the draw every page of the pre-queue is told the same: wait for the draw.
       if(b.sealed<0&&f.rank===0){ again(); return; }
-      var p=place(f,b);
-      if(p===null||p<=b.near){ poll(); return; }
-      show(p,wait(p,b.knots)); again();
+      function go(){
+        var p=place(f,b);
+        if(p===null||p<=b.near){ poll(); return; }
+        var note=document.getElementById("draw-note"); if(note) note.hidden=true;
+        show(p,wait(p,b.knots)); again();
+      }
+      // Drawn now: a page of the pre-queue works its rank out from the seed, once.
+      var ranked=f.rank===0&&b.seed&&f.number<=b.sealed?drawRank(b.seed,b.sealed,f.number):null;
+      if(ranked) ranked.then(function(r){ f.rank=r; go(); },poll); else go();
     })
     .catch(function(){ setTimeout(poll,10000); });
   }

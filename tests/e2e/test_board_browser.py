@@ -21,6 +21,7 @@ from tests.support.browser import ApiVisitor, phone, take_a_number
 from tests.support.servers import LiveServer
 from waitroom.board import NEAR_MIN, Board, near_positions
 from waitroom.keys import RoomKeys
+from waitroom.prequeue import SEED_PREFIX, Draw
 from waitroom.room import WaitingRoom
 
 pytestmark = pytest.mark.browser
@@ -55,6 +56,34 @@ async def _in_room(redis_url: str, work: str) -> None:
             await room.update_config(admit_per_minute=120_000)  # the front is far now
     finally:
         await client.aclose()
+
+
+def open_with_a_draw_far_back(redis_url: str, number: int) -> tuple[str, int]:
+    """Open the queue and draw its pre-queue with a seed that puts ``number`` far back,
+    as the room's own draw might (the seed, and the last number drawn)."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, _open_with_a_draw_far_back(redis_url, number)).result()
+
+
+async def _open_with_a_draw_far_back(redis_url: str, number: int) -> tuple[str, int]:
+    client = Redis.from_url(redis_url)
+    room = WaitingRoom(client, RoomKeys("antrean", "main"))
+    try:
+        last = int(await client.hget(room.keys.key("stats"), "prequeue_last") or 0)
+        seed = next(seed for seed in (f"{SEED_PREFIX}test-{i}" for i in range(100_000))
+                    if Draw(seed, last).rank(number) > NEAR_MIN + 50)
+        await room.update_config(opens_at=int(time.time()))
+        assert await room.seal_prequeue(seed)
+        return seed, last
+    finally:
+        await client.aclose()
+
+
+def board_of(body: dict) -> Board:
+    """The board a page read, as waitroom.board has it."""
+    return Board(as_of_ms=body["as_of_ms"], head=body["head"], returning=body["returning"],
+                 order_left=body["order_left"], sealed=body["sealed"], near=body["near"],
+                 knots=tuple(tuple(k) for k in body["knots"]), seed=body["seed"])
 
 
 def waiting_page(browser: Browser, url: str) -> tuple[BrowserContext, Page, list[str], dict]:
@@ -94,11 +123,7 @@ def test_a_page_far_back_follows_the_board_and_asks_again_near_the_front(
         page.wait_for_timeout(1500)  # the server admits them and reads a new snapshot
         with page.expect_response(lambda r: r.url.endswith("/board")) as looked:
             page.clock.run_for(60_000)
-        body = looked.value.json()
-        board = Board(as_of_ms=body["as_of_ms"], head=body["head"],
-                      returning=body["returning"], order_left=body["order_left"],
-                      sealed=body["sealed"], near=body["near"],
-                      knots=tuple(tuple(k) for k in body["knots"]))
+        board = board_of(looked.value.json())
         position = board.position(number)
         assert position is not None and position == own["position"] - 30
         expect(page.locator("#position")).to_have_text(f"{position:,}".replace(",", "."))
@@ -164,3 +189,63 @@ def test_a_page_before_the_draw_follows_the_board_then_asks_once_for_its_rank(
     finally:
         context.close()
         holder.close()
+
+
+def test_a_page_far_back_in_the_prequeue_works_its_rank_out_from_the_published_seed(
+        browser: Browser, live_server_factory, sqlite_url: str, redis_url: str) -> None:
+    # The test draws the order itself (no ticker), with a seed that puts the page far back.
+    token = "operator-token-for-the-far-draw-test"
+    server: LiveServer = live_server_factory(sqlite_url, ANTREAN_MAX_ACTIVE="1",
+                                             ANTREAN_ADMIN_TOKEN=token, ANTREAN_TICKER="0")
+    holder = ApiVisitor(server.url)
+    holder.take_the_place()
+    changed = httpx.patch(f"{server.url}/api/v1/admin/settings",
+                          json={"opens_at": int(time.time()) + 3600},
+                          headers={"Authorization": f"Bearer {token}"})
+    assert changed.status_code == 200, changed.text
+    context, page, asked, own = waiting_page(browser, server.url)
+    try:
+        assert own["awaiting_draw"] is True and own["follow"]["rank"] == 0
+        number = own["follow"]["number"]
+        in_room(redis_url, "crowd")  # they too wait for the draw
+        seed, last = open_with_a_draw_far_back(redis_url, number)
+        page.wait_for_timeout(1500)  # the server reads a new snapshot
+        with page.expect_response(lambda r: r.url.endswith("/board")) as looked:
+            page.clock.run_for(60_000)
+        board = board_of(looked.value.json())
+        assert board.seed == seed and board.sealed == last
+        # The page worked its rank out and shows its place: it never asked the server.
+        rank = Draw(seed, last).rank(number)
+        position = board.position(number, rank)
+        assert position is not None and position > board.near
+        expect(page.locator("#position")).to_have_text(f"{position:,}".replace(",", "."))
+        expect(page.locator("#eta")).to_have_text(minutes_text(board.estimate(position)))
+        expect(page.locator("#draw-note")).to_be_hidden()
+        with page.expect_response(lambda r: r.url.endswith("/board")):
+            page.clock.run_for(60_000)  # and it goes on following the board
+        assert asked.count("own") == 1
+    finally:
+        context.close()
+        holder.close()
+
+
+def test_the_page_works_out_the_same_ranks_as_the_room(browser: Browser,
+                                                       live_server_factory,
+                                                       sqlite_url: str) -> None:
+    server: LiveServer = live_server_factory(sqlite_url)
+    context, page, _visits = phone(browser)
+    try:
+        page.goto(server.url + "/")  # a secure context (localhost), as HTTPS would be
+        page.add_script_tag(url="/static/draw.js")
+        for seed, last in ((f"{SEED_PREFIX}{secrets.token_hex(16)}", 1),
+                           (f"{SEED_PREFIX}{secrets.token_hex(16)}", 7),
+                           (f"{SEED_PREFIX}{secrets.token_hex(16)}", 300),
+                           (f"{SEED_PREFIX}{secrets.token_hex(16)}", 2_200_000)):
+            numbers = sorted({1, last, *(secrets.randbelow(last) + 1 for _ in range(40))})
+            ranks = page.evaluate(
+                "([seed, last, numbers]) => Promise.all(numbers.map("
+                "n => window.antreanDrawRank(seed, last, n)))", [seed, last, numbers])
+            draw = Draw(seed, last)
+            assert ranks == [draw.rank(n) for n in numbers], (seed, last)
+    finally:
+        context.close()

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from waitroom.position import in_prequeue, queue_position
-from waitroom.prequeue import prequeue_order, rank_of
+from waitroom.prequeue import SEED_PREFIX, Draw
 
 
 @given(
@@ -21,18 +21,18 @@ def test_position_is_the_place_in_the_line_served_next(
     seed: str, sealed: int, served_fraction: float, returning: int, walked: int,
     walk_ins_left: int,
 ) -> None:
-    order = prequeue_order(seed, sealed)
+    draw = Draw(SEED_PREFIX + seed, sealed)
+    order = list(draw.order())
     served = int(served_fraction * sealed)
     head = sealed + 1 + walked  # sealing moves the walk past the pre-queue
     seq = head - 1 + walk_ins_left
     # Who comes in next, in turn: those who came back, what is left of the drawn
     # order, then walk-ins from the head on.
     line: list[int | None] = [None] * returning + order[served:] + list(range(head, seq + 1))
-    ranks = rank_of(order)
     for index, number in enumerate(line):
         if number is None:
             continue
-        rank = ranks[number] if in_prequeue(number, sealed) else 0
+        rank = draw.rank(number) if in_prequeue(number, sealed) else 0
         position = queue_position(number, head=head, returning=returning,
                                   order_left=sealed - served, sealed=sealed, rank=rank)
         assert position == index + 1
