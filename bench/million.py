@@ -11,6 +11,11 @@ page asks for, at the rates the portal tells pages to ask:
   ``poll_after_ms(position)``;
 - a page further back reads the board every 45-56 s (``waitroom.board``).
 
+With ``--prequeue`` they all join before the opening; the room then opens, the loop
+draws the pre-queue's order (the time and CPU it takes are printed), and each page
+works its rank out from the seed on the board (``portal/static/draw.js``): no page asks
+for its own place because of the draw.
+
 The same run then measures the old way as its baseline: every page asking for its own
 place at ``poll_after_ms`` (tokens sampled across the whole queue). For each it prints
 the requests per second the pages need and what was served, the CPU seconds per second
@@ -36,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +56,7 @@ from portal.db import create_db_engine, upgrade
 from waitroom.board import BOARD_POLL_MS
 from waitroom.eta import poll_interval_s
 from waitroom.keys import RoomKeys
+from waitroom.prequeue import draw_of
 from waitroom.scripts import register_scripts
 from waitroom.tokens import QueueTicket, TokenSigner, binding_tag
 
@@ -234,6 +241,55 @@ def join_everybody(client: redis.Redis, count: int, batch: int = 10_000) -> floa
     return time.perf_counter() - started
 
 
+def hold_the_opening(client: redis.Redis) -> None:
+    """Make the room open a day from now: joins wait in the pre-queue for the draw."""
+    keys = RoomKeys(PREFIX, ROOM)
+    client.hset(keys.key("config"), "opens_at", str(int(time.time()) + 86_400))
+    time.sleep(1.5)  # every process has read the setting
+
+
+@dataclass(frozen=True)
+class Opening:
+    """The draw at opening, as measured."""
+
+    drawn: int
+    seconds: float  # from the opening until the order was sealed
+    loop_cpu_s: float  # CPU seconds the loop spent meanwhile
+
+
+def open_now(machine: Machine, client: redis.Redis) -> Opening:
+    """Open the room now and wait for the loop to draw and seal the pre-queue's order."""
+    keys = RoomKeys(PREFIX, ROOM)
+    before = machine.cpu()
+    started = time.monotonic()
+    client.hset(keys.key("config"), "opens_at", str(int(time.time())))
+    while client.hget(keys.key("stats"), "prequeue_sealed") is None:
+        if time.monotonic() - started > 600:
+            raise RuntimeError("the loop did not draw the order within 10 minutes")
+        time.sleep(0.02)
+    seconds = time.monotonic() - started
+    sealed = int(client.hget(keys.key("stats"), "prequeue_sealed") or 0)
+    return Opening(sealed, seconds, machine.cpu()["loop"] - before["loop"])
+
+
+def numbers_by_position(client: redis.Redis, head: int) -> Callable[[int], int]:
+    """The queue number at a position (1 = next): through the draw while its order lasts,
+    then the walk-ins from ``head``."""
+    keys = RoomKeys(PREFIX, ROOM)
+    seed, sealed_raw = client.hmget(keys.key("stats"), ["prequeue_seed", "prequeue_sealed"])
+    left = int(client.llen(keys.key("order")) or 0)
+    sealed = int(sealed_raw or 0)
+    text = seed.decode() if isinstance(seed, bytes) else seed
+    draw = draw_of(text, sealed) if text is not None and left else None
+
+    def number(position: int) -> int:
+        if draw is None or position > left:
+            return head + position - 1 - (left if draw is not None else 0)
+        return draw.number_at(sealed - left + position)
+
+    return number
+
+
 def room_figures(client: redis.Redis) -> tuple[int, int, int]:
     """(head, last number, admitted so far) of the room."""
     keys = RoomKeys(PREFIX, ROOM)
@@ -309,8 +365,9 @@ def run_phase(name: str, *, machine: Machine, client: redis.Redis, url: str, wrk
         far_rps = sum(1 / poll_interval_s(p) for p in range(near + 1, waiting + 1, 97)) * 97
     needed = near_rps + board_rps + far_rps
     near_sample = rng.choices(near_positions, weights=near_rates, k=TOKEN_SAMPLE)
-    near_requests = [_token_request(signer, head + p - 1, host) for p in near_sample]
-    far_requests = [_token_request(signer, rng.randint(head + near, seq), host)
+    number_at = numbers_by_position(client, head)
+    near_requests = [_token_request(signer, number_at(p), host) for p in near_sample]
+    far_requests = [_token_request(signer, number_at(rng.randint(near + 1, waiting)), host)
                     for _ in range(TOKEN_SAMPLE)] if not board_pages else [near_requests[0]]
     pause_ms = max(0, round(connections * 1000 / needed) - 1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -405,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="no HAProxy in front: wrk asks the web server itself")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the phase where every page asks for itself")
+    parser.add_argument("--prequeue", action="store_true",
+                        help="everybody joins before the opening; then the draw")
     args = parser.parse_args(argv)
     wrk = find_wrk()
     if wrk is None:
@@ -419,11 +478,17 @@ def main(argv: list[str] | None = None) -> int:
         machine = Machine(tmp, store.url, store.pid, args.cap, args.rate, args.claim,
                           args.workers)
         stack.callback(machine.stop)
+        if args.prequeue:
+            hold_the_opening(client)
         joined_s = join_everybody(client, args.visitors)
+        opening = open_now(machine, client) if args.prequeue else None
         url, _tls = machine.front(not args.no_balancer)
         time.sleep(2)  # a snapshot and a tick after the joins
         board = httpx.get(url + "/api/v1/queue/board", verify=_tls or True, timeout=10).json()
-        waiting = args.visitors - (int(board["head"]) - 1)
+        _, seq, _ = room_figures(client)
+        # the drawn order still to serve, those back from a skip, and the walk-ins
+        waiting = (int(board["order_left"]) + int(board["returning"])
+                   + max(0, seq - int(board["head"]) + 1))
         phases = [run_phase("board far back (new)", machine=machine, client=client, url=url,
                             wrk=wrk, board_pages=True, waiting=waiting, near=board["near"],
                             seconds=args.seconds, connections=args.connections, rng=rng)]
@@ -433,6 +498,11 @@ def main(argv: list[str] | None = None) -> int:
                                     waiting=waiting, near=board["near"], seconds=args.seconds,
                                     connections=args.connections, rng=rng))
         print_table(phases, waiting, joined_s, url)
+        if opening is not None:
+            print(f"\nthe draw at opening: {opening.drawn:,} numbers ordered and sealed "
+                  f"{opening.seconds:.1f} s after the opening, {opening.loop_cpu_s:.1f} CPU s "
+                  "of the loop; pages then work their ranks out from the board's seed "
+                  "(no request of their own)")
     return 0
 
 
