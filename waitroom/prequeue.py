@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 ROUNDS = 6
 # Small draws walk a domain of at least this many bits: Feistel rounds on halves of a
@@ -88,20 +88,18 @@ class Draw:
 
     def rank(self, number: int) -> int:
         """The 1-based place of ``number`` (1..last) in the drawn order."""
-        if not 1 <= number <= self.last:
-            raise ValueError("only the numbers 1..last are drawn")
-        x = self._forward(number - 1)
-        while x >= self.last:
-            x = self._forward(x)
-        return x + 1
+        return self._walk(self._forward, number)
 
     def number_at(self, rank: int) -> int:
         """The number drawn at ``rank`` (1..last): the inverse of ``rank``."""
-        if not 1 <= rank <= self.last:
-            raise ValueError("only the ranks 1..last are drawn")
-        x = self._backward(rank - 1)
-        while x >= self.last:
-            x = self._backward(x)
+        return self._walk(self._backward, rank)
+
+    def _walk(self, step: Callable[[int], int], value: int) -> int:
+        if not 1 <= value <= self.last:
+            raise ValueError("only 1..last are drawn")
+        x = step(value - 1)
+        while x >= self.last:  # cycle walking: back into 0..last-1
+            x = step(x)
         return x + 1
 
     def order(self) -> Iterator[int]:
