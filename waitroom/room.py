@@ -408,16 +408,12 @@ class WaitingRoom:
         snapshot = self.snapshot
         if snapshot is None or time.monotonic() - snapshot.taken_at > max_age:
             return None
-        if number in snapshot.holders or number > snapshot.seq or snapshot.sealed == -1:
+        if number > snapshot.seq:
             return None
-        if number in snapshot.lane:
-            return None  # a booked visitor: their place is in the lane, which Redis knows
-        rank = 0
-        if in_prequeue(number, snapshot.sealed):
-            draw = self._snapshot_draw(snapshot)
-            if draw is None:
-                return None  # the first poll after such a draw works the order out
-            rank = draw.rank(number)
+        rank = self._snapshot_rank(snapshot, number)
+        if rank is None:
+            return None
+        if rank:
             if rank <= snapshot.sealed - snapshot.order_left:
                 return None  # already taken from the order: no longer waiting there
         elif number < snapshot.head:
@@ -459,11 +455,18 @@ class WaitingRoom:
         for their own place: their rank in the pre-queue's draw (0 for a walk-in), or
         None when they are near the front or the snapshot cannot tell."""
         snapshot = self.snapshot
-        if snapshot is None or snapshot.sealed < 0 or number in snapshot.lane \
-                or number in snapshot.holders:
+        if snapshot is None:
             return None
         config = snapshot.config
         if position <= near_positions(config.max_active, config.admit_per_minute):
+            return None
+        return self._snapshot_rank(snapshot, number)
+
+    def _snapshot_rank(self, snapshot: RoomSnapshot, number: int) -> int | None:
+        """A visitor's rank in the draw as the snapshot tells it (0 for a walk-in); None
+        when only Redis can tell: before the draw, for one holding a place or waiting in
+        the booked lane, or while an earlier recipe's draw is not worked out."""
+        if snapshot.sealed < 0 or number in snapshot.holders or number in snapshot.lane:
             return None
         if not in_prequeue(number, snapshot.sealed):
             return 0
