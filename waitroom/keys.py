@@ -23,7 +23,7 @@ KEY_NAMES: tuple[str, ...] = (
     "priority",  # list: booked visitors present in their slot, served ahead of walk-ins
     "booked",  # set: queue numbers of booked visitors holding a place (admitted or active)
     "order",  # list: the pre-queue's drawn order, served first after opening
-    "staging",  # list: the pre-queue order being written before it is sealed
+    "staging",  # unused: each draw writes its own list (RoomKeys.drawn)
     "wanted",  # set: queue numbers that asked to be told when their turn opens
     "due",  # list: admitted numbers to tell now (the notifier pops them)
     "owners",  # hash: queue number -> browser a place was moved to (only after a move)
@@ -38,6 +38,8 @@ KEY_NAMES: tuple[str, ...] = (
 JOIN_BUCKET_PREFIX = "join-bucket"
 JOIN_PROOF_PREFIX = "join-proof"
 JOIN_LANE_PREFIX = "join-lane"
+# A draw's own list of the pre-queue's order (KEYS[25] of seal.lua).
+DRAWN_PREFIX = "drawn"
 NO_PROOF = "-"
 
 
@@ -72,3 +74,13 @@ class RoomKeys:
     def lock(self) -> str:
         """The short lock that keeps concurrent tickers from doing the same work."""
         return self.key("tick-lock")
+
+    @property
+    def draw_lock(self) -> str:
+        """The lock of the one process drawing the pre-queue's order (it takes seconds)."""
+        return self.key("draw-lock")
+
+    def drawn(self, seed: str) -> str:
+        """The list one draw writes its order to before sealing it (one per seed, so two
+        processes drawing at once never mix their orders)."""
+        return self.key(f"{DRAWN_PREFIX}:{seed}")

@@ -14,6 +14,7 @@ from waitroom.board import make_board, near_positions
 from waitroom.config import RoomConfig
 from waitroom.eta import ADMITTED_NOW, WaitEstimate, WaitModel, wait_model
 from waitroom.keys import NO_PROOF, RoomKeys
+from waitroom.opening import with_draw_lock, write_and_seal
 from waitroom.position import in_prequeue, queue_position
 from waitroom.prequeue import Draw, SortedDraw, draw_of, draws_by_rank, new_seed
 from waitroom.scripts import register_scripts
@@ -343,20 +344,17 @@ class WaitingRoom:
         config = await self.config()
         if not config.opens_at or self.clock() < config.opens_at:
             return False
+        return await with_draw_lock(self.client, self.keys, lambda: self._draw_and_seal(seed))
+
+    async def _draw_and_seal(self, seed: str | None) -> bool:
         stats_key = self.keys.key("stats")
         for _attempt in range(5):
             sealed, last = await self.client.hmget(stats_key, ["prequeue_sealed", "prequeue_last"])
             if sealed is not None:
                 return False
-            last_number = _int(last, 0)
-            draw = self._draw_for(seed or new_seed(), last_number)
-            order = list(draw.order())
-            staging = self.keys.key("staging")
-            await self.client.delete(staging)
-            for start in range(0, len(order), 10_000):
-                await self.client.rpush(staging, *order[start:start + 10_000])
-            result = _int(await self._scripts.seal(
-                keys=self._keys, args=[self._now_ms(), last_number, draw.seed]))
+            draw = self._draw_for(seed or new_seed(), _int(last, 0))
+            result = await write_and_seal(self.client, self.keys, self._scripts.seal,
+                                          self._keys, draw, self._now_ms)
             if result >= 0:
                 return result == 1
         return False

@@ -227,3 +227,74 @@ def test_prequeue_is_served_in_the_order_drawn_from_the_published_seed(
     assert numbers == list(range(1, 41))
     admission_order = [number for _, number in sorted(turns)]
     assert admission_order == prequeue_order(seed.group(1), 40)
+
+
+DRAWN = 50_000
+DRAWERS = 4
+
+
+def draw_in_a_process(url: str, room: str, start_at: float, locked: bool) -> bool:
+    """Entry point of a process drawing the pre-queue's order at ``start_at``."""
+    return asyncio.run(_draw(url, room, start_at, locked))
+
+
+async def _draw(url: str, room_name: str, start_at: float, locked: bool) -> bool:
+    from redis.asyncio import Redis
+
+    from waitroom.keys import RoomKeys
+    from waitroom.room import WaitingRoom
+
+    client = Redis.from_url(url)
+    room = WaitingRoom(client, RoomKeys("antrean", room_name))
+    try:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        if locked:
+            return await room.seal_prequeue()
+        # As if each had outlived the draw lock: the drawing itself must still be safe.
+        return await room._draw_and_seal(None)
+    finally:
+        await client.aclose()
+
+
+def _prequeue_of(redis_client, room: str, count: int) -> None:
+    """``count`` visitors join ``room`` before its opening; then it opens."""
+    from waitroom.config import RoomConfig
+    from waitroom.keys import RoomKeys
+    from waitroom.scripts import register_scripts
+
+    keys = RoomKeys("antrean", room)
+    config = RoomConfig(opens_at=int(time.time()) + 3600)
+    redis_client.hset(keys.key("config"), mapping=config.to_redis())
+    scripts = register_scripts(redis_client)
+    script_keys = [*keys.all(), keys.join_bucket("-"), keys.join_proof("-")]
+    with redis_client.pipeline(transaction=False) as pipe:
+        for index in range(count):
+            scripts.join(keys=script_keys, client=pipe,
+                         args=[int(time.time() * 1000), 0, 0, 0, 0, -1, f"v{index}"])
+        pipe.execute()
+    redis_client.hset(keys.key("config"), "opens_at", str(int(time.time())))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("locked", [False, True], ids=["past-the-lock", "with-the-lock"])
+def test_processes_drawing_at_once_seal_one_order_of_the_published_seed(
+        redis_client, redis_url: str, locked: bool) -> None:
+    from waitroom.keys import RoomKeys
+    from waitroom.prequeue import prequeue_order
+
+    room = "draw-race"
+    _prequeue_of(redis_client, room, DRAWN)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(DRAWERS, mp_context=context) as pool:
+        start_at = time.time() + 3  # every process is up and imported
+        futures = [pool.submit(draw_in_a_process, redis_url, room, start_at, locked)
+                   for _ in range(DRAWERS)]
+        sealed = [future.result(timeout=120) for future in futures]
+    assert sealed.count(True) == 1, sealed
+    keys = RoomKeys("antrean", room)
+    seed = redis_client.hget(keys.key("stats"), "prequeue_seed").decode()
+    order = [int(n) for n in redis_client.lrange(keys.key("order"), 0, -1)]
+    assert order == prequeue_order(seed, DRAWN)  # one draw, whole, the published one
+    leftovers = [k for k in redis_client.scan_iter(match="antrean:{draw-race}:*") if
+                 b":drawn:" in k or b"draw-lock" in k]
+    assert leftovers == []

@@ -13,6 +13,7 @@ from importlib import resources
 import pytest
 
 from waitroom.keys import (
+    DRAWN_PREFIX,
     JOIN_BUCKET_PREFIX,
     JOIN_LANE_PREFIX,
     JOIN_PROOF_PREFIX,
@@ -29,7 +30,8 @@ SCRIPTS = sorted(entry.name for entry in LUA.iterdir() if entry.name.endswith(".
 # Keys passed after the room's own, by the one script that takes each.
 EXTRA_KEYS = {"join.lua": {len(KEY_NAMES) + 1: JOIN_BUCKET_PREFIX,
                            len(KEY_NAMES) + 2: JOIN_PROOF_PREFIX},
-              "lane.lua": {len(KEY_NAMES) + 1: JOIN_LANE_PREFIX}}
+              "lane.lua": {len(KEY_NAMES) + 1: JOIN_LANE_PREFIX},
+              "seal.lua": {len(KEY_NAMES) + 1: DRAWN_PREFIX}}
 
 KEY_MENTION = re.compile(r"KEYS\[(\d+)\]\s+\(?([a-z][a-z-]*)\)?")
 KEY_USE = re.compile(r"KEYS\[(\d+)\]")

@@ -15,7 +15,7 @@
 -- KEYS[14] priority  list   booked visitors present in their slot, served ahead of walk-ins
 -- KEYS[15] booked    set    queue numbers of booked visitors holding a place
 -- KEYS[16] order     list   the pre-queue's drawn order, served first after opening
--- KEYS[17] staging   list   the pre-queue order while it is being written
+-- KEYS[17] staging   (unused: each draw writes its own list, passed to seal.lua)
 -- KEYS[18] wanted    set    queue numbers that asked to be told when their turn opens
 -- KEYS[19] due       list   admitted numbers to tell now
 -- KEYS[20] owners    hash   queue number -> keyed hash of the browser it was moved to
