@@ -254,12 +254,26 @@ class Opening:
 
     drawn: int
     seconds: float  # from the opening until the order was sealed
-    loop_cpu_s: float  # CPU seconds the loop spent meanwhile
+    cpu_s: dict[str, float]  # CPU seconds each part of the machine spent meanwhile
+    slowest_ms: float  # the slowest answer to a page's look at the board meanwhile
 
 
 def open_now(machine: Machine, client: redis.Redis) -> Opening:
     """Open the room now and wait for the loop to draw and seal the pre-queue's order."""
     keys = RoomKeys(PREFIX, ROOM)
+    answers: list[float] = []
+    done = threading.Event()
+
+    def look() -> None:  # a page looking at the board all through the draw
+        with httpx.Client(base_url=f"http://127.0.0.1:{machine.port}", timeout=30) as web:
+            while not done.is_set():
+                asked = time.perf_counter()
+                web.get("/api/v1/queue/board")
+                answers.append(time.perf_counter() - asked)
+                time.sleep(0.02)
+
+    looker = threading.Thread(target=look, daemon=True)
+    looker.start()
     before = machine.cpu()
     started = time.monotonic()
     client.hset(keys.key("config"), "opens_at", str(int(time.time())))
@@ -268,8 +282,12 @@ def open_now(machine: Machine, client: redis.Redis) -> Opening:
             raise RuntimeError("the loop did not draw the order within 10 minutes")
         time.sleep(0.02)
     seconds = time.monotonic() - started
+    done.set()
+    looker.join()
     sealed = int(client.hget(keys.key("stats"), "prequeue_sealed") or 0)
-    return Opening(sealed, seconds, machine.cpu()["loop"] - before["loop"])
+    after = machine.cpu()
+    return Opening(sealed, seconds, {part: after[part] - before.get(part, 0.0) for part in after},
+                   max(answers, default=0.0) * 1000)
 
 
 def numbers_by_position(client: redis.Redis, head: int) -> Callable[[int], int]:
@@ -499,10 +517,12 @@ def main(argv: list[str] | None = None) -> int:
                                     connections=args.connections, rng=rng))
         print_table(phases, waiting, joined_s, url)
         if opening is not None:
+            spent = ", ".join(f"{part} {cpu:.1f}" for part, cpu in sorted(opening.cpu_s.items()))
             print(f"\nthe draw at opening: {opening.drawn:,} numbers ordered and sealed "
-                  f"{opening.seconds:.1f} s after the opening, {opening.loop_cpu_s:.1f} CPU s "
-                  "of the loop; pages then work their ranks out from the board's seed "
-                  "(no request of their own)")
+                  f"{opening.seconds:.1f} s after the opening (CPU s meanwhile: {spent}; "
+                  f"the board answered within {opening.slowest_ms:.0f} ms throughout); "
+                  "pages then work their ranks out from the board's seed, with no request "
+                  "of their own")
     return 0
 
 
