@@ -192,6 +192,25 @@ async def handle_client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=400)
 
 
+def closed_transport(exc: BaseException) -> bool:
+    """Whether ``exc`` is uvloop refusing a write on a connection the other side closed.
+
+    A Redis node killed in a failover closes its connections; a client that writes on
+    one before reading from it (a reconnect's handshake, a command on a pooled
+    connection) gets this RuntimeError from uvloop, where asyncio's own transport
+    would have failed the read as a ConnectionError. redis-py lets it through as it is.
+    """
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and text.startswith("unable to perform operation on") \
+        and "closed=True" in text
+
+
+async def handle_runtime_error(request: Request, exc: Exception) -> Response:
+    if closed_transport(exc):
+        return await handle_unavailable(request, exc)
+    return await handle_unexpected(request, exc)
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     # Logged here with the request's id (the server logs the trace again on its own).
     log.error("unexpected error: %s", type(exc).__name__, exc_info=exc)
@@ -216,5 +235,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     RedisClusterException: handle_unavailable,
     ResponseError: handle_redis_reply,
     ConnectionError: handle_unavailable,
+    RuntimeError: handle_runtime_error,
     DBAPIError: handle_database_error,
 }

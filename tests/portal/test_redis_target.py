@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -117,3 +119,48 @@ def test_a_failover_reply_inside_a_script_answers_503_and_other_errors_500() -> 
     with TestClient(app, raise_server_exceptions=False) as client:
         assert client.get("/api/moving").status_code == 503
         assert client.get("/api/broken").status_code == 500
+
+
+def _closed_transport_error(redis_url: str) -> BaseException:
+    """What redis-py raises on uvloop when the server closed the connection it writes on."""
+    import uvloop
+    from redis.asyncio import Redis
+
+    async def write_on_a_closed_connection() -> BaseException:
+        client = Redis.from_url(redis_url, single_connection_client=True)
+        try:
+            await client.ping()
+            connection = client.connection
+            assert connection is not None
+            # The node went away (a failover killed it): uvloop closed the transport.
+            connection._writer.transport.close()
+            await asyncio.sleep(0)
+            try:
+                await client.get("anything")
+            except BaseException as exc:  # noqa: BLE001 - the error itself is the result
+                return exc
+            raise AssertionError("the write on a closed transport went through")
+        finally:
+            await client.aclose()
+
+    return uvloop.run(write_on_a_closed_connection())
+
+
+def test_a_write_on_a_connection_a_failover_closed_answers_503(redis_url: str) -> None:
+    error = _closed_transport_error(redis_url)
+    assert isinstance(error, RuntimeError), repr(error)  # as redis-py lets it through
+
+    async def moving(request: Request) -> None:
+        raise error
+
+    async def broken(request: Request) -> None:
+        raise RuntimeError("something else entirely")
+
+    app = Starlette(routes=[Route("/api/x", moving), Route("/api/y", broken)],
+                    exception_handlers=EXCEPTION_HANDLERS)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/api/x")
+        other = client.get("/api/y")
+    assert answer.status_code == 503 and answer.headers["retry-after"]
+    assert answer.json()["error"]["code"] == "unavailable"
+    assert other.status_code == 500
