@@ -131,7 +131,7 @@ def _closed_transport_error(redis_url: str) -> BaseException:
         try:
             await client.ping()
             connection = client.connection
-            assert connection is not None
+            assert connection is not None and connection._writer is not None
             # The node went away (a failover killed it): uvloop closed the transport.
             connection._writer.transport.close()
             await asyncio.sleep(0)
