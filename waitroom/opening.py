@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from waitroom.keys import RoomKeys
-from waitroom.prequeue import Draw, SortedDraw, draw_of
+from waitroom.prequeue import draw_of
 
 # How long one process may take to draw and seal the pre-queue's order.
 DRAW_LOCK_MS = 120_000
@@ -38,19 +38,19 @@ async def with_draw_lock(client: Any, keys: RoomKeys,
 
 
 async def write_and_seal(client: Any, keys: RoomKeys, seal: Any, room_keys: list[str],
-                         draw: Draw | SortedDraw, now_ms: Callable[[], int]) -> int:
-    """Write ``draw``'s order to its own list and seal it: the seal script's answer
-    (1 sealed now, 0 sealed before, -1 the order is stale)."""
-    drawn = keys.drawn(draw.seed)
+                         seed: str, last: int, now_ms: Callable[[], int]) -> int:
+    """Write the order of the numbers 1..``last`` drawn under ``seed`` to its own list and
+    seal it: the seal script's answer (1 sealed now, 0 sealed before, -1 stale)."""
+    drawn = keys.drawn(seed)
     await client.delete(drawn)
     # A second of CPU for a million: in a thread, so the process's other requests and
-    # ticks are not held up meanwhile (a draw of its own: the room's is shared).
-    order = await asyncio.to_thread(lambda: list(draw_of(draw.seed, draw.last).order()))
+    # ticks are not held up meanwhile.
+    order = await asyncio.to_thread(lambda: list(draw_of(seed, last).order()))
     try:
         for start in range(0, len(order), BATCH):
             await client.rpush(drawn, *order[start:start + BATCH])
             if not start:  # a draw cut short leaves nothing behind for long
                 await client.pexpire(drawn, DRAW_LOCK_MS)
-        return int(await seal(keys=[*room_keys, drawn], args=[now_ms(), draw.last, draw.seed]))
+        return int(await seal(keys=[*room_keys, drawn], args=[now_ms(), last, seed]))
     finally:
         await client.unlink(drawn)  # once sealed it was renamed: nothing to remove

@@ -186,7 +186,12 @@ class WaitingRoom:
         return Place(number, vstate, position, deadline, is_new, awaiting_draw)
 
     async def _drawn(self, sealed: int) -> Draw | SortedDraw:
-        seed = await self.published_seed() or ""
+        # The seed is fixed once sealed: the snapshot's saves a round trip per poll.
+        snapshot = self.snapshot
+        if snapshot is not None and snapshot.sealed == sealed and snapshot.seed is not None:
+            seed = snapshot.seed
+        else:
+            seed = await self.published_seed() or ""
         return self._draw_for(seed, sealed)
 
     def _draw_for(self, seed: str, sealed: int) -> Draw | SortedDraw:
@@ -198,13 +203,12 @@ class WaitingRoom:
     def _snapshot_draw(self, snapshot: RoomSnapshot) -> Draw | SortedDraw | None:
         """The snapshot's draw; None when only a draw of an earlier recipe, not yet worked
         out by a poll asking Redis, would tell (building it takes seconds)."""
-        if snapshot.seed is None:
+        seed, draw = snapshot.seed, self._draw
+        if seed is None:
             return None
-        draw = self._draw
-        if draw is not None and draw.seed == snapshot.seed and draw.last == snapshot.sealed:
-            return draw
-        if draws_by_rank(snapshot.seed):
-            return self._draw_for(snapshot.seed, snapshot.sealed)
+        if draws_by_rank(seed) or (draw is not None and draw.seed == seed
+                                   and draw.last == snapshot.sealed):
+            return self._draw_for(seed, snapshot.sealed)
         return None
 
     async def join(
@@ -352,9 +356,9 @@ class WaitingRoom:
             sealed, last = await self.client.hmget(stats_key, ["prequeue_sealed", "prequeue_last"])
             if sealed is not None:
                 return False
-            draw = self._draw_for(seed or new_seed(), _int(last, 0))
             result = await write_and_seal(self.client, self.keys, self._scripts.seal,
-                                          self._keys, draw, self._now_ms)
+                                          self._keys, seed or new_seed(), _int(last, 0),
+                                          self._now_ms)
             if result >= 0:
                 return result == 1
         return False
