@@ -11,6 +11,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -119,17 +120,34 @@ def run(settings: Settings) -> int:
     return 0
 
 
-def stop_if_cancelled(exc: BaseException) -> None:
+def stop_if_cancelled(exc: BaseException | None = None) -> None:
     """Raise CancelledError when the running task was asked to stop.
 
-    On Python 3.11 a cancellation that arrives as an ``asyncio.timeout`` inside a
-    step (redis-py's) expires comes out of the step as TimeoutError, the stop lost;
-    a loop that carries on past errors would then never end. The task still counts
-    the request (``Task.cancelling``), so it is honoured here.
+    On Python 3.11 a step can lose a stop: a cancellation that arrives as an
+    ``asyncio.timeout`` inside it (redis-py's) expires comes out as TimeoutError, and
+    one that arrives as the awaited call of an ``asyncio.wait_for`` (redis-py's writes)
+    completes is swallowed whole. A loop that carries on past errors would then never
+    end. The task still counts the request (``Task.cancelling``), so it is honoured here.
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError() from exc
+
+
+async def keep_stepping(step: Callable[[], Awaitable[None]], interval: float,
+                        outage: Outage) -> None:
+    """Run ``step`` every ``interval`` seconds through errors (said once by ``outage``)
+    until the task is cancelled, even by a cancellation a step lost."""
+    while True:
+        try:
+            await step()
+        except Exception as exc:  # keep going through a Redis or database restart
+            stop_if_cancelled(exc)
+            outage.failed(exc, time.monotonic())
+        else:
+            outage.succeeded(time.monotonic())
+        stop_if_cancelled()  # a stop the step swallowed whole
+        await asyncio.sleep(interval)
 
 
 async def tick_loop(settings: Settings, interval: float = 0.5,
@@ -141,24 +159,20 @@ async def tick_loop(settings: Settings, interval: float = 0.5,
     engine = create_db_engine(settings.database_url, settings.database)
     notifier = Notifier(settings, engine)
     next_reminders = 0.0
-    outage = Outage(log, "loop")
+
+    async def step() -> None:
+        nonlocal next_reminders
+        await room.tick_if_leader(lock_ms=int(interval * 900))
+        await admin_upkeep(room, settings.tz)
+        due = await room.take_due_notices()
+        if due:
+            await notifier.turns(room, due)
+        if time.monotonic() >= next_reminders:
+            next_reminders = time.monotonic() + reminder_interval
+            await asyncio.to_thread(notifier.reminders)
+
     try:
-        while True:
-            try:
-                await room.tick_if_leader(lock_ms=int(interval * 900))
-                await admin_upkeep(room, settings.tz)
-                due = await room.take_due_notices()
-                if due:
-                    await notifier.turns(room, due)
-                if time.monotonic() >= next_reminders:
-                    next_reminders = time.monotonic() + reminder_interval
-                    await asyncio.to_thread(notifier.reminders)
-            except Exception as exc:  # keep going through a Redis or database restart
-                stop_if_cancelled(exc)
-                outage.failed(exc, time.monotonic())
-            else:
-                outage.succeeded(time.monotonic())
-            await asyncio.sleep(interval)
+        await keep_stepping(step, interval, Outage(log, "loop"))
     finally:
         await client.aclose()
         notifier.close()

@@ -7,7 +7,10 @@ import contextlib
 import logging
 import re
 
-from portal.cli.run import migrate, stop_if_cancelled, tick_loop
+import pytest
+
+from portal.cli.run import keep_stepping, migrate, tick_loop
+from portal.outage import Outage
 from tests.support.apps import make_settings
 from tests.support.redis_servers import RedisProcess
 
@@ -40,32 +43,42 @@ def test_the_loop_says_once_that_redis_went_away_and_once_that_it_came_back(
     assert re.fullmatch(r"loop: back after \d+ s", said[1])
 
 
-def test_a_stop_that_a_step_turned_into_an_error_still_stops_the_loop() -> None:
+async def _turned_into_an_error() -> None:
     # What Python 3.11's asyncio.timeout does when a cancellation meets its own expiry:
     # the step ends with TimeoutError, the cancellation is still counted on the task.
-    async def step_swallowing_the_stop() -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        task.cancel()
-        try:
-            await asyncio.sleep(1)
-        except asyncio.CancelledError:
-            raise TimeoutError from None
+    try:
+        await asyncio.sleep(1)
+    except asyncio.CancelledError:
+        raise TimeoutError from None
 
-    async def loop() -> int:
-        steps = 0
-        while steps < 100:
-            steps += 1
-            try:
-                await step_swallowing_the_stop()
-            except Exception as exc:
-                stop_if_cancelled(exc)
-        return steps
+
+async def _swallowed_whole() -> None:
+    # What Python 3.11's asyncio.wait_for does when the call it awaits completes as the
+    # cancellation arrives: the step ends normally, the cancellation still counted.
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.sleep(1)
+
+
+@pytest.mark.parametrize("lost", [_turned_into_an_error, _swallowed_whole],
+                         ids=["as-an-error", "swallowed"])
+def test_a_stop_a_step_lost_still_stops_the_loop(lost) -> None:
+    steps = 0
+
+    async def step() -> None:
+        nonlocal steps
+        steps += 1
+        if steps == 3:
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # the stop arrives while this step runs
+            await lost()
 
     async def main() -> None:
-        task = asyncio.create_task(loop())
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        task = asyncio.create_task(
+            keep_stepping(step, 0.001, Outage(logging.getLogger("test"), "loop")))
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done, f"the loop went on after the stop ({steps} steps)"
         assert task.cancelled()
 
     asyncio.run(main())
+    assert steps == 3
