@@ -22,6 +22,7 @@ from redis.cluster import RedisCluster as SyncRedisCluster
 from redis.sentinel import Sentinel as SyncSentinel
 
 from portal.redis_target import CLUSTER, SENTINEL, RedisTarget, job_redis_target, parse_redis_url
+from waitroom.direct import ScriptPool
 
 AsyncRedisClient = Redis | RedisCluster
 SyncRedisClient = SyncRedis | SyncRedisCluster
@@ -64,7 +65,7 @@ def open_async(url: str, *, max_connections: int = 100,
             db=target.db, ssl=target.tls, max_connections=max_connections,
             timeout=POOL_WAIT_SECONDS, health_check_interval=10, **_credentials(target))
         return client
-    return Redis.from_pool(BlockingConnectionPool.from_url(
+    return Redis.from_pool(ScriptPool.from_url(
         url, max_connections=max_connections, timeout=POOL_WAIT_SECONDS,
         health_check_interval=10, **TIMEOUTS))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
@@ -36,6 +36,13 @@ KEY_SETS_KEPT = 1024
 
 
 def _bulk(value: Arg) -> bytes:
+    # the common kinds first, by exact type (bool is an int subclass)
+    if type(value) is int:
+        raw = b"%d" % value
+        return b"$%d\r\n%s\r\n" % (len(raw), raw)
+    if type(value) is str:
+        raw = value.encode()
+        return b"$%d\r\n%s\r\n" % (len(raw), raw)
     if isinstance(value, bytes):
         raw = value
     elif isinstance(value, str):
@@ -52,6 +59,14 @@ def _bulk(value: Arg) -> bytes:
 def pack_command(*parts: Arg) -> bytes:
     """Encode one command in the Redis protocol (RESP2 array of bulk strings)."""
     return b"*%d\r\n%s" % (len(parts), b"".join(_bulk(part) for part in parts))
+
+
+class Submits(Protocol):
+    """What a script call is written through: AutoPipeline, or waitroom.direct's own
+    connection."""
+
+    def submit(self, packed: bytes) -> asyncio.Future[Any]:
+        """Queue one packed command; the future gets its reply (or its error)."""
 
 
 class AutoPipeline:
@@ -137,11 +152,11 @@ def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
 class PipelinedScript:
     """A Lua script called like redis-py's ``AsyncScript`` (keys=, args=), pipelined."""
 
-    def __init__(self, script: AsyncScript, pipeline: AutoPipeline) -> None:
+    def __init__(self, script: AsyncScript, pipeline: Submits) -> None:
         self._script = script
         self._pipeline = pipeline
         self._evalsha = _bulk("EVALSHA") + _bulk(script.sha)
-        self._loading: asyncio.Task[Any] | None = None
+        self._loading: asyncio.Future[Any] | None = None
         # The same keys come with almost every call (a room's); their encoding is kept.
         self._keys_packed: dict[tuple[Arg, ...], bytes] = {}
 
@@ -158,7 +173,7 @@ class PipelinedScript:
                 self._keys_packed.clear()
             self._keys_packed[tuple(keys)] = head
         packed = b"*%d\r\n%s%s%s" % (3 + len(keys) + len(args), self._evalsha, head,
-                                     b"".join(_bulk(arg) for arg in args))
+                                     b"".join([_bulk(arg) for arg in args]))
         try:
             return await self._pipeline.submit(packed)
         except NoScriptError:
@@ -169,8 +184,11 @@ class PipelinedScript:
 
     async def _load(self) -> None:
         if self._loading is None or self._loading.done():
-            client = self._script.registered_client
-            self._loading = asyncio.ensure_future(client.script_load(self._script.script))
+            # On the calls' own transport: after a Redis restart a pooled connection may
+            # still be the old server's, and this load is what the calls are waiting for.
+            source = self._script.script
+            self._loading = self._pipeline.submit(pack_command(
+                "SCRIPT", "LOAD", source if isinstance(source, str | bytes) else bytes(source)))
         await asyncio.shield(self._loading)
 
 
@@ -178,5 +196,9 @@ def pipelined_scripts(client: Any, scripts: dict[str, Any]) -> dict[str, Any]:
     """Wrap redis-py script objects of a plain asyncio client; leave others as they are."""
     if type(client) is not Redis or client.single_connection_client:
         return scripts
-    pipeline = AutoPipeline(client.connection_pool)
+    # The portal's pool for a plain Redis keeps a connection for the scripts alone
+    # (waitroom.direct); any other pool shares its connections.
+    own = getattr(client.connection_pool, "script_connection", None)
+    pipeline: Submits = (own() if own is not None else None) \
+        or AutoPipeline(client.connection_pool)
     return {name: PipelinedScript(script, pipeline) for name, script in scripts.items()}

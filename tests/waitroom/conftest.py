@@ -1,7 +1,9 @@
 """The transports a room runs over, each a real Redis: tests taking ``client`` run on all.
 
-- autopipelined: a plain asyncio client on a blocking pool, as the portal builds it;
-  the room's script calls share writes (``waitroom.autopipe``).
+- autopipelined: a plain asyncio client on the portal's pool (``waitroom.direct``),
+  as the portal builds it: the room's script calls share writes on a connection of
+  their own. (The shared-pool pipeline of Sentinel clients, ``waitroom.autopipe``,
+  has tests of its own.)
 - redis-py: a single-connection asyncio client, on which the room keeps redis-py's
   own ``register_script`` objects.
 - cluster: a 3-master Redis Cluster, started once per session (``tests.support.clusters``).
@@ -13,9 +15,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis
-from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio import Redis, RedisCluster
 
 from tests.support.redis_servers import RedisClusterProcesses
+from waitroom.direct import ScriptPool
 
 TRANSPORTS = ("autopipelined", "redis-py", "cluster")
 
@@ -39,8 +42,7 @@ async def cluster_client(redis_cluster: RedisClusterProcesses) -> AsyncIterator[
 @pytest.fixture
 async def autopipelined_client(redis_client: redis.Redis, redis_url: str
                                ) -> AsyncIterator[Redis]:
-    client = Redis.from_pool(BlockingConnectionPool.from_url(redis_url, max_connections=20,
-                                                             timeout=5))
+    client = Redis.from_pool(ScriptPool.from_url(redis_url, max_connections=20, timeout=5))
     yield client
     await client.aclose()
 
