@@ -10,7 +10,8 @@ from bench.admission import AdmissionResult
 from bench.load import LoadResult
 from bench.memory import MemoryResult
 
-RATIO_TARGET = 0.80
+RATIO_TARGET = 0.80  # status polls against the bare endpoint
+JOIN_RATIO_TARGET = 0.85  # joins against one Lua call
 BYTES_PER_VISITOR_TARGET = 100.0
 
 
@@ -48,7 +49,8 @@ class BenchResults:
         """The two throughput ratios the targets are about."""
         return [
             Ratio("status / bare", self.rps("status") / self.rps("bare"), RATIO_TARGET),
-            Ratio("join / one-Lua-call", self.rps("join") / self.rps("lua"), RATIO_TARGET),
+            Ratio("join / one-Lua-call", self.rps("join") / self.rps("lua"),
+                  JOIN_RATIO_TARGET),
         ]
 
     def to_json(self) -> dict[str, object]:

@@ -16,7 +16,9 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
+from starlette.types import Scope
 
 from portal.environment import Network
 
@@ -161,10 +163,16 @@ def resolve_client(peer: str | None, trusted: Sequence[Network], *,
 
 def client_address(connection: HTTPConnection, trusted: Sequence[Network]) -> str:
     """The client address of a request under the trusted proxies ("-" when unknown)."""
-    peer = connection.client.host if connection.client else None
+    return scope_client_address(connection.scope, trusted)
+
+
+def scope_client_address(scope: Scope, trusted: Sequence[Network]) -> str:
+    """``client_address`` of an ASGI scope, for code that has no Request."""
+    client = scope.get("client")
+    peer = client[0] if client else None
     if not trusted:  # the usual case when nothing is in front: no header is even read
         return peer or UNKNOWN
-    headers = connection.headers
+    headers = Headers(scope=scope)
     return resolve_client(peer, trusted, forwarded=headers.getlist("forwarded"),
                           x_forwarded_for=headers.getlist("x-forwarded-for"))
 

@@ -40,7 +40,11 @@ class Browser:
 
 def browser_of(request: Request) -> Browser:
     """Return the request's browser secret (a fresh one if the cookie is missing)."""
-    secret = request.cookies.get(BROWSER_COOKIE)
+    return browser_from_secret(request.cookies.get(BROWSER_COOKIE))
+
+
+def browser_from_secret(secret: str | None) -> Browser:
+    """The browser of a browser-cookie value (a fresh one if it is missing or malformed)."""
     if secret and 16 <= len(secret) <= 64 and secret.isascii():
         return Browser(secret, False)
     return Browser(secrets.token_urlsafe(24), True)

@@ -245,7 +245,8 @@ PATHS: dict[str, Any] = {
         "parameters": [CODE],
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             **NIK_BODY, "properties": {**NIK_BODY["properties"],
-                                       "slot_id": {"type": "integer"}}}}}},
+                                       "slot_id": {"type": "integer"}},
+            "required": ["nik", "slot_id"]}}}},
         "responses": {"200": _json(_ref("Booking"), "Moved"),
                       **_errors(400, 404, 409, 413, 422, 503)}}},
     "/api/v1/bookings/{code}.ics": {"get": {

@@ -25,6 +25,10 @@ from waitroom.waits import WaitHistogram, histogram_of
 Clock = Callable[[], float]
 
 
+# VisitorState by value, looked up without the enum's call (a join and a poll each need one).
+_STATES = tuple(VisitorState)
+
+
 class QueueClosed(Exception):
     """The queue no longer takes new visitors (those already in it are still served)."""
 
@@ -165,7 +169,7 @@ class WaitingRoom:
         """Build a Place from a script's reply tail: state, deadline, standing(), lane."""
         state, deadline, head, returning, order_left, sealed, lane = (
             _int(v) for v in (*reply, 0)[:7])
-        vstate = VisitorState(state)
+        vstate = _STATES[state] if 0 <= state < len(_STATES) else VisitorState(state)
         awaiting_draw = False
         position = 0
         if vstate is VisitorState.WAITING and lane > 0:

@@ -30,6 +30,8 @@ LANE_READ = 1000
 
 def _int(value: object, default: int = 0) -> int:
     """Decode an integer reply (bytes, str or number); None gives ``default``."""
+    if type(value) is int:  # a Lua number, as hiredis gives it
+        return value
     if value is None:
         return default
     if isinstance(value, bytes):

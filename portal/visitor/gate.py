@@ -83,10 +83,10 @@ class Gate:
     problem: str | None
 
 
-def gate_of(state: PortalState, request: Request, browser: Browser,
+def gate_of(state: PortalState, address: str, browser: Browser,
             challenge: object, nonce: object, now: float) -> Gate:
-    """Read the proof a join brought (none, or the reason it does not count)."""
-    address = address_hash(request)
+    """Read the proof a join brought (none, or the reason it does not count) from the
+    hashed client ``address`` (``portal.browser.address_hash``)."""
     if challenge is None or challenge == "":
         return Gate(browser, address, None, None)
     if browser.is_new or not isinstance(challenge, str) or not isinstance(nonce, str):

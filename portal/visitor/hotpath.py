@@ -22,14 +22,14 @@ tests run the same requests both ways and compare.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal.browser import BROWSER_COOKIE
+from portal.addresses import limit_hash, scope_client_address
+from portal.browser import BROWSER_COOKIE, browser_from_secret
 from portal.errors import EXCEPTION_HANDLERS
 from portal.logs import ROUTE_KEY
 from portal.middleware import SecurityHeaders, api_headers, board_headers
@@ -45,8 +45,6 @@ BOARD_PATH = "/api/v1/queue/board"
 STATUS_ROUTE = QUEUE_PREFIX + "{token}"
 _NOT_TOKENS = frozenset({"join", "stats", "board"})
 
-# What starlette.responses.JSONResponse writes.
-_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 _JSON = (b"content-type", b"application/json")
 
 
@@ -97,21 +95,23 @@ class HotPaths:
         return poll_answer_from_snapshot(state.room, ticket.number)
 
     async def _join(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)
         raw = await _read_body(receive)
         if raw is None:
             return  # the visitor went away before sending the body: nobody to answer
+        state: PortalState = scope["app"].state.portal
         try:
-            joined = await join_visitor(request, parse_json_object(raw))
+            address = limit_hash(scope_client_address(scope, state.settings.trusted_proxies))
+            joined = await join_visitor(state, browser_from_secret(_browser_secret(scope)),
+                                        address, parse_json_object(raw))
         except Exception as exc:
             handler = _handler_for(exc)
             if handler is None:
                 raise
+            request = Request(scope, receive)
             response = await handler(request, exc)
             await SecurityHeaders(response, hsts=self._secure(scope))(scope, receive, send)
             return
-        body = _encode(joined.body).encode()
-        await self._send_json(scope, send, joined.status, body,
+        await self._send_json(scope, send, joined.status, joined.encoded(),
                               [(b"set-cookie", cookie) for cookie in joined.cookies])
 
     async def _send_json(self, scope: Scope, send: Send, status: int, body: bytes,

@@ -144,7 +144,7 @@ async def offer_for_wait(state: PortalState, eta_seconds: int | None,
     if eta_seconds is None or eta_seconds < OFFER_WHEN_WAIT_OVER:
         return None
     candidates = await _candidates(state)
-    if candidates is None:
+    if candidates is None or not any(slots for slots, _ in candidates.lists):
         return None
     earliest = utc_now() + dt.timedelta(seconds=eta_seconds)
     for slots, starts in candidates.lists:

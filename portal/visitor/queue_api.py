@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from starlette.routing import Route
 from portal.browser import (
     SESSION_COOKIE,
     Browser,
+    address_hash,
     browser_cookie,
     browser_of,
     queue_ticket,
@@ -22,7 +24,7 @@ from portal.browser import (
 )
 from portal.errors import ApiError
 from portal.middleware import BOARD_CACHE
-from portal.state import state_of
+from portal.state import PortalState, state_of
 from portal.visitor.gate import (
     PROOF_PROBLEMS,
     PROOF_REQUIRED,
@@ -33,11 +35,13 @@ from portal.visitor.gate import (
 from portal.visitor.offers import offer_for_wait
 from portal.visitor.place import (
     JOIN_REFUSED,
+    PlaceView,
     browser_hash,
     join_refusal,
     queue_token_cookies,
     start_session,
     view_place,
+    waiting_json,
 )
 from portal.web import checked_fields, json_body
 from scheduler.nik import validate_nik
@@ -56,8 +60,7 @@ def _queue_ticket(request: Request, token: str) -> QueueTicket:
         raise ApiError(401, "invalid_token", "Token antrean tidak sah atau kedaluwarsa.") from exc
 
 
-def _identities(request: Request, body: dict[str, Any]) -> list[str]:
-    signer: TokenSigner = state_of(request).signer
+def _identities(signer: TokenSigner, body: dict[str, Any]) -> list[str]:
     cleaned, fields = checked_fields(
         body, (("nik", validate_nik), ("phone", validate_phone), ("email", validate_email)))
     if fields:
@@ -65,32 +68,55 @@ def _identities(request: Request, body: dict[str, Any]) -> list[str]:
     return [signer.identity_hash(name, value) for name, value in cleaned.items() if value]
 
 
+# What starlette.responses.JSONResponse writes.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
 @dataclass(frozen=True)
 class Joined:
-    """The answer to a join: status code, JSON body and the cookies to set."""
+    """The answer to a join: status code, the place with its token and offer, and the
+    cookies to set."""
 
     status: int
-    body: dict[str, Any]
+    token: str
+    view: PlaceView
+    offer: dict[str, Any] | None
     cookies: list[bytes]
 
+    def body(self) -> dict[str, Any]:
+        """The JSON body."""
+        return {"token": self.token, **self.view.as_json(), "offer": self.offer}
 
-async def join_visitor(request: Request, body: dict[str, Any]) -> Joined:
-    """Queue the visitor a join request comes from (the body already parsed).
+    def encoded(self) -> bytes:
+        """The JSON body as JSONResponse encodes it; a plain waiting place's written
+        directly (``waiting_json``), as most joins on a busy day are."""
+        view, place = self.view, self.view.place
+        if self.offer is None and place.state is VisitorState.WAITING \
+                and not place.awaiting_draw and not place.claim_deadline_ms:
+            fields = waiting_json(place.position, view.estimate, view.poll_after_ms,
+                                  view.follow)
+            return b'{"token":%s,%s,"offer":null}' % (_encode(self.token).encode(),
+                                                      fields[1:-1])
+        return _encode(self.body()).encode()
+
+
+async def join_visitor(state: PortalState, browser: Browser, address: str,
+                      body: dict[str, Any]) -> Joined:
+    """Queue the visitor a join request comes from: its browser, its hashed client
+    address (``portal.browser.address_hash``) and its parsed body.
 
     Shared by the route below and the hot path in portal.visitor.hotpath, which calls it
     without the framework's layers; raises ApiError (and Redis errors) for the
     caller's error handling.
     """
-    state = state_of(request)
-    identities = _identities(request, body)
-    browser = browser_of(request)
+    identities = _identities(state.signer, body)
     now = time.time()
     proof = body.get("proof")
     if "proof" in body and not isinstance(proof, dict):
         raise ApiError(422, "invalid_fields", "Ada data yang tidak valid.",
                        {"proof": "Harus berupa objek dengan challenge dan nonce."})
     _check_proof(proof or {})
-    gate = gate_of(state, request, browser, (proof or {}).get("challenge"),
+    gate = gate_of(state, address, browser, (proof or {}).get("challenge"),
                    (proof or {}).get("nonce"), now)
     try:
         place, token = await join_through_gate(state, gate, identities, now)
@@ -108,7 +134,7 @@ async def join_visitor(request: Request, body: dict[str, Any]) -> Joined:
     view = await view_place(state.room, place)
     offer = await offer_for_wait(state, view.estimate.seconds if view.estimate else None) \
         if place.state is VisitorState.WAITING else None
-    return Joined(201 if place.is_new else 200, {"token": token, **view.as_json(), "offer": offer},
+    return Joined(201 if place.is_new else 200, token, view, offer,
                   queue_token_cookies(browser, token, secure=state.settings.cookie_secure))
 
 
@@ -136,8 +162,10 @@ def _proof_headers(browser: Browser, retry_after: int, *, secure: bool) -> dict[
 
 
 async def join(request: Request) -> Response:
-    joined = await join_visitor(request, await json_body(request))
-    response = JSONResponse(joined.body, status_code=joined.status)
+    joined = await join_visitor(state_of(request), browser_of(request), address_hash(request),
+                                await json_body(request))
+    response = Response(joined.encoded(), status_code=joined.status,
+                        media_type="application/json")
     response.raw_headers.extend((b"set-cookie", cookie) for cookie in joined.cookies)
     return response
 

@@ -13,7 +13,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from portal.admin.banner import public_banner, shared_banner
-from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, browser_of, queue_ticket
+from portal.browser import QUEUE_COOKIE, SESSION_COOKIE, address_hash, browser_of, queue_ticket
 from portal.errors import error_page
 from portal.i18n import N_, language_of
 from portal.notify.events import remember_contact
@@ -137,7 +137,7 @@ async def join(request: Request) -> Response:
         return refusal_page(request, exc)
     browser = browser_of(request)
     now = time.time()
-    gate = gate_of(state, request, browser, form.get("proof_challenge"),
+    gate = gate_of(state, address_hash(request), browser, form.get("proof_challenge"),
                    form.get("proof_nonce"), now)
     try:
         _place, token = await join_through_gate(state, gate, [], now)
