@@ -17,6 +17,7 @@ the node).
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -69,14 +70,13 @@ class Submits(Protocol):
         """Queue one packed command; the future gets its reply (or its error)."""
 
 
-class AutoPipeline:
-    """Collects the calls of one event-loop turn and sends them in one write."""
+class TurnBatches(ABC):
+    """Collects the calls made in one event-loop turn and writes them in batches of at
+    most MAX_BATCH (``write_batch``)."""
 
-    def __init__(self, pool: ConnectionPool) -> None:
-        self._pool = pool
+    def __init__(self) -> None:
         self._pending: list[tuple[bytes, asyncio.Future[Any]]] = []
         self._flush_scheduled = False
-        self._flushes: set[asyncio.Task[None]] = set()
 
     def submit(self, packed: bytes) -> asyncio.Future[Any]:
         """Queue one packed command; the future gets its reply (or its error)."""
@@ -85,16 +85,33 @@ class AutoPipeline:
         self._pending.append((packed, future))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            loop.call_soon(self._start_flush)
+            loop.call_soon(self._flush)
         return future
 
-    def _start_flush(self) -> None:
+    def _flush(self) -> None:
         self._flush_scheduled = False
         pending, self._pending = self._pending, []
         for start in range(0, len(pending), MAX_BATCH):
-            task = asyncio.ensure_future(self._send(pending[start:start + MAX_BATCH]))
-            self._flushes.add(task)  # keep a reference until it is done
-            task.add_done_callback(self._flushes.discard)
+            self.write_batch(pending[start:start + MAX_BATCH])
+
+    @abstractmethod
+    def write_batch(self, batch: list[tuple[bytes, asyncio.Future[Any]]]) -> None:
+        """Send one batch of calls; their futures get the replies."""
+
+
+class AutoPipeline(TurnBatches):
+    """Sends the calls of one event-loop turn in one write on a connection of the pool."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        super().__init__()
+        self._pool = pool
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    def write_batch(self, batch: list[tuple[bytes, asyncio.Future[Any]]]) -> None:
+        """Send one batch in a task of its own."""
+        task = asyncio.ensure_future(self._send(batch))
+        self._flushes.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._flushes.discard)
 
     async def _send(self, batch: list[tuple[bytes, asyncio.Future[Any]]]) -> None:
         # A pooled connection the server has closed meanwhile (a Redis restart, an

@@ -56,7 +56,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from waitroom.autopipe import MAX_BATCH, pack_command
+from waitroom.autopipe import TurnBatches, pack_command
 
 # A packed call and its future; a Sent is one on the wire: also whether it opens its
 # batch, and whether it was sent once already.
@@ -198,34 +198,20 @@ class _Replies(asyncio.Protocol):
             self._transport.close()
 
 
-class ScriptConnection:
-    """Collects the script calls of one event-loop turn and writes them in one write on
-    the connection it keeps (see the module); the same ``submit`` as ``AutoPipeline``."""
+class ScriptConnection(TurnBatches):
+    """Writes the script calls of one event-loop turn in one write on the connection it
+    keeps (see the module); the same ``submit`` as ``AutoPipeline``."""
 
     def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__()
         self._options = options
-        self._pending: list[Call] = []
-        self._flush_scheduled = False
         self._replies: _Replies | None = None
         self._waiting_for_connection: list[list[Sent]] = []
         self._connecting: asyncio.Task[None] | None = None
 
-    def submit(self, packed: bytes) -> asyncio.Future[Any]:
-        """Queue one packed command; the future gets its reply (or its error)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((packed, future))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        return future
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        pending, self._pending = self._pending, []
-        for start in range(0, len(pending), MAX_BATCH):
-            self._send([(packed, future, i == 0, False) for i, (packed, future)
-                        in enumerate(pending[start:start + MAX_BATCH])])
+    def write_batch(self, batch: list[Call]) -> None:
+        """Write one batch as soon as the connection is there."""
+        self._send([(packed, future, i == 0, False) for i, (packed, future) in enumerate(batch)])
 
     def _send(self, batch: list[Sent]) -> None:
         replies = self._replies

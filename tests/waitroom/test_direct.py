@@ -282,9 +282,10 @@ async def test_a_batch_answered_in_part_is_not_sent_again(
     client = _script_client(url)
     try:
         echo = _echo(client)
-        first, second = await asyncio.gather(echo(keys=["k"], args=["a"]),
-                                             echo(keys=["k"], args=["b"]),
-                                             return_exceptions=True)
+        results: list[object] = await asyncio.gather(echo(keys=["k"], args=["a"]),
+                                                     echo(keys=["k"], args=["b"]),
+                                                     return_exceptions=True)
+        first, second = results
     finally:
         await client.aclose()
     assert first == [b"k", b"a", 1]
