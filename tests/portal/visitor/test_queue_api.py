@@ -250,3 +250,26 @@ def test_fail_open_lets_visitors_fill_the_form_while_redis_is_down(tmp_path) -> 
         registered = connection.execute(text("SELECT count(*) FROM submissions")).scalar()
     engine.dispose()
     assert len(kept) == 1 and VALID["nama"] in str(kept[0]) and registered == 0
+
+
+def test_a_join_answer_is_encoded_as_json_response_encodes_it(app) -> None:
+    # A plain waiting place's answer is written directly (portal.visitor.queue_api.Joined):
+    # byte for byte what the dictionary encodes to, for the admitted and the waiting.
+    import json
+
+    with TestClient(app) as client:
+        answers = []
+        for _ in range(4):
+            client.cookies.clear()  # a new browser each time
+            answers.append(client.post("/api/v1/queue/join", json={}))
+        client.cookies.clear()
+        answers.append(client.post("/api/v1/queue/join", json={"phone": "081234567890"}))
+    states = [answer.json()["state"] for answer in answers]
+    assert "admitted" in states and "waiting" in states
+    for answer in answers:
+        parsed = answer.json()
+        assert answer.content == json.dumps(parsed, ensure_ascii=False, allow_nan=False,
+                                            separators=(",", ":")).encode()
+        assert list(parsed) == ["token", "state", "position", "awaiting_draw", "eta_seconds",
+                                "eta_range_seconds", "poll_after_ms", "claim_deadline_ms",
+                                "offer"]
