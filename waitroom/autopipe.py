@@ -137,7 +137,7 @@ class AutoPipeline(TurnBatches):
                     # connection is still in step with the server.
                     reply = exc
                 replies += 1
-                _settle(future, reply)
+                settle(future, reply)
             return False
         except BaseException as exc:
             # The connection broke (or this task was cancelled): nothing more can
@@ -148,7 +148,7 @@ class AutoPipeline(TurnBatches):
                 return True
             failure = exc if isinstance(exc, Exception) else RedisConnectionError("cancelled")
             for _, future in batch:
-                _settle(future, failure)
+                settle(future, failure)
             if not isinstance(exc, Exception):
                 raise
             return False
@@ -157,7 +157,8 @@ class AutoPipeline(TurnBatches):
                 await self._pool.release(connection)
 
 
-def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
+def settle(future: asyncio.Future[Any], outcome: Any) -> None:
+    """Give a call's future its reply or error, unless its caller gave up."""
     if future.done():
         return  # the caller gave up (its request was cancelled)
     if isinstance(outcome, BaseException):

@@ -56,7 +56,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from waitroom.autopipe import TurnBatches, pack_command
+from waitroom.autopipe import TurnBatches, pack_command, settle
 
 # A packed call and its future; a Sent is one on the wire: also whether it opens its
 # batch, and whether it was sent once already.
@@ -88,15 +88,6 @@ def reply_error(message: str) -> RedisError:
     if cls is None:
         return ResponseError(message)
     return cls(rest)
-
-
-def _settle(future: asyncio.Future[Any], outcome: Any) -> None:
-    if future.done():
-        return  # the caller gave up (its request was cancelled)
-    if isinstance(outcome, BaseException):
-        future.set_exception(outcome)
-    else:
-        future.set_result(outcome)
 
 
 class _Replies(asyncio.Protocol):
@@ -143,7 +134,7 @@ class _Replies(asyncio.Protocol):
             if not waiting:
                 self._drop(RedisConnectionError("Redis sent a reply nobody asked for"))
                 return
-            _settle(waiting.popleft()[1], reply)
+            settle(waiting.popleft()[1], reply)
         self._progress = self._loop.time()
 
     def _check(self) -> None:
@@ -165,7 +156,7 @@ class _Replies(asyncio.Protocol):
 
     def _fail(self, failure: RedisError) -> None:
         while self._waiting:
-            _settle(self._waiting.popleft()[1], failure)
+            settle(self._waiting.popleft()[1], failure)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.usable = False
@@ -236,7 +227,7 @@ class ScriptConnection(TurnBatches):
             batches, self._waiting_for_connection = self._waiting_for_connection, []
             for batch in batches:
                 for _, future, _, _ in batch:
-                    _settle(future, failure)
+                    settle(future, failure)
             if not isinstance(exc, Exception):
                 raise
         else:
