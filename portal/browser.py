@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from portal import addresses
 from portal.state import PortalState, state_of
@@ -113,4 +114,10 @@ def client_address(request: Request) -> str:
 
 def address_hash(request: Request) -> str:
     """A short hash of the client's address for rate limits (the address is not stored)."""
-    return addresses.limit_hash(client_address(request))
+    return scope_address_hash(state_of(request), request.scope)
+
+
+def scope_address_hash(state: PortalState, scope: Scope) -> str:
+    """``address_hash`` of an ASGI scope, for code that has no Request (the hot paths)."""
+    return addresses.limit_hash(addresses.scope_client_address(
+        scope, state.settings.trusted_proxies))

@@ -37,17 +37,13 @@ KEY_SETS_KEPT = 1024
 
 
 def _bulk(value: Arg) -> bytes:
-    # the common kinds first, by exact type (bool is an int subclass)
+    # ints first by exact type (most arguments; bool is an int subclass, and refused)
     if type(value) is int:
         raw = b"%d" % value
-        return b"$%d\r\n%s\r\n" % (len(raw), raw)
-    if type(value) is str:
-        raw = value.encode()
-        return b"$%d\r\n%s\r\n" % (len(raw), raw)
-    if isinstance(value, bytes):
-        raw = value
     elif isinstance(value, str):
         raw = value.encode()
+    elif isinstance(value, bytes):
+        raw = value
     elif isinstance(value, int) and not isinstance(value, bool):
         raw = b"%d" % value
     elif isinstance(value, float):

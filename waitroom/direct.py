@@ -298,7 +298,6 @@ class ScriptConnection(TurnBatches):
 
 # The connection classes whose settings ScriptConnection knows how to repeat.
 _PLAIN = (Connection, UnixDomainSocketConnection)
-_UNSUPPORTED = ("credential_provider", "ssl", "protocol")
 
 
 class ScriptPool(BlockingConnectionPool):
@@ -315,7 +314,8 @@ class ScriptPool(BlockingConnectionPool):
         if self.connection_class not in _PLAIN:
             return None
         options = self.connection_kwargs
-        if any(options.get(name) not in (None, 2, "2") for name in _UNSUPPORTED):
+        if options.get("credential_provider") is not None \
+                or options.get("protocol") not in (None, 2, "2"):
             return None
         if self._script_connection is None:
             self._script_connection = ScriptConnection(dict(options))

@@ -28,8 +28,7 @@ from typing import Any
 from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal.addresses import limit_hash, scope_client_address
-from portal.browser import BROWSER_COOKIE, browser_from_secret
+from portal.browser import BROWSER_COOKIE, browser_from_secret, scope_address_hash
 from portal.errors import EXCEPTION_HANDLERS
 from portal.logs import ROUTE_KEY
 from portal.middleware import SecurityHeaders, api_headers, board_headers
@@ -100,9 +99,9 @@ class HotPaths:
             return  # the visitor went away before sending the body: nobody to answer
         state: PortalState = scope["app"].state.portal
         try:
-            address = limit_hash(scope_client_address(scope, state.settings.trusted_proxies))
             joined = await join_visitor(state, browser_from_secret(_browser_secret(scope)),
-                                        address, parse_json_object(raw))
+                                        scope_address_hash(state, scope),
+                                        parse_json_object(raw))
         except Exception as exc:
             handler = _handler_for(exc)
             if handler is None:
