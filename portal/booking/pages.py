@@ -40,9 +40,9 @@ from portal.visitor.offers import (
 )
 from portal.visitor.place import (
     JOIN_REFUSED,
-    REDIS_DOWN,
     join_queue,
     join_refusal,
+    redis_down,
     store_queue_token,
 )
 from portal.web import Refused, checked_form, refusal_page, render
@@ -68,8 +68,9 @@ async def _leave_queue(request: Request) -> None:
     try:
         ticket = queue_ticket(state, request, request.cookies.get(QUEUE_COOKIE), time.time())
         await state.room.leave(ticket.number)
-    except (TokenError, *REDIS_DOWN):
-        pass
+    except Exception as exc:
+        if not (isinstance(exc, TokenError) or redis_down(exc)):
+            raise
 
 
 # The parts of the day a person may leave the choice to, as the page names them.

@@ -50,7 +50,7 @@ from portal.form.uploads import StoredFile, UploadStore, upload_store
 from portal.identity.proof import proved, proved_any
 from portal.notify.dispatch import notify_submission_receipt
 from portal.state import state_of
-from portal.visitor.place import REDIS_DOWN, open_door_grant
+from portal.visitor.place import open_door_grant, redis_down
 from portal.web import PostedForm, Refused, checked_post, refusal_page, render
 from scheduler.nik import InvalidField, validate_nik
 from waitroom.room import SessionGrant
@@ -381,7 +381,9 @@ async def _submit(request: Request, posted: PostedForm) -> Response:
         return render(request, "form.html", context, status=409)
     try:
         await state.room.finish(ticket.session_id)
-    except REDIS_DOWN:
+    except Exception as exc:
+        if not redis_down(exc):
+            raise
         # The record is stored: show the receipt; the place frees itself at its timeout.
         log.warning("could not free a place after a submission: Redis unavailable")
     return to_receipt(request, submission)

@@ -21,6 +21,7 @@ from portal.browser import (
     remember_browser,
     set_cookie,
 )
+from portal.errors import closed_transport
 from portal.state import PortalState
 from waitroom.eta import WaitEstimate, poll_after_ms
 from waitroom.room import (
@@ -39,7 +40,7 @@ from waitroom.tokens import QueueTicket, SessionTicket
 # system call on every poll.
 _rng = random.Random()
 
-# What a Redis outage looks like to a caller.
+# What a Redis outage looks like to a caller (see also redis_down).
 REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 OPEN_DOOR_PREFIX = "open-"
 OPEN_DOOR_SECONDS = 3600
@@ -214,6 +215,13 @@ def open_door(state: PortalState, response: Response, browser: Browser) -> None:
     remember_browser(response, browser, secure=settings.cookie_secure)
     set_cookie(response, SESSION_COOKIE, token, OPEN_DOOR_SECONDS,
                secure=settings.cookie_secure)
+
+
+def redis_down(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis cannot be reached: redis-py's connection and timeout
+    errors, and uvloop refusing a write on a connection a failover closed (a
+    RuntimeError redis-py lets through; see ``portal.errors.closed_transport``)."""
+    return isinstance(exc, REDIS_DOWN) or closed_transport(exc)
 
 
 def fails_open(state: PortalState) -> bool:

@@ -23,11 +23,11 @@ from portal.visitor.gate import ProofRequired, gate_of, join_through_gate, proof
 from portal.visitor.offers import offer_for_wait
 from portal.visitor.place import (
     JOIN_REFUSED,
-    REDIS_DOWN,
     browser_hash,
     fails_open,
     join_refusal,
     open_door,
+    redis_down,
     start_session,
     store_queue_token,
     view_place,
@@ -92,8 +92,8 @@ async def landing(request: Request) -> Response:
         seed = room.snapshot.seed if room.snapshot is not None else None
         banner = await public_banner(room)
         config = room.last_known_config()
-    except REDIS_DOWN:
-        if not fails_open(state):
+    except Exception as exc:
+        if not redis_down(exc) or not fails_open(state):
             raise
         return render(request, "index.html", {"stats": None, "seed": None, "degraded": True})
     hours = opening_hours(request, config)
@@ -143,17 +143,17 @@ async def join(request: Request) -> Response:
         _place, token = await join_through_gate(state, gate, [], now)
     except ProofRequired as exc:
         return proof_page(request, exc)
-    except REDIS_DOWN:
-        if not fails_open(state):
+    except JOIN_REFUSED as exc:
+        refusal = join_refusal(exc)
+        return error_page(request, refusal.status, refusal.code, refusal.message,
+                          headers=refusal.headers)
+    except Exception as exc:
+        if not redis_down(exc) or not fails_open(state):
             raise  # fail closed: the 503 page
         # Operators chose to keep the form open while the queue cannot count.
         response = RedirectResponse("/formulir", status_code=303)
         open_door(state, response, browser)
         return response
-    except JOIN_REFUSED as exc:
-        refusal = join_refusal(exc)
-        return error_page(request, refusal.status, refusal.code, refusal.message,
-                          headers=refusal.headers)
     response = RedirectResponse("/antre", status_code=303)
     store_queue_token(response, browser, token, secure=state.settings.cookie_secure)
     return response

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from portal.errors import EXCEPTION_HANDLERS
 from portal.redis_target import CLUSTER, SENTINEL, SINGLE, job_redis_target, parse_redis_url
 from portal.settings import Settings, SettingsError
+from portal.visitor.place import redis_down
 
 
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "rediss://cache:6380/2",
@@ -164,3 +165,7 @@ def test_a_write_on_a_connection_a_failover_closed_answers_503(redis_url: str) -
     assert answer.status_code == 503 and answer.headers["retry-after"]
     assert answer.json()["error"]["code"] == "unavailable"
     assert other.status_code == 500
+    # and where Redis being down decides (fail open, a place freed after a submission),
+    # it counts as Redis being down, while any other RuntimeError is a fault
+    assert redis_down(error)
+    assert not redis_down(RuntimeError("something else entirely"))
