@@ -48,6 +48,7 @@ from portal.observe import Observed
 from portal.outage import Outage
 from portal.settings import Settings
 from portal.state import PortalState
+from portal.telemetry import TALLY
 from portal.visitor import gate, move, queue_api, queue_pages, status
 from portal.visitor.hotpath import HotPaths
 from waitroom.room import WaitingRoom
@@ -62,7 +63,8 @@ UPKEEP_GRACE_SECONDS = 5.0
 
 
 async def upkeep(room: WaitingRoom, tick: bool, stop: asyncio.Event) -> None:
-    """Every half second until ``stop`` is set: the room's snapshot, touches and tick.
+    """Every half second until ``stop`` is set: the room's snapshot, touches and tick,
+    and this process's request figures handed to /metrics (``portal.telemetry``).
 
     The snapshot gives fast answers to polls far back, the batched "still here"
     marks are sent, and, unless disabled, admission advances without anyone
@@ -73,6 +75,7 @@ async def upkeep(room: WaitingRoom, tick: bool, stop: asyncio.Event) -> None:
     """
     outage = Outage(log, "room upkeep")
     while not stop.is_set():
+        TALLY.hand_over()  # this process's request figures, for a scrape of another worker
         try:
             await room.refresh()
             await room.flush_touches()
@@ -171,6 +174,7 @@ def create_app(settings: Settings) -> Starlette:
                 await stop_upkeep(ticker, stop)
             with contextlib.suppress(Exception):
                 await room.flush_touches()
+            TALLY.hand_over()
             await state.connections.close()
             engine.dispose()
 

@@ -8,7 +8,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.environment import Network
 from portal.logs import HEADER, REQUEST_ID, incoming_request_id, log_access, new_request_id
-from portal.telemetry import IN_FLIGHT, observe_request
+from portal.telemetry import TALLY
 
 
 class Observed:
@@ -39,13 +39,13 @@ class Observed:
                 message["headers"] = [*message.get("headers", ()), (HEADER, encoded)]
             await send(message)
 
-        IN_FLIGHT.inc()
+        TALLY.in_flight += 1
         try:
             await self.app(scope, receive, observed_send)
         finally:
-            IN_FLIGHT.dec()
+            TALLY.in_flight -= 1
             seconds = time.perf_counter() - started
-            observe_request(scope, status, seconds)
+            TALLY.observe(scope, status, seconds)
             if self.access:
                 log_access(scope, status, seconds, request_id)
             REQUEST_ID.reset(token)

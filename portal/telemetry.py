@@ -9,12 +9,20 @@ it over counting in Redis: a request costs a few writes to a memory-mapped file
 instead of a round trip, and the figures still add up across workers. Each
 machine is one Prometheus target; Prometheus adds the machines. Without the
 variable (tests, a bare ``uvicorn``) the metrics are this process's own.
+
+A request does not touch prometheus_client itself: its count, its time and the
+requests in flight go to ``TALLY``, plain integers and floats, and the web
+process's upkeep loop hands them over every half second (a scrape first hands
+over its own process's). prometheus_client takes a lock for each value it
+changes, four per request; on a status poll that was a sixth of the server's
+time. So another worker's figures reach a scrape at most half a second late.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from bisect import bisect_left
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -64,18 +72,51 @@ def route_label(scope: Scope) -> str:
     return route_of(scope)
 
 
-_series: dict[tuple[str, str, int], Any] = {}  # the histogram's children, looked up once
+class RequestTally:
+    """Requests in flight and answered, counted in this process's memory (see the module).
+
+    ``hand_over`` adds what was counted since the last call to the prometheus_client
+    metrics, whose values are those of prometheus_client's own ``observe``: each
+    duration in the first bucket whose bound it does not exceed, and the sum.
+    """
+
+    def __init__(self, duration: Histogram, in_flight: Gauge) -> None:
+        self.duration = duration
+        self.in_flight_gauge = in_flight
+        self.in_flight = 0
+        self._pending: dict[tuple[str, str, int], list[float]] = {}
+        self._series: dict[tuple[str, str, int], Any] = {}  # the histogram's children
+
+    def observe(self, scope: Scope, status: int, seconds: float) -> None:
+        """Count one answered request by method, route template and status."""
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        key = (method, route_label(scope), status or 500)
+        counts = self._pending.get(key)
+        if counts is None:
+            # one count per bucket (the last is +Inf), then the sum
+            counts = self._pending[key] = [0] * (len(LATENCY_BUCKETS) + 2)
+        counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        counts[-1] += seconds
+
+    def hand_over(self) -> None:
+        """Add what was counted to the metrics (in multiprocess mode, to this process's files)."""
+        self.in_flight_gauge.set(self.in_flight)
+        pending, self._pending = self._pending, {}
+        for key, counts in pending.items():
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = self.duration.labels(
+                    method=key[0], route=key[1], status=str(key[2]))
+            # prometheus_client has no call to observe many at once: its buckets and
+            # sum, the values its observe() adds to (the same since 0.20, pinned by
+            # tests/portal/test_telemetry.py)
+            series._sum.inc(counts[-1])
+            for bucket, count in zip(series._buckets, counts[:-1], strict=True):
+                if count:
+                    bucket.inc(count)
 
 
-def observe_request(scope: Scope, status: int, seconds: float) -> None:
-    """Count one answered request by method, route template and status."""
-    method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-    key = (method, route_label(scope), status or 500)
-    series = _series.get(key)
-    if series is None:
-        series = _series[key] = REQUEST_DURATION.labels(method=key[0], route=key[1],
-                                                        status=str(key[2]))
-    series.observe(seconds)
+TALLY = RequestTally(REQUEST_DURATION, IN_FLIGHT)
 
 
 def multiprocess_dir() -> str | None:
@@ -96,14 +137,20 @@ def prepare_multiprocess_dir(var_dir: Path, env: MutableMapping[str, str]) -> No
 
 def process_exposition() -> bytes:
     """Every process-wide metric: all workers' requests and guesses, and this process."""
-    if multiprocess_dir() is None:
-        return generate_latest(REGISTRY)
-    registry = CollectorRegistry(auto_describe=False)
-    MultiProcessCollector(registry)
-    # CPU, memory and file figures are of the worker that answered the scrape.
-    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-        registry.register(collector)
-    return generate_latest(registry)
+    TALLY.hand_over()  # this process's figures as of now, the scrape itself in flight
+    try:
+        if multiprocess_dir() is None:
+            return generate_latest(REGISTRY)
+        registry = CollectorRegistry(auto_describe=False)
+        MultiProcessCollector(registry)
+        # CPU, memory and file figures are of the worker that answered the scrape.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            registry.register(collector)
+        return generate_latest(registry)
+    finally:
+        # Answered, the scrape is no longer in flight: a scrape of another worker before
+        # the next hand-over must not count it.
+        TALLY.in_flight_gauge.set(TALLY.in_flight - 1)
 
 
 for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
