@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-from portal.addresses import is_trusted, parse_address
+from portal.addresses import trusted_peer
 from portal.environment import Network
 
 REQUEST_ID: ContextVar[str] = ContextVar("antrean_request_id", default="-")
@@ -138,8 +138,7 @@ def incoming_request_id(scope: Scope, proxies: tuple[Network, ...]) -> str | Non
     if not proxies:
         return None
     client = scope.get("client")
-    peer = parse_address(client[0]) if client else None
-    if peer is None or not is_trusted(peer, proxies):
+    if not client or not trusted_peer(client[0], proxies):
         return None
     for name, value in scope["headers"]:
         if name == HEADER and _WELL_FORMED.fullmatch(value):

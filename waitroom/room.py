@@ -411,6 +411,14 @@ class WaitingRoom:
 
     def position_from_snapshot(self, number: int, *, max_age: float = 1.0) -> int | None:
         """The position of a visitor ``poll_from_snapshot`` answers for, else None."""
+        found = self.follow_from_snapshot(number, max_age=max_age)
+        return None if found is None else found[0]
+
+    def follow_from_snapshot(self, number: int, *,
+                             max_age: float = 1.0) -> tuple[int, int | None] | None:
+        """A visitor's position as ``position_from_snapshot`` gives it, and how their page
+        may follow the board (``follow_rank``, worked out from the same look); None when
+        only Redis can tell. The visitor is marked as still here."""
         snapshot = self.snapshot
         if snapshot is None or time.monotonic() - snapshot.taken_at > max_age:
             return None
@@ -427,10 +435,13 @@ class WaitingRoom:
         position = queue_position(number, head=snapshot.head, returning=snapshot.returning,
                                   order_left=snapshot.order_left, sealed=snapshot.sealed,
                                   rank=rank)
-        if position <= snapshot.config.max_active:
+        config = snapshot.config
+        if position <= config.max_active:
             return None  # near the front: ask Redis for the exact state
         self._touched.add(number)
-        return position
+        if position <= near_positions(config.max_active, config.admit_per_minute):
+            return position, None
+        return position, rank
 
     def board(self, *, max_age: float = 1.0) -> bytes | None:
         """The board (``waitroom.board``) of the snapshot, encoded once per snapshot; None

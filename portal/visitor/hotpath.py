@@ -52,7 +52,8 @@ class HotPaths:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._headers: list[tuple[bytes, bytes]] | None = None
+        self._state: PortalState | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
         self._board_headers: list[tuple[bytes, bytes]] = []
         self._hsts = False
 
@@ -60,7 +61,7 @@ class HotPaths:
         if scope["type"] == "http" and scope["path"].startswith(QUEUE_PREFIX):
             method = scope["method"]
             if method == "GET" and scope["path"] == BOARD_PATH:
-                board = scope["app"].state.portal.room.board()
+                board = (self._state or self._bind(scope)).room.board()
                 if board is not None:
                     scope["endpoint"] = HotPaths
                     await self._send_board(scope, send, board)
@@ -84,7 +85,7 @@ class HotPaths:
         token = scope["path"][len(QUEUE_PREFIX):]
         if not token or "/" in token or token in _NOT_TOKENS:
             return None
-        state: PortalState = scope["app"].state.portal
+        state = self._state or self._bind(scope)
         try:
             ticket = state.signer.read_queue_token(token, _browser_secret(scope), time.time())
         except TokenError:
@@ -97,7 +98,7 @@ class HotPaths:
         raw = await _read_body(receive)
         if raw is None:
             return  # the visitor went away before sending the body: nobody to answer
-        state: PortalState = scope["app"].state.portal
+        state = self._state or self._bind(scope)
         try:
             joined = await join_visitor(state, browser_from_secret(_browser_secret(scope)),
                                         scope_address_hash(state, scope),
@@ -115,7 +116,7 @@ class HotPaths:
 
     async def _send_json(self, scope: Scope, send: Send, status: int, body: bytes,
                          cookies: Any) -> None:
-        headers = self._headers or self._prepare(scope)
+        headers = self._headers
         if cookies:
             headers = [*cookies, *headers]
         await send({"type": "http.response.start", "status": status,
@@ -123,23 +124,23 @@ class HotPaths:
         await send({"type": "http.response.body", "body": body})
 
     async def _send_board(self, scope: Scope, send: Send, body: bytes) -> None:
-        self._prepare(scope)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", b"%d" % len(body)), *self._board_headers]})
         await send({"type": "http.response.body", "body": body})
 
     def _secure(self, scope: Scope) -> bool:
-        self._prepare(scope)
+        if self._state is None:
+            self._bind(scope)
         return self._hsts
 
-    def _prepare(self, scope: Scope) -> list[tuple[bytes, bytes]]:
-        # The app's settings are known only once a request carries the app.
-        if self._headers is None:
-            portal: PortalState = scope["app"].state.portal
-            self._hsts = portal.settings.cookie_secure
-            self._headers = [_JSON, *api_headers(hsts=self._hsts)]
-            self._board_headers = [_JSON, *board_headers(hsts=self._hsts)]
-        return self._headers
+    def _bind(self, scope: Scope) -> PortalState:
+        # The app's state and settings are known only once a request carries the app.
+        state: PortalState = scope["app"].state.portal
+        self._hsts = state.settings.cookie_secure
+        self._headers = [_JSON, *api_headers(hsts=self._hsts)]
+        self._board_headers = [_JSON, *board_headers(hsts=self._hsts)]
+        self._state = state
+        return state
 
 
 def _browser_secret(scope: Scope) -> str | None:

@@ -124,12 +124,12 @@ def waiting_json(position: int, estimate: WaitEstimate | None, poll_after: int,
 def poll_answer_from_snapshot(room: WaitingRoom, number: int) -> bytes | None:
     """The status body of a visitor ``room.poll_from_snapshot`` answers for, else None."""
     snapshot = room.snapshot
-    position = room.position_from_snapshot(number)
-    if position is None or snapshot is None:
+    found = room.follow_from_snapshot(number)
+    if found is None or snapshot is None:
         return None
+    position, rank = found
     # the position is the snapshot's: its wait, less the time since the snapshot was read
     estimate = room.estimate_from(snapshot, position, time.monotonic() - snapshot.taken_at)
-    rank = room.follow_rank(number, position)
     return waiting_json(position, estimate, poll_after_ms(position, rng=_rng),
                         None if rank is None else (number, rank))
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from portal.addresses import limit_hash, limit_key, resolve_client
+from portal.addresses import limit_hash, limit_key, resolve_client, trusted_peer
 from portal.environment import Network
 from portal.settings import Settings, SettingsError
 
@@ -129,3 +129,26 @@ def test_trusted_proxies_are_read_at_start_and_a_bad_entry_is_named(tmp_path: Pa
     with pytest.raises(SettingsError, match="'10.0.0.0/40'"):
         Settings.from_env({"ANTREAN_VAR_DIR": str(tmp_path),
                            "ANTREAN_TRUSTED_PROXIES": "10.0.0.0/40"})
+
+
+_PEERS = st.one_of(st.ip_addresses().map(str),
+                   st.ip_addresses(v=4).map(lambda a: f"::ffff:{a}"),  # IPv4-mapped
+                   st.sampled_from(["", "unknown", "10.0.0.1:80", "[::1]", "999.1.1.1"]),
+                   st.text(max_size=12))
+
+
+@given(_PEERS)
+def test_a_peer_is_trusted_exactly_when_it_lies_in_a_trusted_range(peer: str) -> None:
+    trusted = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32"),
+               ipaddress.ip_network("127.0.0.1/32"))
+    address = None
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        pass
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    expected = address is not None and any(
+        address.version == net.version and address in net for net in trusted)
+    assert trusted_peer(peer, trusted) is expected
+    assert trusted_peer(peer, ()) is False

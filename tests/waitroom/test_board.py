@@ -151,7 +151,12 @@ async def test_the_room_board_gives_the_waits_the_room_gives(client: Client) -> 
         overlap = min(wait[1], exact.high_seconds) - max(wait[0], exact.low_seconds)
         assert overlap >= 0.9 * (exact.high_seconds - exact.low_seconds), (position, wait, exact)
         assert abs(wait[0] - exact.low_seconds) <= 0.05 * exact.high_seconds + 600
-        # the room says to follow it, with the rank a walk-in needs (none)
+        # the room says to follow it, with the rank a walk-in needs (none); a poll
+        # answered from the snapshot says the same
         assert room.follow_rank(number, position) == 0
-    # near the front nobody follows
+        assert room.follow_from_snapshot(number) == (position, 0)
+    # near the front nobody follows; nearer still, only Redis answers
     assert room.follow_rank(numbers[10], board.position(numbers[10]) or 0) is None
+    near = numbers[NEAR_MIN // 2]
+    assert room.follow_from_snapshot(near) == (board.position(near), None)
+    assert room.follow_from_snapshot(numbers[0]) is None  # first: within max_active
