@@ -26,9 +26,10 @@ class Observed:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = incoming_request_id(scope, self.proxies) or new_request_id()
+        request_id = (self.proxies and incoming_request_id(scope, self.proxies)) \
+            or new_request_id()
         token = REQUEST_ID.set(request_id)
-        encoded = request_id.encode()
+        header = (HEADER, request_id.encode())
         status = 0
         started = time.perf_counter()
 
@@ -36,7 +37,7 @@ class Observed:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), (HEADER, encoded)]
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         TALLY.in_flight += 1

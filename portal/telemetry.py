@@ -39,7 +39,7 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import Scope
 
-from portal.logs import route_of
+from portal.logs import ROUTE_KEY, route_of
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -89,8 +89,10 @@ class RequestTally:
 
     def observe(self, scope: Scope, status: int, seconds: float) -> None:
         """Count one answered request by method, route template and status."""
-        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-        key = (method, route_label(scope), status or 500)
+        method = scope["method"]
+        # a hot path names its route; others are looked up
+        key = (method if method in _METHODS else "OTHER",
+               scope.get(ROUTE_KEY) or route_label(scope), status or 500)
         counts = self._pending.get(key)
         if counts is None:
             # one count per bucket (the last is +Inf), then the sum
