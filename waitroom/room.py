@@ -167,8 +167,7 @@ class WaitingRoom:
 
     async def _place(self, number: int, reply: list[Any], is_new: bool = False) -> Place:
         """Build a Place from a script's reply tail: state, deadline, standing(), lane."""
-        state, deadline, head, returning, order_left, sealed, lane = (
-            _int(v) for v in (*reply, 0)[:7])
+        state, deadline, head, returning, order_left, sealed, lane = map(_int, (*reply, 0)[:7])
         vstate = _STATES[state] if 0 <= state < len(_STATES) else VisitorState(state)
         awaiting_draw = False
         position = 0

@@ -143,7 +143,9 @@ async def offer_for_wait(state: PortalState, eta_seconds: int | None,
     """
     if eta_seconds is None or eta_seconds < OFFER_WHEN_WAIT_OVER:
         return None
-    candidates = await _candidates(state)
+    candidates = _CANDIDATES.get(id(state))  # read lately: no await, as most joins find it
+    if candidates is None or time.monotonic() - candidates.at >= OFFER_CACHE_SECONDS:
+        candidates = await _candidates(state)
     if candidates is None or not any(slots for slots, _ in candidates.lists):
         return None
     earliest = utc_now() + dt.timedelta(seconds=eta_seconds)

@@ -72,6 +72,14 @@ def _identities(signer: TokenSigner, body: dict[str, Any]) -> list[str]:
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
+def _json_string(text: str) -> bytes:
+    """``text`` encoded as a JSON string, as ``_encode`` writes it."""
+    # A token is printable ASCII with no quote or backslash: nothing to escape.
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return b'"%s"' % text.encode()
+    return _encode(text).encode()
+
+
 @dataclass(frozen=True)
 class Joined:
     """The answer to a join: status code, the place with its token and offer, and the
@@ -95,8 +103,7 @@ class Joined:
                 and not place.awaiting_draw and not place.claim_deadline_ms:
             fields = waiting_json(place.position, view.estimate, view.poll_after_ms,
                                   view.follow)
-            return b'{"token":%s,%s,"offer":null}' % (_encode(self.token).encode(),
-                                                      fields[1:-1])
+            return b'{"token":%s,%s,"offer":null}' % (_json_string(self.token), fields[1:-1])
         return _encode(self.body()).encode()
 
 

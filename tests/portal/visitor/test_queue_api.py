@@ -6,6 +6,8 @@ import re
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from portal.app import create_app
@@ -273,3 +275,10 @@ def test_a_join_answer_is_encoded_as_json_response_encodes_it(app) -> None:
         assert list(parsed) == ["token", "state", "position", "awaiting_draw", "eta_seconds",
                                 "eta_range_seconds", "poll_after_ms", "claim_deadline_ms",
                                 "offer"]
+
+
+@given(st.one_of(st.text(), st.from_regex(r"[A-Za-z0-9._-]{1,80}", fullmatch=True)))
+def test_a_token_is_written_as_the_json_encoder_writes_it(text: str) -> None:
+    from portal.visitor.queue_api import _encode, _json_string
+
+    assert _json_string(text) == _encode(text).encode()
