@@ -130,11 +130,13 @@ class Portal(Starlette):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self._front: ASGIApp = BodyLimit(HotPaths(super().__call__))
+        self._hot = HotPaths(super().__call__)
+        self._front: ASGIApp = BodyLimit(self._hot)
 
     def request_ids(self, settings: Settings) -> None:
         """Give every request an id and count it in /metrics, hot paths included."""
-        self._front = Observed(self._front, settings.trusted_proxies, settings.access_log)
+        self._front = Observed(self._front, settings.trusted_proxies, settings.access_log,
+                               immediate=self._hot.immediate)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self

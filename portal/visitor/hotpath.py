@@ -59,26 +59,41 @@ class HotPaths:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(QUEUE_PREFIX):
-            method = scope["method"]
-            if method == "GET" and scope["path"] == BOARD_PATH:
-                board = (self._state or self._bind(scope)).room.board()
-                if board is not None:
-                    scope["endpoint"] = HotPaths
-                    await self._send_board(scope, send, board)
-                    return
-            elif method == "GET":
-                body = self._status(scope)
-                if body is not None:
-                    # named like the route's, for the access log and /metrics
-                    scope[ROUTE_KEY] = STATUS_ROUTE
-                    scope["endpoint"] = HotPaths
-                    await self._send_json(scope, send, 200, body, None)
-                    return
-            elif method == "POST" and scope["path"] == JOIN_PATH:
+            answer = self.immediate(scope)
+            if answer is not None:
+                headers, body = answer
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [(b"content-length", b"%d" % len(body)), *headers]})
+                await send({"type": "http.response.body", "body": body})
+                return
+            if scope["method"] == "POST" and scope["path"] == JOIN_PATH:
                 scope["endpoint"] = HotPaths
                 await self._join(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+    def immediate(self, scope: Scope) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+        """The headers and body of a request answered as it is, from memory, with no
+        await: a status poll the snapshot answers, the board; None for any other.
+
+        ``portal.observe.Observed`` asks this first and writes the answer itself.
+        """
+        path = scope["path"]
+        if scope["method"] != "GET" or not path.startswith(QUEUE_PREFIX):
+            return None
+        if path == BOARD_PATH:
+            board = (self._state or self._bind(scope)).room.board()
+            if board is None:
+                return None
+            scope["endpoint"] = HotPaths
+            return self._board_headers, board
+        body = self._status(scope)
+        if body is None:
+            return None
+        # named like the route's, for the access log and /metrics
+        scope[ROUTE_KEY] = STATUS_ROUTE
+        scope["endpoint"] = HotPaths
+        return self._headers, body
 
     def _status(self, scope: Scope) -> bytes | None:
         """The body of a status poll the snapshot answers, else None."""
@@ -121,11 +136,6 @@ class HotPaths:
             headers = [*cookies, *headers]
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-length", b"%d" % len(body)), *headers]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def _send_board(self, scope: Scope, send: Send, body: bytes) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", b"%d" % len(body)), *self._board_headers]})
         await send({"type": "http.response.body", "body": body})
 
     def _secure(self, scope: Scope) -> bool:
