@@ -16,6 +16,10 @@ object and the security-header middleware: more work than the answer itself.
   errors rendered by the app's own exception handlers;
 - the board (``waitroom.board``) the far-back pages follow, encoded once per snapshot.
 
+The polls and the board need no await: ``HotPaths.immediate`` gives their answer,
+and ``portal.observe.Observed``, in front of everything, asks it first and writes
+it itself.
+
 The bodies, status codes, cookies and headers are those of the routes; the
 tests run the same requests both ways and compare.
 """
@@ -58,18 +62,13 @@ class HotPaths:
         self._hsts = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(QUEUE_PREFIX):
-            answer = self.immediate(scope)
-            if answer is not None:
-                headers, body = answer
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [(b"content-length", b"%d" % len(body)), *headers]})
-                await send({"type": "http.response.body", "body": body})
-                return
-            if scope["method"] == "POST" and scope["path"] == JOIN_PATH:
-                scope["endpoint"] = HotPaths
-                await self._join(scope, receive, send)
-                return
+        # Status polls and the board come through immediate(), which the observing
+        # layer in front asks first; what reaches here goes on to the routes.
+        if scope["type"] == "http" and scope["method"] == "POST" \
+                and scope["path"] == JOIN_PATH:
+            scope["endpoint"] = HotPaths
+            await self._join(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
     def immediate(self, scope: Scope) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
