@@ -403,19 +403,12 @@ class WaitingRoom:
         waiting and their position moved at most half a second ago. The poll is
         recorded and sent to Redis with the others of this process in one batch.
         """
-        position = self.position_from_snapshot(number, max_age=max_age)
-        if position is None:
-            return None
-        return Place(number, VisitorState.WAITING, position, 0)
-
-    def position_from_snapshot(self, number: int, *, max_age: float = 1.0) -> int | None:
-        """The position of a visitor ``poll_from_snapshot`` answers for, else None."""
         found = self.follow_from_snapshot(number, max_age=max_age)
-        return None if found is None else found[0]
+        return None if found is None else Place(number, VisitorState.WAITING, found[0], 0)
 
     def follow_from_snapshot(self, number: int, *,
                              max_age: float = 1.0) -> tuple[int, int | None] | None:
-        """A visitor's position as ``position_from_snapshot`` gives it, and how their page
+        """The position of a visitor ``poll_from_snapshot`` answers for, and how their page
         may follow the board (``follow_rank``, worked out from the same look); None when
         only Redis can tell. The visitor is marked as still here."""
         snapshot = self.snapshot
