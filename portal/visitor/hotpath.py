@@ -59,7 +59,6 @@ class HotPaths:
         self._state: PortalState | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._board_headers: list[tuple[bytes, bytes]] = []
-        self._hsts = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Status polls and the board come through immediate(), which the observing
@@ -123,13 +122,13 @@ class HotPaths:
                 raise
             request = Request(scope, receive)
             response = await handler(request, exc)
-            await SecurityHeaders(response, hsts=self._secure(scope))(scope, receive, send)
+            await SecurityHeaders(response, hsts=state.settings.cookie_secure)(
+                scope, receive, send)
             return
-        await self._send_json(scope, send, joined.status, joined.encoded(),
+        await self._send_json(send, joined.status, joined.encoded(),
                               [(b"set-cookie", cookie) for cookie in joined.cookies])
 
-    async def _send_json(self, scope: Scope, send: Send, status: int, body: bytes,
-                         cookies: Any) -> None:
+    async def _send_json(self, send: Send, status: int, body: bytes, cookies: Any) -> None:
         headers = self._headers
         if cookies:
             headers = [*cookies, *headers]
@@ -137,17 +136,12 @@ class HotPaths:
                     "headers": [(b"content-length", b"%d" % len(body)), *headers]})
         await send({"type": "http.response.body", "body": body})
 
-    def _secure(self, scope: Scope) -> bool:
-        if self._state is None:
-            self._bind(scope)
-        return self._hsts
-
     def _bind(self, scope: Scope) -> PortalState:
         # The app's state and settings are known only once a request carries the app.
         state: PortalState = scope["app"].state.portal
-        self._hsts = state.settings.cookie_secure
-        self._headers = [_JSON, *api_headers(hsts=self._hsts)]
-        self._board_headers = [_JSON, *board_headers(hsts=self._hsts)]
+        hsts = state.settings.cookie_secure
+        self._headers = [_JSON, *api_headers(hsts=hsts)]
+        self._board_headers = [_JSON, *board_headers(hsts=hsts)]
         self._state = state
         return state
 
